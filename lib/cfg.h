@@ -1,0 +1,76 @@
+/* Schema-driven YAML loading (libyaml) into typed C structs.
+ *
+ * A schema is a table of fields; each names a key, a type and where the value
+ * goes in the target struct. Unknown keys, wrong types, missing required keys
+ * and out-of-range values are errors that name the file, line, column and the
+ * key path, in the form
+ *     ccgw.yaml:12:5: chains[2].backends: expected a sequence
+ * Loaded strings and lists are heap memory owned by the struct; release them
+ * with cfg_free() and the same schema. */
+#ifndef CCGW_CFG_H
+#define CCGW_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cfg_type {
+    CFG_STR,    /* char *, NUL-terminated, malloc'd */
+    CFG_INT,    /* int64_t, decimal, within [min, max] */
+    CFG_DOUBLE, /* double, within [min, max] */
+    CFG_BOOL,   /* int 0/1: true/false/yes/no/on/off */
+    CFG_SIZE,   /* int64_t bytes: 123, 40MB, 1.5GiB, 512k (1000 and 1024 units) */
+    CFG_ENUM,   /* int: index of the value in `enums` (NULL-terminated) */
+    CFG_STRUCT, /* nested mapping decoded with `sub` into the struct at offset */
+    CFG_LIST,   /* sequence: `elem` of `elem_size` bytes each; the array pointer
+                 * is stored at offset, the count (size_t) at count_offset.
+                 * Elements are CFG_STRUCT (sub set) or CFG_STR (sub NULL). */
+};
+
+struct cfg_schema;
+
+struct cfg_field {
+    const char *key;
+    enum cfg_type type;
+    size_t offset;
+    int required;
+    const struct cfg_schema *sub; /* CFG_STRUCT, and CFG_LIST of structs */
+    size_t elem_size;             /* CFG_LIST */
+    size_t count_offset;          /* CFG_LIST */
+    const char *const *enums;     /* CFG_ENUM */
+    double min, max;              /* CFG_INT, CFG_DOUBLE, CFG_SIZE; ignored when min == max */
+};
+
+struct cfg_schema {
+    const char *name; /* for messages only */
+    const struct cfg_field *fields;
+    size_t nfields;
+};
+
+#define CFG_ERROR_TEXT 512
+struct cfg_error {
+    char text[CFG_ERROR_TEXT]; /* "file:line:col: path: message" */
+    int line, column;          /* 1-based; 0 when not known */
+};
+
+/* Parse `path` and decode it into `out` (zeroed by the caller, defaults set
+ * before the call survive keys that are absent). Returns 0, or -1 with `err`
+ * filled; on error whatever was decoded is freed. */
+int cfg_load_file(const char *path, const struct cfg_schema *schema, void *out,
+                  struct cfg_error *err);
+
+/* Same, from memory; `name` stands for the file name in messages. */
+int cfg_load_string(const char *name, const char *text, size_t len, const struct cfg_schema *schema,
+                    void *out, struct cfg_error *err);
+
+/* Free the strings and lists of a decoded struct (not the struct itself). */
+void cfg_free(const struct cfg_schema *schema, void *obj);
+
+/* Format an error for a semantic check done after decoding (line/column of
+ * the whole file unknown): "file: path: message". */
+void cfg_error_set(struct cfg_error *err, const char *file, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Parse "40MB"-style sizes; returns 0 or -1. */
+int cfg_parse_size(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,129 @@
+# Shared helpers for integration tests: sourced by tests/integration/test_*.sh
+# and by benchmarks. Every server runs on loopback, on a free port, under a
+# temp dir that is removed (and every process stopped) on exit.
+#
+#   it_setup                 make $IT_DIR, install the cleanup trap
+#   free_port                print a free TCP port on 127.0.0.1
+#   pg_start                 PostgreSQL as the postgres user; sets PG_PORT, PG_URL
+#   redis_start              redis-server as nobody; sets REDIS_PORT
+#   wait_http URL [secs]     wait until URL answers 2xx
+#   wait_port PORT [secs]    wait until 127.0.0.1:PORT accepts
+#   bg NAME CMD...           start CMD in background, log to $IT_DIR/NAME.log
+#   stop_bg NAME             SIGTERM it and wait
+#   assert_eq A B MSG        fail the test unless A == B
+#   fail MSG                 print and exit 1
+
+set -u
+: "${CCGW_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/bin}"
+: "${CCGW_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+declare -A IT_PIDS=()
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "-- $*"; }
+
+assert_eq() {
+    if [ "$1" != "$2" ]; then fail "$3: expected '$2', got '$1'"; fi
+    echo "ok: $3 = $1"
+}
+
+it_cleanup() {
+    local rc=$?
+    set +e
+    for name in "${!IT_PIDS[@]}"; do
+        kill -TERM "${IT_PIDS[$name]}" 2>/dev/null
+    done
+    for name in "${!IT_PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "${IT_PIDS[$name]}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${IT_PIDS[$name]}" 2>/dev/null
+    done
+    if [ -n "${PG_DATA:-}" ] && [ -d "$PG_DATA" ]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1
+    fi
+    if [ $rc -ne 0 ] && [ -n "${IT_DIR:-}" ]; then
+        for f in "$IT_DIR"/*.log; do
+            [ -f "$f" ] || continue
+            echo "---- $f (tail)"; tail -n 20 "$f"
+        done
+    fi
+    [ -n "${IT_DIR:-}" ] && [ -z "${IT_KEEP:-}" ] && rm -rf "$IT_DIR"
+    exit $rc
+}
+
+it_setup() {
+    IT_DIR=$(mktemp -d /tmp/ccgw-it.XXXXXX)
+    chmod 755 "$IT_DIR"
+    trap it_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() {
+    local port=$1 secs=${2:-20} i
+    for i in $(seq $((secs * 10))); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "port $port not open after ${secs}s"
+}
+
+wait_http() {
+    local url=$1 secs=${2:-20} i
+    for i in $(seq $((secs * 10))); do
+        curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "$url not healthy after ${secs}s"
+}
+
+bg() {
+    local name=$1; shift
+    "$@" >"$IT_DIR/$name.log" 2>&1 &
+    IT_PIDS[$name]=$!
+}
+
+stop_bg() {
+    local pid=${IT_PIDS[$1]:-}
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "IT_PIDS[$1]"
+}
+
+pg_start() {
+    PG_PORT=${PG_PORT:-$(free_port)}
+    PG_DATA=$IT_DIR/pg
+    mkdir -p "$PG_DATA" && chown postgres: "$PG_DATA" && chmod 700 "$PG_DATA"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -A trust --no-sync >"$IT_DIR/initdb.log" 2>&1 \
+        || { cat "$IT_DIR/initdb.log"; fail "initdb"; }
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 30 -l "$IT_DIR/postgres.log" \
+        -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
+        || { cat "$IT_DIR/postgres.log"; fail "postgres start"; }
+    runuser -u postgres -- "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres ccgw
+    PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/ccgw"
+}
+
+pg_stop() {
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+}
+
+pg_restart() {
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 30 -l "$IT_DIR/postgres.log" \
+        -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+}
+
+psql_q() {
+    psql "$PG_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+redis_start() {
+    REDIS_PORT=${REDIS_PORT:-$(free_port)}
+    mkdir -p "$IT_DIR/redis"
+    chown nobody: "$IT_DIR/redis" 2>/dev/null || true
+    bg redis runuser -u nobody -- redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+        --dir "$IT_DIR/redis" --save '' --appendonly no
+    wait_port "$REDIS_PORT"
+}
