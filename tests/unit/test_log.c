@@ -1,0 +1,275 @@
+/* log: exact shapes of text and JSON lines, captured through a pipe or a file. */
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int cap_fds[2] = {-1, -1};
+
+static void cap_start(enum log_format format, enum log_level level)
+{
+    ck_assert_int_eq(pipe(cap_fds), 0);
+    log_setup("test-comp", format, level, cap_fds[1]);
+}
+
+/* Everything logged since cap_start(); malloc'd, NUL-terminated. */
+static char *cap_end(void)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    ssize_t n;
+
+    ck_assert_ptr_nonnull(buf);
+    log_setup(NULL, LOG_FORMAT_TEXT, LOG_INFO, 2);
+    close(cap_fds[1]);
+    while ((n = read(cap_fds[0], buf + len, cap - len - 1)) > 0)
+        len += (size_t)n;
+    close(cap_fds[0]);
+    buf[len] = '\0';
+    return buf;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void assert_matches(const char *s, const char *pattern)
+{
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+    ck_assert_msg(regexec(&re, s, 0, NULL, 0) == 0, "'%s' !~ /%s/", s, pattern);
+    regfree(&re);
+}
+
+#define TS_RE "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"
+
+START_TEST(test_log_text_shape)
+{
+    char *out;
+
+    cap_start(LOG_FORMAT_TEXT, LOG_INFO);
+    LOG_EVENT(LOG_INFO, "flush_done", "ab12", "flushed rows", LF_INT("rows", 12),
+              LF_STR("table", "relay_counts"), LF_DBL("secs", 0.25), LF_BOOL("retry", 0));
+    out = cap_end();
+    assert_matches(out, "^" TS_RE " INFO test-comp flush_done request_id=ab12 rows=12 "
+                        "table=relay_counts secs=0.25 retry=false msg=\"flushed rows\"\n$");
+    free(out);
+}
+END_TEST
+
+START_TEST(test_log_text_quoting)
+{
+    char *out, *p;
+
+    cap_start(LOG_FORMAT_TEXT, LOG_DEBUG);
+    LOG_EVENT(LOG_WARN, "odd", NULL, NULL, LF_STR("a", "x y"), LF_STR("b", "say \"hi\""),
+              LF_STR("c", "k=v"), LF_STR("d", "back\\slash"), LF_STR("e", "two\nlines"),
+              LF_STR("f", ""), LF_STR("g", NULL), LF_STR("h", "bell\a"), LF_STR("i", "plain"));
+    out = cap_end();
+    p = strstr(out, " WARN test-comp odd ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(p, " WARN test-comp odd a=\"x y\" b=\"say \\\"hi\\\"\" c=\"k=v\" "
+                        "d=\"back\\\\slash\" e=\"two\\nlines\" f=\"\" g=\"\" h=\"bell\\x07\" "
+                        "i=plain\n");
+    ck_assert_int_eq(count_lines(out), 1);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_log_json_shape)
+{
+    json_error_t jerr;
+    json_t *j;
+    char *out;
+
+    cap_start(LOG_FORMAT_JSON, LOG_INFO);
+    LOG_EVENT(LOG_ERROR, "flush_failed", "req-7", "connection \"refused\"\n",
+              LF_INT("rows", -3), LF_DBL("secs", 1.5), LF_BOOL("retry", 1),
+              LF_STR("db", "pg"), LF_DBL("nan", NAN), LF_STR("level", "spoof"));
+    out = cap_end();
+    ck_assert_int_eq(count_lines(out), 1);
+    ck_assert_msg(strncmp(out, "{\"ts\":\"", 7) == 0, "%s", out);
+    j = json_loads(out, 0, &jerr);
+    ck_assert_msg(j != NULL, "%s: %s", out, jerr.text);
+    assert_matches(json_string_value(json_object_get(j, "ts")), "^" TS_RE "$");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "level")), "error");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "component")), "test-comp");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "event")), "flush_failed");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "request_id")), "req-7");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "msg")), "connection \"refused\"\n");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "rows")), -3);
+    ck_assert(json_real_value(json_object_get(j, "secs")) == 1.5);
+    ck_assert(json_is_true(json_object_get(j, "retry")));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "db")), "pg");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "nan")), "NaN");
+    json_decref(j);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_log_json_invalid_utf8)
+{
+    json_t *j;
+    char *out;
+
+    cap_start(LOG_FORMAT_JSON, LOG_INFO);
+    LOG_EVENT(LOG_INFO, "bad_bytes", NULL, NULL, LF_STR("host", "a\xff\xfe" "b"),
+              LF_STR("ok", "caf\xc3\xa9"));
+    out = cap_end();
+    j = json_loads(out, 0, NULL);
+    ck_assert_msg(j != NULL, "%s", out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "host")), "a??b");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "ok")), "caf\xc3\xa9");
+    ck_assert_ptr_null(json_object_get(j, "request_id"));
+    ck_assert_ptr_null(json_object_get(j, "msg"));
+    json_decref(j);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_log_level_filter)
+{
+    char *out;
+
+    cap_start(LOG_FORMAT_TEXT, LOG_WARN);
+    ck_assert(!log_enabled(LOG_INFO));
+    ck_assert(log_enabled(LOG_WARN));
+    log_msg(LOG_DEBUG, "dropped", "debug %d", 1);
+    log_msg(LOG_INFO, "dropped", "info %d", 2);
+    log_msg(LOG_WARN, "kept", "warn %d", 3);
+    log_fields(LOG_ERROR, "kept", NULL, NULL, 0, NULL);
+    out = cap_end();
+    ck_assert_int_eq(count_lines(out), 2);
+    ck_assert_ptr_null(strstr(out, "dropped"));
+    ck_assert_ptr_nonnull(strstr(out, " WARN test-comp kept msg=\"warn 3\"\n"));
+    ck_assert_ptr_nonnull(strstr(out, " ERROR test-comp kept\n"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_log_long_lines)
+{
+    char big[5000];
+    char *out;
+    json_t *j;
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cap_start(LOG_FORMAT_JSON, LOG_INFO);
+    log_msg(LOG_INFO, "long", "%s|%s", big, big);
+    LOG_EVENT(LOG_INFO, "long_field", NULL, NULL, LF_STR("v", big));
+    out = cap_end();
+    ck_assert_int_eq(count_lines(out), 2);
+    j = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(strlen(json_string_value(json_object_get(j, "msg"))), 2 * strlen(big) + 1);
+    json_decref(j);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_log_parse)
+{
+    enum log_level l;
+    enum log_format f;
+
+    ck_assert_int_eq(log_level_parse("debug", &l), 0);
+    ck_assert_int_eq(l, LOG_DEBUG);
+    ck_assert_int_eq(log_level_parse("error", &l), 0);
+    ck_assert_int_eq(l, LOG_ERROR);
+    ck_assert_int_eq(log_level_parse("warn", &l), 0);
+    ck_assert_int_eq(l, LOG_WARN);
+    ck_assert_int_eq(log_level_parse("INFO", &l), -1);
+    ck_assert_int_eq(log_level_parse("", &l), -1);
+    ck_assert_int_eq(log_level_parse(NULL, &l), -1);
+    ck_assert_int_eq(log_format_parse("json", &f), 0);
+    ck_assert_int_eq(f, LOG_FORMAT_JSON);
+    ck_assert_int_eq(log_format_parse("text", &f), 0);
+    ck_assert_int_eq(f, LOG_FORMAT_TEXT);
+    ck_assert_int_eq(log_format_parse("yaml", &f), -1);
+}
+END_TEST
+
+#define LOG_THREADS 4
+#define LOG_PER_THREAD 500
+
+static void *log_thread(void *arg)
+{
+    long id = (long)arg;
+    char pad[300];
+
+    memset(pad, 'a' + (int)id, sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    for (int i = 0; i < LOG_PER_THREAD; i++)
+        LOG_EVENT(LOG_INFO, "tick", NULL, pad, LF_INT("thread", id), LF_INT("i", i));
+    return NULL;
+}
+
+/* Lines written concurrently never interleave: each one parses whole. */
+START_TEST(test_log_threads_no_interleave)
+{
+    char path[] = "/tmp/ccgw-test-log.XXXXXX";
+    int fd = mkstemp(path);
+    pthread_t th[LOG_THREADS];
+    FILE *f;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0, per[LOG_THREADS] = {0};
+
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    log_setup("threads", LOG_FORMAT_JSON, LOG_INFO, fd);
+    for (long i = 0; i < LOG_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, log_thread, (void *)i), 0);
+    for (int i = 0; i < LOG_THREADS; i++)
+        pthread_join(th[i], NULL);
+    log_setup(NULL, LOG_FORMAT_TEXT, LOG_INFO, 2);
+
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    f = fdopen(fd, "r");
+    ck_assert_ptr_nonnull(f);
+    while (getline(&line, &cap, f) > 0) {
+        json_t *j = json_loads(line, 0, NULL);
+        ck_assert_msg(j != NULL, "line %d does not parse: %s", n, line);
+        long id = (long)json_integer_value(json_object_get(j, "thread"));
+        ck_assert(id >= 0 && id < LOG_THREADS);
+        per[id]++;
+        json_decref(j);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    ck_assert_int_eq(n, LOG_THREADS * LOG_PER_THREAD);
+    for (int i = 0; i < LOG_THREADS; i++)
+        ck_assert_int_eq(per[i], LOG_PER_THREAD);
+}
+END_TEST
+
+Suite *log_suite(void)
+{
+    Suite *s = suite_create("log");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_log_text_shape);
+    tcase_add_test(tc, test_log_text_quoting);
+    tcase_add_test(tc, test_log_json_shape);
+    tcase_add_test(tc, test_log_json_invalid_utf8);
+    tcase_add_test(tc, test_log_level_filter);
+    tcase_add_test(tc, test_log_long_lines);
+    tcase_add_test(tc, test_log_parse);
+    tcase_add_test(tc, test_log_threads_no_interleave);
+    suite_add_tcase(s, tc);
+    return s;
+}
