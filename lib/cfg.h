@@ -38,12 +38,22 @@ struct cfg_field {
     size_t count_offset;          /* CFG_LIST */
     const char *const *enums;     /* CFG_ENUM */
     double min, max;              /* CFG_INT, CFG_DOUBLE, CFG_SIZE; ignored when min == max */
+    int track_present;            /* if set, an int at present_offset becomes 1 when the */
+    size_t present_offset;        /* key is in the file (tells "false" from "absent") */
+};
+
+/* Where a mapping started in the file (1-based), for errors found after
+ * decoding ("chains[1]: no backends" at the chain's line). */
+struct cfg_mark {
+    int line, column;
 };
 
 struct cfg_schema {
     const char *name; /* for messages only */
     const struct cfg_field *fields;
     size_t nfields;
+    int has_mark;       /* store the mapping's struct cfg_mark at mark_offset */
+    size_t mark_offset;
 };
 
 #define CFG_ERROR_TEXT 512
@@ -52,8 +62,9 @@ struct cfg_error {
     int line, column;          /* 1-based; 0 when not known */
 };
 
-/* Parse `path` and decode it into `out` (zeroed by the caller, defaults set
- * before the call survive keys that are absent). Returns 0, or -1 with `err`
+/* Parse `path` and decode it into `out` (zeroed by the caller; numeric
+ * defaults set before the call survive keys that are absent; string fields
+ * must be NULL: apply string defaults after loading). Returns 0, or -1 with `err`
  * filled; on error whatever was decoded is freed. */
 int cfg_load_file(const char *path, const struct cfg_schema *schema, void *out,
                   struct cfg_error *err);
@@ -69,6 +80,11 @@ void cfg_free(const struct cfg_schema *schema, void *obj);
  * the whole file unknown): "file: path: message". */
 void cfg_error_set(struct cfg_error *err, const char *file, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* An error found after decoding, at a mark: "file:line:col: path: message"
+ * (without line and column when mark is NULL or unset). */
+void cfg_error_at(struct cfg_error *err, const char *file, const struct cfg_mark *mark,
+                  const char *path, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Parse "40MB"-style sizes; returns 0 or -1. */
 int cfg_parse_size(const char *s, int64_t *out);

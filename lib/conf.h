@@ -15,6 +15,7 @@ struct conf_backend {
     char *name;    /* HAProxy server name, unique within the chain */
     char *address; /* "host:port" (IPv4, [IPv6] or DNS name) */
     int64_t weight;
+    struct cfg_mark mark; /* where it is in the file */
 };
 
 enum conf_flavour { CONF_FLAVOUR_BITCOIN = 0, CONF_FLAVOUR_EVM };
@@ -27,18 +28,21 @@ struct conf_chain {
     char *auth_password; /* Authorization header, clients never see them */
     struct conf_backend *backends;
     size_t nbackends;
+    struct cfg_mark mark;
 };
 
 struct conf_account {
     char *id;      /* the host label: "894334g9f403" */
     char **chains; /* chain ids this account may use */
     size_t nchains;
+    struct cfg_mark mark;
 };
 
 struct conf_provider {
     char *name;
     struct conf_account *accounts;
     size_t naccounts;
+    struct cfg_mark mark;
 };
 
 enum conf_role { CONF_ROLE_EDGE = 0, CONF_ROLE_HTTP };
@@ -53,6 +57,7 @@ struct conf_tier {
     int backup;           /* http role: edge marks this server `backup` */
     int count_relays;     /* default: role == http; edge lines never count */
     int count_relays_set; /* internal: whether count_relays was given */
+    struct cfg_mark mark;
 };
 
 struct conf_haproxy {
@@ -87,11 +92,13 @@ struct conf_logs {
     int64_t request_log_max_bytes; /* per source, default 40 MB */
     char *time_zone; /* zone of HAProxy's accept dates, default "UTC" */
     int32_t tz_offset_secs; /* derived from time_zone */
+    struct cfg_mark mark;
 };
 
 struct conf_relaystats {
     char *listen;             /* default 127.0.0.1:8090 */
     char *admin_token_sha256; /* hex SHA-256 of the admin API token, optional */
+    struct cfg_mark mark;
 };
 
 struct conf {
@@ -99,6 +106,7 @@ struct conf {
     char *gateway_name;
     char *routing_domain; /* lower-case */
     char *data_dir;       /* journal and state; default "run/data" */
+    struct cfg_mark gateway_mark;
     struct conf_chain *chains;
     size_t nchains;
     struct conf_provider *providers;
