@@ -1,0 +1,462 @@
+/* Template filling and the rendering of every file HAProxy loads. */
+#include "render.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TEMPLATE_MAX (1024 * 1024)
+
+static char *read_text(const char *path, struct cfg_error *err)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len;
+
+    if (!f) {
+        routes_error(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf = malloc(TEMPLATE_MAX + 1);
+    if (!buf) {
+        routes_error(err, "out of memory");
+        goto fail;
+    }
+    len = fread(buf, 1, TEMPLATE_MAX + 1, f);
+    if (ferror(f)) {
+        routes_error(err, "%s: read error", path);
+        goto fail;
+    }
+    if (len > TEMPLATE_MAX) {
+        routes_error(err, "%s: larger than %d bytes", path, TEMPLATE_MAX);
+        goto fail;
+    }
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+fail:
+    free(buf);
+    fclose(f);
+    return NULL;
+}
+
+int render_templates_load(const char *dir, struct render_templates *t, struct cfg_error *err)
+{
+    static const struct {
+        const char *file;
+        size_t offset;
+    } files[] = {
+        {"edge.cfg.in", offsetof(struct render_templates, edge)},
+        {"http.cfg.in", offsetof(struct render_templates, http)},
+        {"backend.cfg.in", offsetof(struct render_templates, backend)},
+        {"server.cfg.in", offsetof(struct render_templates, server)},
+        {"edge-server.cfg.in", offsetof(struct render_templates, edge_server)},
+        {"stats.cfg.in", offsetof(struct render_templates, stats)},
+    };
+    char path[4096];
+
+    memset(t, 0, sizeof(*t));
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char **slot = (char **)((char *)t + files[i].offset);
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, files[i].file) >= sizeof(path)) {
+            routes_error(err, "%s: template path too long", dir);
+            return -1;
+        }
+        *slot = read_text(path, err);
+        if (!*slot)
+            return -1;
+    }
+    return 0;
+}
+
+void render_templates_free(struct render_templates *t)
+{
+    free(t->edge);
+    free(t->http);
+    free(t->backend);
+    free(t->server);
+    free(t->edge_server);
+    free(t->stats);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Length of the placeholder name at s (just after an '@'), when s holds
+ * NAME@ ; 0 when the '@' is a literal. */
+static size_t placeholder_len(const char *s)
+{
+    size_t n = 0;
+
+    if (!isupper((unsigned char)s[0]))
+        return 0;
+    while (isupper((unsigned char)s[n]) || isdigit((unsigned char)s[n]) || s[n] == '_')
+        n++;
+    return s[n] == '@' ? n : 0;
+}
+
+static const char *lookup(const struct render_var *vars, size_t nvars, const char *name,
+                          size_t len)
+{
+    for (size_t i = 0; i < nvars; i++)
+        if (strlen(vars[i].name) == len && memcmp(vars[i].name, name, len) == 0)
+            return vars[i].value ? vars[i].value : "";
+    return NULL;
+}
+
+/* Whether [line, end) is blanks around exactly one placeholder whose value
+ * is empty. */
+static int drops_line(const char *line, const char *end, const struct render_var *vars,
+                      size_t nvars)
+{
+    const char *p = line, *v;
+    size_t n;
+
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p >= end || *p != '@')
+        return 0;
+    n = placeholder_len(p + 1);
+    if (n == 0)
+        return 0;
+    v = lookup(vars, nvars, p + 1, n);
+    if (!v || *v)
+        return 0;
+    p += n + 2;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    return p == end;
+}
+
+/* Drop blanks at line ends, e.g. after an empty inline value. In place. */
+static void strip_trailing_blanks(char *s)
+{
+    char *w = s, *blank = NULL;
+
+    for (char *r = s; *r; r++) {
+        if (*r == ' ' || *r == '\t') {
+            if (!blank)
+                blank = w;
+        } else if (*r == '\n' && blank) {
+            w = blank;
+            blank = NULL;
+        } else {
+            blank = NULL;
+        }
+        *w++ = *r;
+    }
+    *(blank ? blank : w) = '\0';
+}
+
+int render_fill(const char *name, const char *tmpl, const struct render_var *vars, size_t nvars,
+                char **out, struct cfg_error *err)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    const char *line = tmpl;
+    int lineno = 1;
+
+    *out = NULL;
+    if (!f) {
+        routes_error(err, "out of memory");
+        return -1;
+    }
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        const char *end = eol ? eol : line + strlen(line);
+        if (!drops_line(line, end, vars, nvars)) {
+            for (const char *p = line; p < end; p++) {
+                size_t n;
+                const char *v;
+                if (*p != '@' || (n = placeholder_len(p + 1)) == 0) {
+                    fputc(*p, f);
+                    continue;
+                }
+                v = lookup(vars, nvars, p + 1, n);
+                if (!v) {
+                    routes_error(err, "%s:%d: unknown placeholder @%.*s@", name, lineno, (int)n,
+                                 p + 1);
+                    goto fail;
+                }
+                fputs(v, f);
+                p += n + 1;
+            }
+            if (eol)
+                fputc('\n', f);
+        }
+        if (!eol)
+            break;
+        line = eol + 1;
+        lineno++;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        routes_error(err, "out of memory");
+        goto fail;
+    }
+    strip_trailing_blanks(buf);
+    *out = buf;
+    return 0;
+fail:
+    if (f)
+        fclose(f);
+    free(buf);
+    return -1;
+}
+
+char *render_basic_auth(const char *user, const char *password)
+{
+    char *plain = NULL, *out = NULL;
+    int n;
+
+    n = asprintf(&plain, "%s:%s", user, password);
+    if (n < 0)
+        return NULL;
+    out = malloc(6 + 4 * (((size_t)n + 2) / 3) + 1);
+    if (out) {
+        memcpy(out, "Basic ", 6);
+        EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)plain, n);
+    }
+    free(plain);
+    return out;
+}
+
+int render_server(const struct render_templates *t, const struct conf_backend *b, char **out,
+                  struct cfg_error *err)
+{
+    char weight[24];
+
+    snprintf(weight, sizeof(weight), "%lld", (long long)b->weight);
+    const struct render_var vars[] = {
+        {"NAME", b->name},
+        {"ADDRESS", b->address},
+        {"WEIGHT", weight},
+    };
+    return render_fill("server.cfg.in", t->server, vars, sizeof(vars) / sizeof(vars[0]), out, err);
+}
+
+/* Append `s` to the memstream, failing on a stream error. */
+static int put(FILE *f, const char *s)
+{
+    return fputs(s, f) < 0 ? -1 : 0;
+}
+
+/* Drop one trailing newline so a block fits a placeholder on its own line. */
+static void chomp(char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n > 0 && s[n - 1] == '\n')
+        s[n - 1] = '\0';
+}
+
+static int render_backends(const struct render_templates *t, const struct conf *c,
+                           const char *retries, char **out, struct cfg_error *err)
+{
+    char *buf = NULL, *block = NULL, *servers = NULL, *line = NULL, *auth = NULL;
+    size_t size = 0, ssize = 0;
+    FILE *f = open_memstream(&buf, &size), *sf = NULL;
+
+    if (!f)
+        goto oom;
+    for (size_t i = 0; i < c->nchains; i++) {
+        const struct conf_chain *ch = &c->chains[i];
+        char *auth_line = NULL;
+
+        sf = open_memstream(&servers, &ssize);
+        if (!sf)
+            goto oom;
+        for (size_t j = 0; j < ch->nbackends; j++) {
+            if (render_server(t, &ch->backends[j], &line, err) < 0)
+                goto fail;
+            if (put(sf, line) < 0)
+                goto oom;
+            free(line);
+            line = NULL;
+        }
+        if (fclose(sf) != 0) {
+            sf = NULL;
+            goto oom;
+        }
+        sf = NULL;
+        chomp(servers);
+        if (ch->auth_user) {
+            auth = render_basic_auth(ch->auth_user, ch->auth_password ? ch->auth_password : "");
+            if (!auth || asprintf(&auth_line, "http-request set-header Authorization \"%s\"",
+                                  auth) < 0)
+                goto oom;
+        }
+        const struct render_var vars[] = {
+            {"CHAIN", ch->id},
+            {"RETRIES", retries},
+            {"AUTH", auth_line ? auth_line : ""},
+            {"SERVERS", servers},
+        };
+        int r = render_fill("backend.cfg.in", t->backend, vars, sizeof(vars) / sizeof(vars[0]),
+                            &block, err);
+        free(auth_line);
+        free(auth);
+        auth = NULL;
+        free(servers);
+        servers = NULL;
+        if (r < 0)
+            goto fail;
+        if (put(f, block) < 0)
+            goto oom;
+        free(block);
+        block = NULL;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto oom;
+    }
+    chomp(buf);
+    *out = buf;
+    return 0;
+oom:
+    routes_error(err, "out of memory");
+fail:
+    if (sf)
+        fclose(sf);
+    if (f)
+        fclose(f);
+    free(servers);
+    free(line);
+    free(block);
+    free(auth);
+    free(buf);
+    return -1;
+}
+
+static int render_edge_servers(const struct render_templates *t, const struct conf *c,
+                               char **out, struct cfg_error *err)
+{
+    char *buf = NULL, *line = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    char addr[300];
+
+    if (!f)
+        goto oom;
+    for (size_t i = 0; i < c->ntiers; i++) {
+        const struct conf_tier *tier = &c->tiers[i];
+        if (tier->role != CONF_ROLE_HTTP)
+            continue;
+        if (routes_tier_address(tier, addr, sizeof(addr)) < 0) {
+            routes_error(err, "%s: tier %s: bad bind \"%s\"", c->path, tier->name, tier->bind);
+            goto fail;
+        }
+        const struct render_var vars[] = {
+            {"NAME", tier->name},
+            {"ADDRESS", addr},
+            {"BACKUP", tier->backup ? "backup" : ""},
+        };
+        if (render_fill("edge-server.cfg.in", t->edge_server, vars, sizeof(vars) / sizeof(vars[0]),
+                        &line, err) < 0)
+            goto fail;
+        if (put(f, line) < 0)
+            goto oom;
+        free(line);
+        line = NULL;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto oom;
+    }
+    chomp(buf);
+    *out = buf;
+    return 0;
+oom:
+    routes_error(err, "out of memory");
+fail:
+    if (f)
+        fclose(f);
+    free(line);
+    free(buf);
+    return -1;
+}
+
+int render_tier(const struct render_templates *t, const struct conf *c,
+                const struct conf_tier *tier, const char *map_path, char **out,
+                struct cfg_error *err)
+{
+    char connect[24], client[24], server[24], retries[24], maxconn[24], bind[300];
+    char sock[PATH_MAX + 8];
+    char *stats = NULL, *body = NULL;
+    int r = -1;
+
+    *out = NULL;
+    if (!routes_safe_token(map_path)) {
+        routes_error(err, "map path \"%s\" must not contain blanks, quotes or '#'", map_path);
+        return -1;
+    }
+    snprintf(connect, sizeof(connect), "%lld", (long long)c->haproxy.timeout_connect_ms);
+    snprintf(client, sizeof(client), "%lld", (long long)c->haproxy.timeout_client_ms);
+    snprintf(server, sizeof(server), "%lld", (long long)c->haproxy.timeout_server_ms);
+    snprintf(retries, sizeof(retries), "%lld", (long long)c->haproxy.retries);
+    snprintf(maxconn, sizeof(maxconn), "%lld", (long long)c->haproxy.maxconn);
+    /* A bind on every IPv6 address also takes IPv4 clients. */
+    snprintf(bind, sizeof(bind), "%s%s", tier->bind,
+             strncmp(tier->bind, "[::]:", 5) == 0 ? " v4v6" : "");
+    /* HAProxy reads a path that does not start with '/' as an address. */
+    snprintf(sock, sizeof(sock), "%s%s", tier->stats_socket[0] == '/' ? "" : "unix@",
+             tier->stats_socket);
+    if (tier->stats_bind) {
+        const struct render_var svars[] = {{"STATS_BIND", tier->stats_bind}};
+        if (render_fill("stats.cfg.in", t->stats, svars, 1, &stats, err) < 0)
+            goto out;
+        chomp(stats);
+    }
+    if (tier->role == CONF_ROLE_EDGE) {
+        if (render_edge_servers(t, c, &body, err) < 0)
+            goto out;
+    } else if (render_backends(t, c, retries, &body, err) < 0) {
+        goto out;
+    }
+    const struct render_var vars[] = {
+        {"TIER", tier->name},
+        {"GATEWAY", c->gateway_name},
+        {"STATS_SOCKET", sock},
+        {"MAXCONN", maxconn},
+        {"TIMEOUT_CONNECT", connect},
+        {"TIMEOUT_CLIENT", client},
+        {"TIMEOUT_SERVER", server},
+        {"RETRIES", retries},
+        {"BIND", bind},
+        {"MAP", map_path},
+        {"STATS", stats ? stats : ""},
+        {"BACKENDS", tier->role == CONF_ROLE_EDGE ? "" : body},
+        {"HTTP_SERVERS", tier->role == CONF_ROLE_EDGE ? body : ""},
+    };
+    r = render_fill(tier->role == CONF_ROLE_EDGE ? "edge.cfg.in" : "http.cfg.in",
+                    tier->role == CONF_ROLE_EDGE ? t->edge : t->http, vars,
+                    sizeof(vars) / sizeof(vars[0]), out, err);
+out:
+    free(stats);
+    free(body);
+    return r;
+}
+
+int render_map(const struct routes_host *hosts, size_t n, char **out, size_t *len,
+               struct cfg_error *err)
+{
+    size_t total = 1;
+    char *buf, *p;
+
+    for (size_t i = 0; i < n; i++)
+        total += strlen(hosts[i].host) + strlen(hosts[i].chain) + 5;
+    buf = malloc(total);
+    if (!buf) {
+        routes_error(err, "out of memory");
+        return -1;
+    }
+    p = buf;
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s be_%s\n", hosts[i].host, hosts[i].chain);
+    *out = buf;
+    *len = (size_t)(p - buf);
+    return 0;
+}
