@@ -1,0 +1,143 @@
+/* Delivery of one cc-gateway source's counts: the local journal, Redis and
+ * PostgreSQL, each driven by its own thread so that a slow or dead store
+ * never blocks counting.
+ *
+ *   journal thread   every flush.fsync_interval_ms: COUNTER_JOURNAL deltas
+ *                    are appended to <data_dir>/<source>/journal.<gen> and
+ *                    fdatasync'ed (crash safety, like appendfsync everysec)
+ *   redis thread     every flush.redis_interval_ms: COUNTER_REDIS deltas are
+ *                    pipelined as HINCRBY to Redis (real-time view only)
+ *   flush thread     every flush.interval_secs, on delivery_flush_request()
+ *                    and at delivery_stop(): COUNTER_PG deltas and a ledger
+ *                    row go to PostgreSQL in one transaction, exactly once;
+ *                    gateway events are inserted in batches
+ *
+ * The exactly-once protocol of a flush is described in delivery.c. */
+#ifndef CCGW_DELIVERY_H
+#define CCGW_DELIVERY_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "counter.h"
+#include "journal.h"
+
+struct delivery_options {
+    const struct conf *conf;   /* gateway_name, data_dir, postgres, redis, flush */
+    const char *source;        /* "edge", "http0", ...: the journal folder name */
+    counter_t *counter;        /* shared with ingestion */
+    pthread_mutex_t *counter_lock; /* held by every user of `counter` */
+};
+
+typedef struct delivery delivery_t;
+
+/* Open the journal (recovering what a previous run left: an unfinished flush
+ * is retried first, unflushed journal deltas become pending for PostgreSQL
+ * again), check the database schema if PostgreSQL answers, and start the
+ * threads. A database with an unknown schema version is an error; an
+ * unreachable one is not (flushes retry). Returns NULL with `err` filled. */
+delivery_t *delivery_start(const struct delivery_options *opts, char *err, size_t errlen);
+
+/* Ask for a PostgreSQL flush now (SIGUSR1). Returns at once; thread-safe,
+ * but not async-signal-safe: call it from the thread that handles signals. */
+void delivery_flush_request(delivery_t *d);
+
+/* Queue one notice/warning/alert line for gateway_events. `ts_ms` is the
+ * event time (epoch ms UTC), `severity` the syslog level 0-7. The text is
+ * copied. When the queue is full (PostgreSQL down for long) the new event
+ * is dropped and counted in delivery_stats (the local events log keeps it).
+ * 0, or -1 out of memory. */
+int delivery_event_push(delivery_t *d, int64_t ts_ms, int severity, const char *message);
+
+/* Stop: a last journal fsync, a last flush of everything pending (bounded by
+ * `timeout_ms`; what does not make it stays in the journal for the next
+ * start), then join the threads and free. 0 when everything was flushed,
+ * -1 when something was left in the journal. NULL is allowed. */
+int delivery_stop(delivery_t *d, int64_t timeout_ms);
+
+struct delivery_stats {
+    int pg_up;                   /* last PostgreSQL operation succeeded */
+    int redis_up;                /* connected and last publish succeeded */
+    int flush_in_progress;       /* a flush is waiting for PostgreSQL */
+    int64_t last_flush_ms;       /* epoch ms of the last committed flush, 0: none */
+    int last_flush_ok;           /* outcome of the last attempt */
+    int64_t last_flush_seq;      /* seq of the last committed flush */
+    int64_t last_flush_rows;     /* rows of the last committed flush */
+    double last_flush_seconds;   /* duration of the last committed flush */
+    int64_t flushes_ok;          /* committed flushes (incl. found already applied) */
+    int64_t flush_failures;      /* failed attempts */
+    int64_t pending_rows;        /* keys waiting for PostgreSQL (memory + in flight) */
+    int64_t journal_bytes;       /* bytes in the journal files now */
+    int64_t journal_fsyncs;      /* fdatasync calls done */
+    int64_t journal_errors;      /* failed appends/fsyncs */
+    int64_t redis_publishes;     /* successful publish rounds */
+    int64_t redis_errors;        /* failed publish rounds */
+    int64_t events_pending;      /* events queued for gateway_events */
+    int64_t events_written;      /* events inserted */
+    int64_t events_dropped;      /* events dropped because the queue was full */
+    int schema_ok;               /* the database schema version matched */
+};
+
+/* A consistent copy of the counters above; thread-safe. */
+void delivery_stats(delivery_t *d, struct delivery_stats *out);
+
+/* The flush protocol without threads: delivery.c's threads drive it, unit
+ * tests drive it directly and stop it at each crash point (journal.h's
+ * journal_crash_hook). A flush of seq N:
+ *   1. under the journal lock and the counter lock: take COUNTER_PG (S) and
+ *      COUNTER_JOURNAL (its part not yet journaled is inside S), and start a
+ *      new journal generation, so later deltas land after the cut;
+ *   2. write the intent flush.N = (instance, N, generations <= g, S) durably;
+ *   3. delete journal generations <= g (their deltas are in the intent);
+ *   4. apply S with the ledger row (instance, N) in one transaction; "already
+ *      applied" (the ledger row exists) counts as committed;
+ *   5. record N as committed in the state file and delete the intent.
+ * A failed step 4 is retried later with the same N and S; flush N+1 does not
+ * start before N committed. At start, an intent is retried first and the
+ * generations after it are replayed into COUNTER_PG (not COUNTER_JOURNAL:
+ * they are journaled already). */
+typedef int (*delivery_apply_fn)(void *ctx, const char *instance, int64_t seq,
+                                 const struct counter_deltas *d, int *already_applied, char *err,
+                                 size_t errlen);
+
+struct delivery_core {
+    journal_t *journal;
+    counter_t *counter;
+    pthread_mutex_t *counter_lock;
+    pthread_mutex_t journal_lock; /* journal appends vs. the flush's cut */
+    int inflight;                 /* a flush was cut and is not committed yet */
+    int64_t inflight_seq;
+    struct counter_deltas inflight_deltas;
+    size_t torn_records; /* bad journal records skipped at open */
+};
+
+#define DELIVERY_CRASHED JOURNAL_CRASHED /* the crash hook stopped the protocol */
+
+struct delivery_flush_result {
+    int64_t seq;         /* the flush committed (0: nothing to flush) */
+    size_t rows;         /* its rows */
+    int64_t relays;      /* its relays */
+    int already_applied; /* the ledger had it: a retry after a lost answer */
+    int was_inflight;    /* it was cut earlier (retry or recovered intent) */
+};
+
+/* Open the journal in `dir` and recover it into `counter` (see above). 0, or
+ * -1 with err. */
+int delivery_core_open(struct delivery_core *c, const char *dir, counter_t *counter,
+                       pthread_mutex_t *counter_lock, char *err, size_t errlen);
+
+/* Append COUNTER_JOURNAL deltas to the journal and fdatasync. 0 or -1. */
+int delivery_core_journal(struct delivery_core *c, char *err, size_t errlen);
+
+/* One flush: commit the in-flight one if any, else cut a new one from the
+ * pending deltas and commit it. 0 (res filled; res->seq 0 when nothing was
+ * pending), -1 with err (retry later), or DELIVERY_CRASHED. */
+int delivery_core_flush(struct delivery_core *c, delivery_apply_fn apply, void *ctx,
+                        struct delivery_flush_result *res, char *err, size_t errlen);
+
+/* Free memory and close files; writes nothing. */
+void delivery_core_close(struct delivery_core *c);
+
+#endif

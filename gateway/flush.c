@@ -1,0 +1,459 @@
+/* PostgreSQL writes of cc-gateway: see flush.h. */
+#include "flush.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../relaystats/schema_version.h"
+#include "log.h"
+
+#define COPY_CHUNK (256 * 1024)
+
+struct flush_pg {
+    char *conninfo;
+    char *gateway;
+    char *source;
+    PGconn *conn;
+    int lose_commit_acks; /* test hook: CCGW_TEST_LOSE_COMMIT_ACK */
+};
+
+/* Temp tables live as long as the connection; ON COMMIT DELETE ROWS empties
+ * them after each transaction (a rollback discards their rows too). */
+static const char SQL_TEMP_TABLES[] =
+    "CREATE TEMP TABLE flush_relays (chain text, account text, bucket bigint, relays bigint)"
+    " ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE flush_non_relays (reason text, bucket bigint, requests bigint)"
+    " ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE flush_events (ts_ms bigint, severity smallint, message text, seq bigint)"
+    " ON COMMIT DELETE ROWS";
+
+static const char SQL_LEDGER[] =
+    "INSERT INTO relay_flushes (gateway, instance, flush_seq, source, rows, relays, non_relays)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+
+static const char SQL_RELAYS[] =
+    "INSERT INTO relay_counts AS t (gateway, chain, account, bucket_start, relays)"
+    " SELECT $1, chain, account, to_timestamp(bucket), sum(relays) FROM flush_relays"
+    " GROUP BY chain, account, bucket"
+    " ON CONFLICT (gateway, chain, account, bucket_start)"
+    " DO UPDATE SET relays = t.relays + EXCLUDED.relays";
+
+/* The rollups are kept in the same transaction, from the same deltas, so a
+ * late count for an old bucket lands in its hour and day too. */
+static const char SQL_HOURLY[] =
+    "INSERT INTO relay_counts_hourly AS t (gateway, chain, account, bucket_start, relays)"
+    " SELECT $1, chain, account, date_trunc('hour', to_timestamp(bucket), 'UTC'), sum(relays)"
+    " FROM flush_relays GROUP BY 2, 3, 4"
+    " ON CONFLICT (gateway, chain, account, bucket_start)"
+    " DO UPDATE SET relays = t.relays + EXCLUDED.relays";
+
+static const char SQL_DAILY[] =
+    "INSERT INTO relay_counts_daily AS t (gateway, chain, account, bucket_start, relays)"
+    " SELECT $1, chain, account, date_trunc('day', to_timestamp(bucket), 'UTC'), sum(relays)"
+    " FROM flush_relays GROUP BY 2, 3, 4"
+    " ON CONFLICT (gateway, chain, account, bucket_start)"
+    " DO UPDATE SET relays = t.relays + EXCLUDED.relays";
+
+static const char SQL_NON_RELAYS[] =
+    "INSERT INTO non_relay_counts AS t (gateway, reason, bucket_start, requests)"
+    " SELECT $1, reason, to_timestamp(bucket), sum(requests) FROM flush_non_relays"
+    " GROUP BY reason, bucket"
+    " ON CONFLICT (gateway, reason, bucket_start)"
+    " DO UPDATE SET requests = t.requests + EXCLUDED.requests";
+
+static const char SQL_EVENTS[] =
+    "INSERT INTO gateway_events (gateway, source, ts, severity, message, origin, origin_seq)"
+    " SELECT $1, $2, to_timestamp(ts_ms / 1000.0), severity, message, $3, seq FROM flush_events"
+    " ON CONFLICT (origin, origin_seq) DO NOTHING";
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* libpq messages end with a newline; strip it for one-line logs. */
+static void conn_err(PGconn *conn, const char *what, char *err, size_t errlen)
+{
+    const char *m = conn ? PQerrorMessage(conn) : "out of memory";
+    size_t n = strlen(m);
+    while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
+        n--;
+    set_err(err, errlen, "postgres: %s: %.*s", what, (int)n, m);
+}
+
+flush_pg_t *flush_pg_new(const char *conninfo, const char *gateway, const char *source)
+{
+    flush_pg_t *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->conninfo = strdup(conninfo);
+    f->gateway = strdup(gateway ? gateway : "");
+    f->source = strdup(source ? source : "");
+    if (!f->conninfo || !f->gateway || !f->source) {
+        flush_pg_free(f);
+        return NULL;
+    }
+    const char *hook = getenv("CCGW_TEST_LOSE_COMMIT_ACK");
+    if (hook)
+        f->lose_commit_acks = atoi(hook);
+    return f;
+}
+
+static void disconnect(flush_pg_t *f)
+{
+    if (f->conn)
+        PQfinish(f->conn);
+    f->conn = NULL;
+}
+
+void flush_pg_free(flush_pg_t *f)
+{
+    if (!f)
+        return;
+    disconnect(f);
+    free(f->conninfo);
+    free(f->gateway);
+    free(f->source);
+    free(f);
+}
+
+int flush_pg_connected(const flush_pg_t *f)
+{
+    return f && f->conn && PQstatus(f->conn) == CONNECTION_OK;
+}
+
+int flush_schema_check(PGconn *conn, int *version, char *err, size_t errlen)
+{
+    *version = 0;
+    PGresult *r = PQexec(conn, SCHEMA_VERSION_QUERY);
+    ExecStatusType st = PQresultStatus(r);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (st == PGRES_FATAL_ERROR && state && strcmp(state, "42P01") == 0) {
+        /* undefined_table: no migration ever ran */
+        *version = 0;
+    } else if (st != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        conn_err(conn, "reading the schema version", err, errlen);
+        PQclear(r);
+        return -1;
+    } else {
+        *version = atoi(PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    if (*version == SCHEMA_VERSION)
+        return 0;
+    if (*version < SCHEMA_VERSION)
+        set_err(err, errlen,
+                "database schema version %d is older than the version %d this build needs: "
+                "run `relaystats migrate --config F` first",
+                *version, SCHEMA_VERSION);
+    else
+        set_err(err, errlen,
+                "database schema version %d is newer than the version %d this build knows: "
+                "upgrade cc-gateway",
+                *version, SCHEMA_VERSION);
+    return FLUSH_SCHEMA_MISMATCH;
+}
+
+static int exec_ok(PGconn *conn, const char *sql, const char *what, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        conn_err(conn, what, err, errlen);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+int flush_pg_connect(flush_pg_t *f, char *err, size_t errlen)
+{
+    if (flush_pg_connected(f))
+        return 0;
+    disconnect(f);
+    /* the URL/conninfo comes first; later keywords override it */
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", "keepalives_idle",
+                          "tcp_user_timeout", NULL};
+    const char *vals[] = {f->conninfo, "5", "cc-gateway", "10", "30000", NULL};
+    f->conn = PQconnectdbParams(keys, vals, 1);
+    if (!f->conn || PQstatus(f->conn) != CONNECTION_OK) {
+        conn_err(f->conn, "connect", err, errlen);
+        goto fail;
+    }
+    int version = 0;
+    int rc = flush_schema_check(f->conn, &version, err, errlen);
+    if (rc != 0) {
+        disconnect(f);
+        return rc;
+    }
+    if (exec_ok(f->conn, "SET statement_timeout = '120s'", "set statement_timeout", err, errlen) <
+            0 ||
+        exec_ok(f->conn, SQL_TEMP_TABLES, "create temp tables", err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    disconnect(f);
+    return -1;
+}
+
+/* Append `s` to the COPY text buffer, escaping what COPY's text format
+ * treats specially; bytes that are not UTF-8 become '?' so that one bad
+ * line cannot wedge a batch forever. */
+static int copy_field(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t need = *len + 2 * strlen(s) + 2;
+    if (need > *cap) {
+        size_t ncap = *cap ? *cap : 4096;
+        while (ncap < need)
+            ncap *= 2;
+        char *nb = realloc(*buf, ncap);
+        if (!nb)
+            return -1;
+        *buf = nb;
+        *cap = ncap;
+    }
+    char *o = *buf + *len;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int extra = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+                                  : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        for (int k = 1; k <= extra; k++)
+            if ((p[k] & 0xc0) != 0x80)
+                extra = -1;
+        if (extra < 0) {
+            *o++ = '?';
+            p++;
+            continue;
+        }
+        if (extra > 0) {
+            memcpy(o, p, (size_t)extra + 1);
+            o += extra + 1;
+            p += extra + 1;
+            continue;
+        }
+        switch (*p) {
+        case '\\': *o++ = '\\'; *o++ = '\\'; break;
+        case '\n': *o++ = '\\'; *o++ = 'n'; break;
+        case '\r': *o++ = '\\'; *o++ = 'r'; break;
+        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        default: *o++ = (char)*p;
+        }
+        p++;
+    }
+    *len = (size_t)(o - *buf);
+    return 0;
+}
+
+static int copy_raw(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int copy_raw(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return -1;
+    return copy_field(buf, len, cap, tmp) < 0 ? -1 : 0;
+}
+
+/* Send a COPY FROM STDIN: rows are produced by `row(i)` appending to the
+ * buffer, sent in chunks. 0 or -1. */
+struct copy_src {
+    const struct counter_deltas *d;
+    const struct flush_event *ev;
+    size_t nev;
+    int relays; /* d: 1 relay rows, 0 non-relay rows */
+};
+
+static int copy_row(const struct copy_src *src, size_t i, char **buf, size_t *len, size_t *cap)
+{
+    if (src->ev) {
+        const struct flush_event *e = &src->ev[i];
+        return copy_raw(buf, len, cap, "%" PRId64 "\t%d\t", e->ts_ms, e->severity) < 0 ||
+                       copy_field(buf, len, cap, e->message) < 0 ||
+                       copy_raw(buf, len, cap, "\t%" PRId64 "\n", e->seq) < 0
+                   ? -1
+                   : 1;
+    }
+    const struct counter_delta *r = &src->d->rows[i];
+    if (r->n == 0 || (src->relays != (r->chain != NULL)))
+        return 0;
+    if (r->chain)
+        return copy_field(buf, len, cap, r->chain) < 0 || copy_raw(buf, len, cap, "\t") < 0 ||
+                       copy_field(buf, len, cap, r->account) < 0 ||
+                       copy_raw(buf, len, cap, "\t%" PRId64 "\t%" PRId64 "\n", r->bucket, r->n) < 0
+                   ? -1
+                   : 1;
+    const char *reason = counter_reason_name((enum non_relay_reason)r->reason);
+    if (!reason)
+        return 0;
+    return copy_raw(buf, len, cap, "%s\t%" PRId64 "\t%" PRId64 "\n", reason, r->bucket, r->n);
+}
+
+static int copy_in(PGconn *conn, const char *table, const struct copy_src *src, size_t n,
+                   char *err, size_t errlen)
+{
+    char sql[128], *buf = NULL;
+    size_t len = 0, cap = 0;
+    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN", table);
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        conn_err(conn, sql, err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    const char *fail_msg = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (copy_row(src, i, &buf, &len, &cap) < 0) {
+            fail_msg = "out of memory";
+            break;
+        }
+        if (len >= COPY_CHUNK || (i + 1 == n && len)) {
+            if (PQputCopyData(conn, buf, (int)len) != 1) {
+                fail_msg = "connection lost";
+                break;
+            }
+            len = 0;
+        }
+    }
+    free(buf);
+    if (PQputCopyEnd(conn, fail_msg) != 1) {
+        conn_err(conn, "COPY end", err, errlen);
+        return -1;
+    }
+    int rc = 0;
+    while ((r = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0) {
+            conn_err(conn, sql, err, errlen);
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    if (fail_msg && rc == 0) {
+        set_err(err, errlen, "postgres: %s: %s", sql, fail_msg);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Run a parameterised statement; *affected gets the row count. */
+static int exec_params(PGconn *conn, const char *sql, int n, const char *const *vals,
+                       const char *what, long *affected, char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(conn, sql, n, NULL, vals, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        conn_err(conn, what, err, errlen);
+    else if (affected)
+        *affected = atol(PQcmdTuples(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* COMMIT; with the test hook, send it, wait until the server answered (so
+ * it did commit), then drop the connection unread: the answer is lost. */
+static int commit(flush_pg_t *f, char *err, size_t errlen)
+{
+    if (f->lose_commit_acks > 0) {
+        f->lose_commit_acks--;
+        if (PQsendQuery(f->conn, "COMMIT") != 1) {
+            conn_err(f->conn, "COMMIT", err, errlen);
+            return -1;
+        }
+        struct pollfd pfd = {.fd = PQsocket(f->conn), .events = POLLIN};
+        poll(&pfd, 1, 10000);
+        set_err(err, errlen, "postgres: connection lost after COMMIT was sent (test hook)");
+        return -1;
+    }
+    return exec_ok(f->conn, "COMMIT", "COMMIT", err, errlen);
+}
+
+int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct counter_deltas *d,
+                   int *already_applied, char *err, size_t errlen)
+{
+    flush_pg_t *f = ctx;
+    *already_applied = 0;
+    if (flush_pg_connect(f, err, errlen) != 0)
+        return -1;
+    size_t rows = 0;
+    int64_t relays = 0, non_relays = 0;
+    for (size_t i = 0; i < d->nrows; i++) {
+        if (d->rows[i].n == 0)
+            continue;
+        rows++;
+        if (d->rows[i].chain)
+            relays += d->rows[i].n;
+        else
+            non_relays += d->rows[i].n;
+    }
+    char sseq[24], srows[24], srelays[24], snon[24];
+    snprintf(sseq, sizeof(sseq), "%" PRId64, seq);
+    snprintf(srows, sizeof(srows), "%zu", rows);
+    snprintf(srelays, sizeof(srelays), "%" PRId64, relays);
+    snprintf(snon, sizeof(snon), "%" PRId64, non_relays);
+    const char *ledger[] = {f->gateway, instance, sseq, f->source, srows, srelays, snon};
+    const char *gw[] = {f->gateway};
+    long inserted = 0;
+    struct copy_src rel = {.d = d, .relays = 1}, non = {.d = d, .relays = 0};
+
+    if (exec_ok(f->conn, "BEGIN", "BEGIN", err, errlen) < 0 ||
+        exec_params(f->conn, SQL_LEDGER, 7, ledger, "insert relay_flushes", &inserted, err,
+                    errlen) < 0)
+        goto fail;
+    if (inserted == 0) {
+        /* the ledger has it: an earlier attempt committed, its answer got lost */
+        if (exec_ok(f->conn, "ROLLBACK", "ROLLBACK", err, errlen) < 0)
+            goto fail;
+        *already_applied = 1;
+        return 0;
+    }
+    if (copy_in(f->conn, "flush_relays", &rel, d->nrows, err, errlen) < 0 ||
+        copy_in(f->conn, "flush_non_relays", &non, d->nrows, err, errlen) < 0 ||
+        exec_params(f->conn, SQL_RELAYS, 1, gw, "upsert relay_counts", NULL, err, errlen) < 0 ||
+        exec_params(f->conn, SQL_HOURLY, 1, gw, "upsert relay_counts_hourly", NULL, err,
+                    errlen) < 0 ||
+        exec_params(f->conn, SQL_DAILY, 1, gw, "upsert relay_counts_daily", NULL, err, errlen) <
+            0 ||
+        exec_params(f->conn, SQL_NON_RELAYS, 1, gw, "upsert non_relay_counts", NULL, err,
+                    errlen) < 0 ||
+        commit(f, err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    /* the outcome of a COMMIT without an answer is unknown: the retry asks
+     * the ledger; anything else was rolled back by the disconnect */
+    disconnect(f);
+    return -1;
+}
+
+int flush_pg_events(flush_pg_t *f, const char *origin, const struct flush_event *ev, size_t n,
+                    char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    if (flush_pg_connect(f, err, errlen) != 0)
+        return -1;
+    const char *params[] = {f->gateway, f->source, origin};
+    struct copy_src src = {.ev = ev, .nev = n};
+    if (exec_ok(f->conn, "BEGIN", "BEGIN", err, errlen) < 0 ||
+        copy_in(f->conn, "flush_events", &src, n, err, errlen) < 0 ||
+        exec_params(f->conn, SQL_EVENTS, 3, params, "insert gateway_events", NULL, err, errlen) <
+            0 ||
+        exec_ok(f->conn, "COMMIT", "COMMIT", err, errlen) < 0) {
+        disconnect(f);
+        return -1;
+    }
+    return 0;
+}

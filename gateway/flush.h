@@ -1,0 +1,58 @@
+/* PostgreSQL side of delivery: applying a flush exactly once, inserting
+ * gateway events, and checking the schema version.
+ *
+ * A flush is one transaction: the ledger row (gateway, instance, flush_seq)
+ * in relay_flushes, ON CONFLICT DO NOTHING; when it already existed the
+ * transaction is rolled back and the flush reported "already applied";
+ * otherwise the deltas are COPY'd into temp tables and added to relay_counts,
+ * relay_counts_hourly, relay_counts_daily and non_relay_counts with additive
+ * upserts. Values travel as COPY data or statement parameters only. */
+#ifndef CCGW_FLUSH_H
+#define CCGW_FLUSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "counter.h"
+
+typedef struct flush_pg flush_pg_t;
+
+#define FLUSH_SCHEMA_MISMATCH (-2)
+
+/* A connection-to-be. Strings are copied. NULL on OOM. */
+flush_pg_t *flush_pg_new(const char *conninfo, const char *gateway, const char *source);
+void flush_pg_free(flush_pg_t *f);
+
+/* Connect unless connected, and check the schema version. 0, -1 with err
+ * (unreachable: retry later), or FLUSH_SCHEMA_MISMATCH with err (do not
+ * write to this database). */
+int flush_pg_connect(flush_pg_t *f, char *err, size_t errlen);
+int flush_pg_connected(const flush_pg_t *f);
+
+/* Apply flush `seq` of `instance` (a delivery_apply_fn; ctx is the
+ * flush_pg_t). 0 with *already_applied set, or -1 with err; after -1 the
+ * connection is dropped and the outcome may be unknown: retry the same
+ * (instance, seq, deltas) and the ledger decides. */
+int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct counter_deltas *d,
+                   int *already_applied, char *err, size_t errlen);
+
+struct flush_event {
+    int64_t ts_ms; /* epoch ms UTC */
+    int severity;  /* syslog 0-7 */
+    char *message;
+    int64_t seq; /* unique within `origin` */
+};
+
+/* Insert events into gateway_events; (origin, seq) makes a retried batch
+ * land once. 0 or -1 with err. */
+int flush_pg_events(flush_pg_t *f, const char *origin, const struct flush_event *ev, size_t n,
+                    char *err, size_t errlen);
+
+/* Read the schema version (0 when no migration ran) and compare it with
+ * SCHEMA_VERSION. 0 when equal; FLUSH_SCHEMA_MISMATCH with a message saying
+ * what to do; -1 when the query failed. */
+int flush_schema_check(PGconn *conn, int *version, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,814 @@
+/* The local journal: see journal.h for the files. Every file that must
+ * survive a crash intact (instance, state, flush intents) is written to a
+ * temp file, fsynced, renamed over the final name and the folder fsynced;
+ * journal generations are appended and fdatasync'ed by the caller's clock. */
+#include "journal.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "log.h"
+
+#define STATE_MAGIC "ccgw-journal-state 1"
+#define INTENT_MAGIC "ccgw-flush-intent 1"
+#define CHECK_HEX 8
+
+journal_crash_fn journal_crash_hook;
+
+struct journal {
+    char *dir;
+    int dirfd;
+    char instance[JOURNAL_INSTANCE_LEN + 1];
+    int fd;               /* current generation, append-only */
+    int64_t gen;          /* current generation */
+    int64_t oldest_gen;   /* lowest generation that may still be on disk */
+    int64_t size;         /* bytes in the current generation */
+    int64_t old_bytes;    /* bytes in older generations still on disk */
+    int64_t committed_seq; /* last committed flush (state file) */
+    int64_t covered_gen;   /* generations <= this are committed or in an intent */
+    int64_t intent_seq;    /* 0: no intent on disk */
+    int64_t intent_gen;
+    int64_t next_seq;
+};
+
+/* A growable text buffer for records. */
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int crash_point(const char *step)
+{
+    return journal_crash_hook && journal_crash_hook(step);
+}
+
+static int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return -1;
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        size_t ncap = b->cap ? b->cap * 2 : 4096;
+        while (ncap - b->len <= (size_t)n)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np)
+            return -1;
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+/* First 4 bytes of SHA-256(text[0..len)) as 8 lower-case hex digits. */
+static int record_check(const char *text, size_t len, char out[CHECK_HEX + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) || mdlen < CHECK_HEX / 2)
+        return -1;
+    for (int i = 0; i < CHECK_HEX / 2; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+static int word_ok(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (isspace((unsigned char)*s) || iscntrl((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* Append one record line "<fields> <check>\n" for row r. */
+static int record_format(struct buf *b, const struct counter_delta *r)
+{
+    size_t start = b->len;
+    int rc;
+    if (r->chain) {
+        if (!word_ok(r->chain) || !word_ok(r->account))
+            return -1;
+        rc = buf_printf(b, "R %" PRId64 " %s %s %" PRId64, r->bucket, r->chain, r->account, r->n);
+    } else {
+        const char *reason = counter_reason_name((enum non_relay_reason)r->reason);
+        if (!reason)
+            return -1;
+        rc = buf_printf(b, "N %" PRId64 " %s %" PRId64, r->bucket, reason, r->n);
+    }
+    char check[CHECK_HEX + 1];
+    if (rc < 0 || record_check(b->p + start, b->len - start, check) < 0)
+        return -1;
+    return buf_printf(b, " %s\n", check);
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parse one record line (without its newline, NUL-terminated and writable)
+ * and push it to d. 0, -1 when the record is malformed or its check fails,
+ * -2 out of memory. */
+static int record_parse(char *line, size_t len, struct counter_deltas *d)
+{
+    char *sp = memrchr(line, ' ', len);
+    if (!sp || (size_t)(line + len - sp - 1) != CHECK_HEX)
+        return -1;
+    char check[CHECK_HEX + 1];
+    if (record_check(line, (size_t)(sp - line), check) < 0 || memcmp(check, sp + 1, CHECK_HEX))
+        return -1;
+    *sp = '\0';
+    char *f[5];
+    int nf = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (nf == 5)
+            return -1;
+        f[nf++] = t;
+    }
+    int64_t bucket, n;
+    if (nf == 5 && strcmp(f[0], "R") == 0) {
+        if (parse_i64(f[1], &bucket) < 0 || parse_i64(f[4], &n) < 0)
+            return -1;
+        return counter_deltas_push(d, f[2], f[3], -1, bucket, n) < 0 ? -2 : 0;
+    }
+    if (nf == 4 && strcmp(f[0], "N") == 0) {
+        int reason = counter_reason_parse(f[2]);
+        if (reason < 0 || parse_i64(f[1], &bucket) < 0 || parse_i64(f[3], &n) < 0)
+            return -1;
+        return counter_deltas_push(d, NULL, NULL, reason, bucket, n) < 0 ? -2 : 0;
+    }
+    return -1;
+}
+
+/* Read a whole file (relative to dirfd) into a NUL-terminated buffer. */
+static int read_file_at(int dirfd, const char *name, char **out, size_t *len, char *err,
+                        size_t errlen)
+{
+    struct buf b = {0};
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: %s", name, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        if (b.cap - b.len < 4096) {
+            size_t ncap = b.cap ? b.cap * 2 : 8192;
+            char *np = realloc(b.p, ncap);
+            if (!np) {
+                set_err(err, errlen, "%s: out of memory", name);
+                goto fail;
+            }
+            b.p = np;
+            b.cap = ncap;
+        }
+        ssize_t n = read(fd, b.p + b.len, b.cap - b.len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            set_err(err, errlen, "%s: read: %s", name, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+    }
+    close(fd);
+    b.p[b.len] = '\0';
+    *out = b.p;
+    *len = b.len;
+    return 0;
+fail:
+    close(fd);
+    free(b.p);
+    return -1;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Write `name` atomically: temp file, fsync, rename, fsync of the folder. */
+static int write_atomic(journal_t *j, const char *name, const char *data, size_t len, char *err,
+                        size_t errlen)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+    int fd = openat(j->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        set_err(err, errlen, "%s/%s: %s", j->dir, tmp, strerror(errno));
+        return -1;
+    }
+    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+        set_err(err, errlen, "%s/%s: write: %s", j->dir, tmp, strerror(errno));
+        close(fd);
+        goto fail;
+    }
+    if (close(fd) < 0) {
+        set_err(err, errlen, "%s/%s: close: %s", j->dir, tmp, strerror(errno));
+        goto fail;
+    }
+    if (renameat(j->dirfd, tmp, j->dirfd, name) < 0) {
+        set_err(err, errlen, "%s/%s: rename: %s", j->dir, name, strerror(errno));
+        goto fail;
+    }
+    if (fsync(j->dirfd) < 0) {
+        set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+fail:
+    unlinkat(j->dirfd, tmp, 0);
+    return -1;
+}
+
+static int mkdir_p(const char *path, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p)) {
+        set_err(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            set_err(err, errlen, "%s: mkdir: %s", p, strerror(errno));
+            return -1;
+        }
+        *s = c;
+        if (!c)
+            return 0;
+    }
+}
+
+static int load_instance(journal_t *j, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (faccessat(j->dirfd, "instance", F_OK, 0) == 0) {
+        if (read_file_at(j->dirfd, "instance", &text, &len, err, errlen) < 0)
+            return -1;
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+            text[--len] = '\0';
+        int ok = len == JOURNAL_INSTANCE_LEN;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = isxdigit((unsigned char)text[i]) && !isupper((unsigned char)text[i]);
+        if (!ok) {
+            set_err(err, errlen, "%s/instance:1:1: expected %d lower-case hex digits", j->dir,
+                    JOURNAL_INSTANCE_LEN);
+            free(text);
+            return -1;
+        }
+        memcpy(j->instance, text, JOURNAL_INSTANCE_LEN + 1);
+        free(text);
+        return 0;
+    }
+    unsigned char raw[JOURNAL_INSTANCE_LEN / 2];
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        set_err(err, errlen, "%s/instance: no random bytes", j->dir);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(j->instance + 2 * i, 3, "%02x", raw[i]);
+    char line[JOURNAL_INSTANCE_LEN + 2];
+    snprintf(line, sizeof(line), "%s\n", j->instance);
+    return write_atomic(j, "instance", line, strlen(line), err, errlen);
+}
+
+/* "key value" header line of the state and intent files. */
+static int header_i64(char **cursor, const char *key, int64_t *out)
+{
+    char *line = *cursor, *nl = strchr(line, '\n');
+    if (!nl)
+        return -1;
+    *nl = '\0';
+    *cursor = nl + 1;
+    size_t klen = strlen(key);
+    if (strncmp(line, key, klen) || line[klen] != ' ')
+        return -1;
+    return parse_i64(line + klen + 1, out);
+}
+
+static int load_state(journal_t *j, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (faccessat(j->dirfd, "state", F_OK, 0) < 0)
+        return 0;
+    if (read_file_at(j->dirfd, "state", &text, &len, err, errlen) < 0)
+        return -1;
+    char *cur = text;
+    size_t mlen = strlen(STATE_MAGIC);
+    if (strncmp(cur, STATE_MAGIC "\n", mlen + 1) != 0) {
+        set_err(err, errlen, "%s/state:1:1: not a journal state file", j->dir);
+        goto fail;
+    }
+    cur += mlen + 1;
+    if (header_i64(&cur, "seq", &j->committed_seq) < 0 ||
+        header_i64(&cur, "gen", &j->covered_gen) < 0 || j->committed_seq < 0) {
+        set_err(err, errlen, "%s/state: corrupt (expected seq and gen lines)", j->dir);
+        goto fail;
+    }
+    free(text);
+    return 0;
+fail:
+    free(text);
+    return -1;
+}
+
+static int save_state(journal_t *j, int64_t seq, int64_t gen, char *err, size_t errlen)
+{
+    char text[128];
+    int n = snprintf(text, sizeof(text), STATE_MAGIC "\nseq %" PRId64 "\ngen %" PRId64 "\n", seq,
+                     gen);
+    return write_atomic(j, "state", text, (size_t)n, err, errlen);
+}
+
+/* Parse the records of `text` into d; name is for messages. With `strict`
+ * (an intent, written atomically) any bad record is an error; otherwise
+ * (a journal generation) bad records are skipped and counted. */
+static int parse_records(const char *name, char *text, size_t len, int line0, int strict,
+                         struct counter_deltas *d, size_t *bad, char *err, size_t errlen)
+{
+    char *p = text, *end = text + len;
+    for (int lineno = line0; p < end; lineno++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        p[llen] = '\0';
+        int rc = nl ? record_parse(p, llen, d) : -1;
+        if (rc == -2) {
+            set_err(err, errlen, "%s:%d: out of memory", name, lineno);
+            return -1;
+        }
+        if (rc == -1) {
+            if (strict) {
+                set_err(err, errlen, "%s:%d:1: corrupt record", name, lineno);
+                return -1;
+            }
+            (*bad)++;
+            log_msg(LOG_WARN, "journal_record_skipped", "%s:%d:1: %s record skipped", name,
+                    lineno, nl ? "corrupt" : "torn (incomplete) tail");
+        }
+        p += llen + 1;
+    }
+    return 0;
+}
+
+static int load_intent(journal_t *j, int64_t seq, struct journal_recovery *rec, char *err,
+                       size_t errlen)
+{
+    char name[64], path[PATH_MAX];
+    char *text = NULL;
+    size_t len = 0;
+    snprintf(name, sizeof(name), "flush.%" PRId64, seq);
+    snprintf(path, sizeof(path), "%s/%s", j->dir, name);
+    if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
+        return -1;
+    char *cur = text;
+    size_t mlen = strlen(INTENT_MAGIC);
+    int64_t fseq, gen, rows;
+    if (strncmp(cur, INTENT_MAGIC "\n", mlen + 1) != 0) {
+        set_err(err, errlen, "%s:1:1: not a flush intent", path);
+        goto fail;
+    }
+    cur += mlen + 1;
+    char *iline = cur, *nl = strchr(cur, '\n');
+    if (!nl || strncmp(iline, "instance ", 9) || (size_t)(nl - iline) != 9 + JOURNAL_INSTANCE_LEN ||
+        strncmp(iline + 9, j->instance, JOURNAL_INSTANCE_LEN)) {
+        set_err(err, errlen, "%s:2:1: instance line missing or not %s", path, j->instance);
+        goto fail;
+    }
+    cur = nl + 1;
+    if (header_i64(&cur, "seq", &fseq) < 0 || fseq != seq || header_i64(&cur, "gen", &gen) < 0 ||
+        header_i64(&cur, "rows", &rows) < 0) {
+        set_err(err, errlen, "%s:3:1: expected seq %" PRId64 ", gen and rows lines", path, seq);
+        goto fail;
+    }
+    size_t bad = 0;
+    if (parse_records(path, cur, len - (size_t)(cur - text), 6, 1, &rec->intent, &bad, err,
+                      errlen) < 0)
+        goto fail;
+    if ((int64_t)rec->intent.nrows != rows) {
+        set_err(err, errlen, "%s: %zu records, header says %" PRId64, path, rec->intent.nrows,
+                rows);
+        goto fail;
+    }
+    rec->has_intent = 1;
+    rec->intent_seq = seq;
+    rec->intent_gen = gen;
+    free(text);
+    return 0;
+fail:
+    free(text);
+    return -1;
+}
+
+static int name_number(const char *name, const char *prefix, int64_t *out)
+{
+    size_t plen = strlen(prefix);
+    if (strncmp(name, prefix, plen) || !isdigit((unsigned char)name[plen]))
+        return 0;
+    return parse_i64(name + plen, out) == 0 && *out >= 0;
+}
+
+struct dir_scan {
+    int64_t *gens;
+    size_t ngens, cap;
+    int64_t intent_seq[2]; /* the two highest, to detect more than one */
+    size_t nintents;
+};
+
+static int scan_dir(journal_t *j, struct dir_scan *s, char *err, size_t errlen)
+{
+    int fd = dup(j->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        set_err(err, errlen, "%s: %s", j->dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    rewinddir(d);
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int64_t n;
+        size_t nlen = strlen(e->d_name);
+        if (nlen > 4 && strcmp(e->d_name + nlen - 4, ".tmp") == 0) {
+            unlinkat(j->dirfd, e->d_name, 0);
+        } else if (name_number(e->d_name, "journal.", &n)) {
+            if (s->ngens == s->cap) {
+                size_t ncap = s->cap ? s->cap * 2 : 16;
+                int64_t *ng = realloc(s->gens, ncap * sizeof(*ng));
+                if (!ng) {
+                    set_err(err, errlen, "%s: out of memory", j->dir);
+                    rc = -1;
+                    break;
+                }
+                s->gens = ng;
+                s->cap = ncap;
+            }
+            s->gens[s->ngens++] = n;
+        } else if (name_number(e->d_name, "flush.", &n)) {
+            if (s->nintents < 2)
+                s->intent_seq[s->nintents++] = n;
+            else {
+                set_err(err, errlen, "%s: more than two flush intents", j->dir);
+                rc = -1;
+                break;
+            }
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int open_gen(journal_t *j, int64_t gen, char *err, size_t errlen)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "journal.%" PRId64, gen);
+    int fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || fsync(j->dirfd) < 0) {
+        set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (j->fd >= 0) {
+        close(j->fd);
+        j->old_bytes += j->size;
+    }
+    j->fd = fd;
+    j->gen = gen;
+    j->size = st.st_size;
+    return 0;
+}
+
+static int drop_intent(journal_t *j, int64_t seq, char *err, size_t errlen)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "flush.%" PRId64, seq);
+    if ((unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) || fsync(j->dirfd) < 0) {
+        set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Recovery after load of instance and state: see journal_open. */
+static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t errlen)
+{
+    struct dir_scan s = {0};
+    char *text = NULL;
+    if (scan_dir(j, &s, err, errlen) < 0)
+        goto fail;
+    qsort(s.intent_seq, s.nintents, sizeof(int64_t), cmp_i64);
+    for (size_t i = 0; i < s.nintents; i++) {
+        int64_t seq = s.intent_seq[i];
+        if (seq <= j->committed_seq) {
+            /* committed, the crash came before its intent was deleted */
+            if (drop_intent(j, seq, err, errlen) < 0)
+                goto fail;
+        } else if (rec->has_intent) {
+            set_err(err, errlen, "%s: two unfinished flushes (%" PRId64 " and %" PRId64 ")",
+                    j->dir, rec->intent_seq, seq);
+            goto fail;
+        } else if (load_intent(j, seq, rec, err, errlen) < 0) {
+            goto fail;
+        }
+    }
+    if (rec->has_intent) {
+        j->intent_seq = rec->intent_seq;
+        j->intent_gen = rec->intent_gen;
+        if (rec->intent_gen > j->covered_gen)
+            j->covered_gen = rec->intent_gen;
+    }
+    qsort(s.gens, s.ngens, sizeof(int64_t), cmp_i64);
+    int64_t maxgen = j->covered_gen;
+    j->oldest_gen = s.ngens ? s.gens[0] : maxgen + 1;
+    for (size_t i = 0; i < s.ngens; i++) {
+        char name[64], path[PATH_MAX];
+        size_t len = 0;
+        snprintf(name, sizeof(name), "journal.%" PRId64, s.gens[i]);
+        if (s.gens[i] > maxgen)
+            maxgen = s.gens[i];
+        if (s.gens[i] <= j->covered_gen) {
+            /* its deltas are in the intent or committed already */
+            if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
+                set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
+                goto fail;
+            }
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", j->dir, name);
+        if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
+            goto fail;
+        if (parse_records(path, text, len, 1, 0, &rec->replay, &rec->torn_records, err, errlen) <
+            0)
+            goto fail;
+        j->old_bytes += (int64_t)len;
+        free(text);
+        text = NULL;
+    }
+    if (fsync(j->dirfd) < 0) {
+        set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        goto fail;
+    }
+    j->next_seq = (rec->has_intent ? rec->intent_seq : j->committed_seq) + 1;
+    if (open_gen(j, maxgen + 1, err, errlen) < 0)
+        goto fail;
+    free(s.gens);
+    return 0;
+fail:
+    free(text);
+    free(s.gens);
+    return -1;
+}
+
+journal_t *journal_open(const char *dir, struct journal_recovery *rec, char *err, size_t errlen)
+{
+    memset(rec, 0, sizeof(*rec));
+    counter_deltas_init(&rec->intent);
+    counter_deltas_init(&rec->replay);
+    journal_t *j = calloc(1, sizeof(*j));
+    if (!j || !(j->dir = strdup(dir))) {
+        set_err(err, errlen, "%s: out of memory", dir);
+        goto fail;
+    }
+    j->fd = -1;
+    j->dirfd = -1;
+    if (mkdir_p(dir, err, errlen) < 0)
+        goto fail;
+    j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dirfd < 0) {
+        set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (load_instance(j, err, errlen) < 0 || load_state(j, err, errlen) < 0 ||
+        recover(j, rec, err, errlen) < 0)
+        goto fail;
+    return j;
+fail:
+    journal_recovery_free(rec);
+    journal_close(j);
+    return NULL;
+}
+
+void journal_close(journal_t *j)
+{
+    if (!j)
+        return;
+    if (j->fd >= 0)
+        close(j->fd);
+    if (j->dirfd >= 0)
+        close(j->dirfd);
+    free(j->dir);
+    free(j);
+}
+
+void journal_recovery_free(struct journal_recovery *rec)
+{
+    counter_deltas_free(&rec->intent);
+    counter_deltas_free(&rec->replay);
+    rec->has_intent = 0;
+}
+
+const char *journal_dir(const journal_t *j)
+{
+    return j->dir;
+}
+
+const char *journal_instance(const journal_t *j)
+{
+    return j->instance;
+}
+
+int64_t journal_next_seq(const journal_t *j)
+{
+    return j->next_seq;
+}
+
+int64_t journal_bytes(const journal_t *j)
+{
+    return j->old_bytes + j->size;
+}
+
+int journal_append(journal_t *j, const struct counter_deltas *d, char *err, size_t errlen)
+{
+    struct buf b = {0};
+    for (size_t i = 0; i < d->nrows; i++) {
+        if (d->rows[i].n == 0)
+            continue;
+        if (record_format(&b, &d->rows[i]) < 0) {
+            set_err(err, errlen, "journal: cannot format record %zu (out of memory or bad key)", i);
+            goto fail;
+        }
+    }
+    if (b.len == 0)
+        return 0;
+    if (write_all(j->fd, b.p, b.len) < 0) {
+        set_err(err, errlen, "%s/journal.%" PRId64 ": write: %s", j->dir, j->gen,
+                strerror(errno));
+        /* cut a partial record so that later appends start on a line */
+        if (ftruncate(j->fd, j->size) < 0)
+            log_msg(LOG_ERROR, "journal_truncate_failed", "%s/journal.%" PRId64 ": %s", j->dir,
+                    j->gen, strerror(errno));
+        goto fail;
+    }
+    j->size += (int64_t)b.len;
+    free(b.p);
+    return 0;
+fail:
+    free(b.p);
+    return -1;
+}
+
+int journal_sync(journal_t *j, char *err, size_t errlen)
+{
+    if (fdatasync(j->fd) < 0) {
+        set_err(err, errlen, "%s/journal.%" PRId64 ": fdatasync: %s", j->dir, j->gen,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int journal_rotate(journal_t *j, int64_t *covered, char *err, size_t errlen)
+{
+    int64_t old = j->gen;
+    if (journal_sync(j, err, errlen) < 0 || open_gen(j, old + 1, err, errlen) < 0)
+        return -1;
+    *covered = old;
+    return 0;
+}
+
+int journal_intent_write(journal_t *j, int64_t seq, int64_t gen, const struct counter_deltas *d,
+                         char *err, size_t errlen)
+{
+    struct buf b = {0};
+    char name[64];
+    size_t rows = 0;
+    for (size_t i = 0; i < d->nrows; i++)
+        rows += d->rows[i].n != 0;
+    if (buf_printf(&b, INTENT_MAGIC "\ninstance %s\nseq %" PRId64 "\ngen %" PRId64
+                                    "\nrows %zu\n",
+                   j->instance, seq, gen, rows) < 0)
+        goto oom;
+    for (size_t i = 0; i < d->nrows; i++)
+        if (d->rows[i].n != 0 && record_format(&b, &d->rows[i]) < 0)
+            goto oom;
+    snprintf(name, sizeof(name), "flush.%" PRId64, seq);
+    if (write_atomic(j, name, b.p, b.len, err, errlen) < 0)
+        goto fail;
+    j->intent_seq = seq;
+    j->intent_gen = gen;
+    if (seq >= j->next_seq)
+        j->next_seq = seq + 1;
+    free(b.p);
+    return 0;
+oom:
+    set_err(err, errlen, "%s/flush.%" PRId64 ": out of memory or bad key", j->dir, seq);
+fail:
+    free(b.p);
+    return -1;
+}
+
+int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen)
+{
+    for (int64_t g = j->oldest_gen; g <= gen && g < j->gen; g++) {
+        char name[64];
+        snprintf(name, sizeof(name), "journal.%" PRId64, g);
+        if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
+            set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
+            return -1;
+        }
+        j->oldest_gen = g + 1;
+        if (crash_point("journal_drop_one"))
+            return JOURNAL_CRASHED;
+    }
+    if (fsync(j->dirfd) < 0) {
+        set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        return -1;
+    }
+    if (gen >= j->gen - 1)
+        j->old_bytes = 0;
+    return 0;
+}
+
+int journal_commit(journal_t *j, int64_t seq, char *err, size_t errlen)
+{
+    int64_t gen = seq == j->intent_seq ? j->intent_gen : j->covered_gen;
+    if (save_state(j, seq, gen, err, errlen) < 0)
+        return -1;
+    j->committed_seq = seq;
+    if (gen > j->covered_gen)
+        j->covered_gen = gen;
+    if (crash_point("commit_state_saved"))
+        return JOURNAL_CRASHED;
+    if (drop_intent(j, seq, err, errlen) < 0)
+        return -1;
+    if (seq == j->intent_seq)
+        j->intent_seq = 0;
+    return 0;
+}

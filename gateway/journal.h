@@ -1,0 +1,91 @@
+/* The local journal of one cc-gateway source: the crash-safe copy of counts
+ * that PostgreSQL has not committed yet. Files under <data_dir>/<source>/:
+ *
+ *   instance         random 128-bit hex id of this journal, created once;
+ *                    with the flush seq it names a flush in relay_flushes
+ *   journal.<gen>    appended delta records, one per line:
+ *                      R <bucket> <chain> <account> <n> <check>
+ *                      N <bucket> <reason> <n> <check>
+ *                    <check> is the first 4 bytes of the SHA-256 of the text
+ *                    before it, in hex; a torn or corrupt record (the tail of
+ *                    a crashed append) is skipped on replay and counted
+ *   flush.<seq>      intent of an unfinished flush: seq, the generations it
+ *                    covers and every delta of it (written to a temp file,
+ *                    fsynced, renamed, directory fsynced)
+ *   state            last committed seq and covered generation (same way)
+ *
+ * Not thread-safe: delivery.c serialises access. */
+#ifndef CCGW_JOURNAL_H
+#define CCGW_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "counter.h"
+
+#define JOURNAL_INSTANCE_LEN 32 /* hex characters */
+
+typedef struct journal journal_t;
+
+/* What a previous run left behind, found by journal_open(). */
+struct journal_recovery {
+    int has_intent;              /* an unfinished flush must be retried first */
+    int64_t intent_seq;
+    int64_t intent_gen;          /* generations <= this are in the intent */
+    struct counter_deltas intent; /* its deltas */
+    struct counter_deltas replay; /* deltas of journal generations after it */
+    size_t torn_records;         /* bad tail records ignored */
+};
+
+/* Open (creating) the journal folder `dir`, load or create the instance id,
+ * recover: read the intent and the state file, delete generations an intent
+ * or the state already covers, read the remaining ones into `rec` (init'd
+ * here, free with journal_recovery_free) and open a fresh generation for
+ * appending. NULL with `err` filled (path:line: reason for a corrupt file). */
+journal_t *journal_open(const char *dir, struct journal_recovery *rec, char *err, size_t errlen);
+void journal_close(journal_t *j);
+void journal_recovery_free(struct journal_recovery *rec);
+
+/* Path of the folder and the instance id (hex, NUL-terminated). */
+const char *journal_dir(const journal_t *j);
+const char *journal_instance(const journal_t *j);
+
+/* The seq the next new flush gets (last committed + 1, past any intent). */
+int64_t journal_next_seq(const journal_t *j);
+
+/* Append deltas to the current generation (buffered by the kernel; call
+ * journal_sync to make them durable). 0, or -1 with err. */
+int journal_append(journal_t *j, const struct counter_deltas *d, char *err, size_t errlen);
+
+/* fdatasync the current generation. 0 or -1 with err. */
+int journal_sync(journal_t *j, char *err, size_t errlen);
+
+/* Start generation gen+1 for later appends; `*covered` gets the last
+ * generation the next intent covers. 0 or -1 with err. */
+int journal_rotate(journal_t *j, int64_t *covered, char *err, size_t errlen);
+
+/* Make the intent of flush `seq` (covering generations <= `gen`, deltas `d`)
+ * durable. 0 or -1 with err; on failure no intent exists. */
+int journal_intent_write(journal_t *j, int64_t seq, int64_t gen, const struct counter_deltas *d,
+                         char *err, size_t errlen);
+
+/* Delete the generations <= `gen` (an intent covers them). 0, -1 with err
+ * or JOURNAL_CRASHED. */
+int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen);
+
+/* Flush `seq` committed: record it in the state file, then delete its
+ * intent. 0, JOURNAL_CRASHED, or -1 with err (the intent then may stay, and
+ * its retry is found already applied by the ledger). */
+int journal_commit(journal_t *j, int64_t seq, char *err, size_t errlen);
+
+/* Bytes in the journal generations now. */
+int64_t journal_bytes(const journal_t *j);
+
+/* Test hook for crash points: when set, journal.c and delivery.c call it
+ * with a step name at each point where a crash is interesting; non-zero
+ * makes the caller stop right there, as if the process had died. */
+typedef int (*journal_crash_fn)(const char *step);
+#define JOURNAL_CRASHED (-2) /* returned by a journal function the hook stopped */
+extern journal_crash_fn journal_crash_hook;
+
+#endif
