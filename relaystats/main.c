@@ -1,0 +1,454 @@
+/* relaystats: relay queries over any time range, billing exports, API
+ * tokens, schema migrations, config sync and the HTTP API + dashboard.
+ * main() only parses options, loads the config and calls the modules. */
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conf.h"
+#include "httpd.h"
+#include "log.h"
+#include "migrate.h"
+#include "rsapi.h"
+#include "schema_version.h"
+#include "rsauth.h"
+#include "rsdb.h"
+#include "rsexport.h"
+#include "rsquery.h"
+#include "rssync.h"
+#include "rstime.h"
+
+#ifndef CCGW_VERSION
+#define CCGW_VERSION "0.1.0"
+#endif
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: relaystats [--config FILE] [--db CONNINFO] [--log-level L] [--log-format F] "
+    "COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  query   --from T --to T [--step 5m|1h|1d] [--gateway G] [--chain C] [--account A]\n"
+    "          [--provider P] [--by gateway,chain,account] [--format table|json|csv]\n"
+    "          [--source auto|raw|hourly|daily]\n"
+    "  export  --provider P --from T --to T [--format csv|json]\n"
+    "  migrate                       apply the schema migrations\n"
+    "  sync                          upsert providers and accounts from the config\n"
+    "  token create --provider P | --admin\n"
+    "                                print a new API token once (only its SHA-256 is stored)\n"
+    "  serve   [--listen ADDR] [--threads N]\n"
+    "                                HTTP API under /api/v1/, dashboard at /, /metrics, /health\n"
+    "\n"
+    "Times are ISO 8601 UTC (2026-11-21T10:20:00Z, 2026-11-21) or relative (now, -24h, -7d).\n"
+    "Ranges are half-open [from, to). Absolute times must sit on a step boundary (an error\n"
+    "names the nearest ones); relative times are rounded outward (from down, to up).\n"
+    "The database is --db, else the config's postgres.url. --config defaults to $CCGW_CONFIG.\n"
+    "Exit status: 0 ok, 1 failure, 2 bad usage or input.\n";
+
+struct globals {
+    const char *config_path;
+    const char *db;
+    struct conf conf;
+    int have_conf;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "relaystats: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'relaystats --help'.\n");
+    return EXIT_USAGE;
+}
+
+static int fail_with(const struct rserr *e)
+{
+    fprintf(stderr, "relaystats: %s\n", e->text);
+    return e->status >= 400 && e->status < 500 ? EXIT_USAGE : EXIT_FAILURE;
+}
+
+static PGconn *connect_db(struct globals *g, struct rserr *err)
+{
+    const char *url = g->db ? g->db : (g->have_conf ? g->conf.postgres.url : NULL);
+
+    if (!url) {
+        rserr_set(err, 400, "no database: give --db or a config with postgres.url");
+        return NULL;
+    }
+    return rsdb_connect(url, err);
+}
+
+/* Parse a subcommand's options; `opts` ends with a zero entry, values go to
+ * vals[] indexed by the option's `val` (flags get "1"). */
+static int parse_sub(int argc, char **argv, const struct option *opts, const char **vals)
+{
+    int ch;
+
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (ch == '?')
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        if (ch == ':')
+            return usage_error("option '%s' needs a value", argv[optind - 1]);
+        vals[ch] = optarg ? optarg : "1";
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+enum {
+    O_GATEWAY = 1, O_CHAIN, O_ACCOUNT, O_PROVIDER, O_FROM, O_TO, O_STEP, O_BY, O_FORMAT,
+    O_SOURCE, O_ADMIN, O_LISTEN, O_THREADS, O_COUNT
+};
+
+static int check_names(const char **v, struct rserr *err)
+{
+    static const struct {
+        int idx;
+        const char *name;
+    } names[] = {{O_GATEWAY, "gateway"}, {O_CHAIN, "chain"}, {O_ACCOUNT, "account"},
+                 {O_PROVIDER, "provider"}};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (v[names[i].idx] && rsquery_check_name(names[i].name, v[names[i].idx], err) != 0)
+            return -1;
+    return 0;
+}
+
+static int cmd_query(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"gateway", required_argument, NULL, O_GATEWAY}, {"chain", required_argument, NULL, O_CHAIN},
+        {"account", required_argument, NULL, O_ACCOUNT},
+        {"provider", required_argument, NULL, O_PROVIDER},
+        {"from", required_argument, NULL, O_FROM},       {"to", required_argument, NULL, O_TO},
+        {"step", required_argument, NULL, O_STEP},       {"by", required_argument, NULL, O_BY},
+        {"format", required_argument, NULL, O_FORMAT},
+        {"source", required_argument, NULL, O_SOURCE},   {NULL, 0, NULL, 0}};
+    const char *v[O_COUNT] = {0};
+    const char *format;
+    struct rsquery q = {0};
+    struct rsquery_result res;
+    struct rserr err = {0};
+    int64_t step;
+    PGconn *pg = NULL;
+    int rc;
+
+    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
+        return rc;
+    format = v[O_FORMAT] ? v[O_FORMAT] : "table";
+    if (strcmp(format, "table") && strcmp(format, "json") && strcmp(format, "csv"))
+        return usage_error("--format must be table, json or csv, not '%s'", format);
+    if (rstime_parse_step(v[O_STEP] ? v[O_STEP] : "5m", &step) != 0)
+        return usage_error("--step must be 5m, 1h or 1d, not '%s'", v[O_STEP]);
+    if (v[O_SOURCE] && rsquery_parse_source(v[O_SOURCE], &q.source) != 0)
+        return usage_error("--source must be auto, raw, hourly or daily, not '%s'", v[O_SOURCE]);
+    if (check_names(v, &err) != 0 || rsquery_parse_by(v[O_BY], &q.by, &err) != 0)
+        return fail_with(&err);
+    if (rstime_range_parse(v[O_FROM], v[O_TO], step, (int64_t)time(NULL), &q.range, err.text,
+                           sizeof(err.text)) != 0) {
+        err.status = 400;
+        return fail_with(&err);
+    }
+    q.gateway = v[O_GATEWAY];
+    q.chain = v[O_CHAIN];
+    q.account = v[O_ACCOUNT];
+    q.provider = v[O_PROVIDER];
+    pg = connect_db(g, &err);
+    if (!pg || rsquery_run(pg, &q, &res, &err) != 0) {
+        PQfinish(pg);
+        return fail_with(&err);
+    }
+    PQfinish(pg);
+    if (strcmp(format, "json") == 0) {
+        json_t *j = rsquery_result_json(&res);
+        rc = !j || json_dumpf(j, stdout, JSON_INDENT(2)) != 0 || puts("") == EOF;
+        json_decref(j);
+    } else if (strcmp(format, "csv") == 0) {
+        rc = rsquery_result_csv(&res, stdout) != 0;
+    } else {
+        rc = rsquery_result_table(&res, stdout) != 0;
+    }
+    rsquery_result_free(&res);
+    if (rc)
+        fprintf(stderr, "relaystats: cannot write the result\n");
+    return rc ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int cmd_export(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"provider", required_argument, NULL, O_PROVIDER},
+                                         {"from", required_argument, NULL, O_FROM},
+                                         {"to", required_argument, NULL, O_TO},
+                                         {"format", required_argument, NULL, O_FORMAT},
+                                         {NULL, 0, NULL, 0}};
+    const char *v[O_COUNT] = {0};
+    const char *format;
+    struct rstime_range range;
+    struct rsexport e;
+    struct rserr err = {0};
+    PGconn *pg;
+    int rc;
+
+    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
+        return rc;
+    format = v[O_FORMAT] ? v[O_FORMAT] : "csv";
+    if (strcmp(format, "json") && strcmp(format, "csv"))
+        return usage_error("--format must be csv or json, not '%s'", format);
+    if (!v[O_PROVIDER])
+        return usage_error("%s", "export needs --provider");
+    if (check_names(v, &err) != 0)
+        return fail_with(&err);
+    if (rstime_range_parse(v[O_FROM], v[O_TO], RSTIME_STEP_5M, (int64_t)time(NULL), &range,
+                           err.text, sizeof(err.text)) != 0) {
+        err.status = 400;
+        return fail_with(&err);
+    }
+    pg = connect_db(g, &err);
+    if (!pg || rsexport_run(pg, v[O_PROVIDER], &range, &e, &err) != 0) {
+        PQfinish(pg);
+        return fail_with(&err);
+    }
+    PQfinish(pg);
+    if (strcmp(format, "json") == 0) {
+        json_t *j = rsexport_json(&e);
+        rc = !j || json_dumpf(j, stdout, JSON_INDENT(2)) != 0 || puts("") == EOF;
+        json_decref(j);
+    } else {
+        rc = rsexport_csv(&e, stdout) != 0;
+    }
+    rsexport_free(&e);
+    if (rc)
+        fprintf(stderr, "relaystats: cannot write the export\n");
+    return rc ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int cmd_migrate(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{NULL, 0, NULL, 0}};
+    const char *v[O_COUNT] = {0};
+    struct rserr err = {0};
+    char msg[512] = "";
+    PGconn *pg;
+    int rc, from = 0, to = 0;
+
+    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
+        return rc;
+    pg = connect_db(g, &err);
+    if (!pg)
+        return fail_with(&err);
+    rc = migrate_run(pg, &from, &to, msg, sizeof(msg));
+    PQfinish(pg);
+    if (rc != 0) {
+        fprintf(stderr, "relaystats: migrate: %s\n", msg);
+        return EXIT_FAILURE;
+    }
+    LOG_EVENT(LOG_INFO, "migrated", NULL, from == to ? "schema up to date" : "schema migrated",
+              LF_INT("from_version", from), LF_INT("to_version", to));
+    return EXIT_SUCCESS;
+}
+
+static int cmd_sync(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{NULL, 0, NULL, 0}};
+    const char *v[O_COUNT] = {0};
+    struct rssync_stats st;
+    struct rserr err = {0};
+    PGconn *pg;
+    int rc;
+
+    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
+        return rc;
+    if (!g->have_conf)
+        return usage_error("%s", "sync needs --config (or $CCGW_CONFIG)");
+    pg = connect_db(g, &err);
+    if (!pg || rssync_run(pg, &g->conf, &st, &err) != 0) {
+        PQfinish(pg);
+        return fail_with(&err);
+    }
+    PQfinish(pg);
+    LOG_EVENT(LOG_INFO, "synced", NULL, "providers and accounts upserted from the config",
+              LF_INT("providers", st.providers), LF_INT("accounts", st.accounts));
+    return EXIT_SUCCESS;
+}
+
+static int cmd_token(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"provider", required_argument, NULL, O_PROVIDER},
+                                         {"admin", no_argument, NULL, O_ADMIN},
+                                         {NULL, 0, NULL, 0}};
+    const char *v[O_COUNT] = {0};
+    char token[RSAUTH_TOKEN_LEN + 1];
+    struct rserr err = {0};
+    PGconn *pg;
+    int rc;
+
+    if (argc < 2 || strcmp(argv[1], "create") != 0)
+        return usage_error("%s", "usage: relaystats token create --provider P | --admin");
+    if ((rc = parse_sub(argc - 1, argv + 1, opts, v)) != 0)
+        return rc;
+    if (!v[O_PROVIDER] == !v[O_ADMIN])
+        return usage_error("%s", "token create needs exactly one of --provider P or --admin");
+    if (check_names(v, &err) != 0)
+        return fail_with(&err);
+    pg = connect_db(g, &err);
+    if (!pg || rsauth_token_create(pg, v[O_PROVIDER], token, &err) != 0) {
+        PQfinish(pg);
+        return fail_with(&err);
+    }
+    PQfinish(pg);
+    puts(token);
+    return EXIT_SUCCESS;
+}
+
+static int cmd_serve(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"listen", required_argument, NULL, O_LISTEN},
+                                         {"threads", required_argument, NULL, O_THREADS},
+                                         {NULL, 0, NULL, 0}};
+    const char *v[O_COUNT] = {0};
+    const char *url = g->db ? g->db : (g->have_conf ? g->conf.postgres.url : NULL);
+    struct httpd_options hopts = {0};
+    struct rsdb_pool *pool = NULL;
+    struct rsapi *api = NULL;
+    struct httpd *h = NULL;
+    char err[256] = "";
+    sigset_t set;
+    int rc, sig = 0;
+    long threads = 4;
+
+    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
+        return rc;
+    if (v[O_THREADS]) {
+        char *end;
+        threads = strtol(v[O_THREADS], &end, 10);
+        if (*end || threads < 1 || threads > 64)
+            return usage_error("--threads must be 1 to 64, not '%s'", v[O_THREADS]);
+    }
+    if (!url)
+        return usage_error("%s", "serve needs --db or a config with postgres.url");
+    hopts.listen = v[O_LISTEN] ? v[O_LISTEN]
+                               : (g->conf.relaystats.listen ? g->conf.relaystats.listen
+                                                            : "127.0.0.1:8090");
+    hopts.threads = (unsigned)threads;
+    pool = rsdb_pool_new(url, (size_t)threads);
+    api = calloc(1, sizeof(*api));
+    if (!pool || !api || rsapi_init(api, &g->conf, pool) != 0) {
+        fprintf(stderr, "relaystats: out of memory\n");
+        rc = EXIT_FAILURE;
+        goto done;
+    }
+    /* Block the stop signals before the server's threads start, so that
+     * they inherit the mask and only sigwait() below sees them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    h = httpd_start(&hopts, rsapi_handle, api, err, sizeof(err));
+    if (!h) {
+        fprintf(stderr, "relaystats: serve: %s\n", err);
+        rc = EXIT_FAILURE;
+        goto done;
+    }
+    LOG_EVENT(LOG_INFO, "listening", NULL, "relaystats API and dashboard",
+              LF_STR("listen", hopts.listen), LF_INT("port", httpd_port(h)),
+              LF_INT("threads", threads));
+    sigwait(&set, &sig);
+    LOG_EVENT(LOG_INFO, "stopping", NULL, NULL, LF_INT("signal", sig));
+    rc = EXIT_SUCCESS;
+done:
+    httpd_stop(h);
+    free(api);
+    rsdb_pool_free(pool);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"db", required_argument, NULL, 'd'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"log-format", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    static const struct {
+        const char *name;
+        int (*fn)(struct globals *, int, char **);
+    } cmds[] = {{"query", cmd_query},     {"export", cmd_export}, {"migrate", cmd_migrate},
+                {"sync", cmd_sync},       {"token", cmd_token},   {"serve", cmd_serve}};
+    struct globals g = {0};
+    enum log_level level = LOG_INFO;
+    enum log_format format = LOG_FORMAT_TEXT;
+    const char *level_arg = NULL, *format_arg = NULL;
+    struct cfg_error cerr;
+    int ch, rc = EXIT_USAGE;
+
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            g.config_path = optarg;
+            break;
+        case 'd':
+            g.db = optarg;
+            break;
+        case 'l':
+            level_arg = optarg;
+            break;
+        case 'f':
+            format_arg = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_SUCCESS;
+        case 'V':
+            printf("relaystats %s (schema %d)\n", CCGW_VERSION, SCHEMA_VERSION);
+            return EXIT_SUCCESS;
+        case ':':
+            return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("%s", "missing COMMAND");
+    g.config_path = conf_path(g.config_path);
+    if (g.config_path) {
+        if (conf_load(g.config_path, &g.conf, &cerr) != 0) {
+            fprintf(stderr, "relaystats: %s\n", cerr.text);
+            return EXIT_USAGE;
+        }
+        g.have_conf = 1;
+        level = (enum log_level)g.conf.logs.level;
+        format = (enum log_format)g.conf.logs.format;
+    }
+    if (level_arg && log_level_parse(level_arg, &level) != 0) {
+        rc = usage_error("--log-level must be debug, info, warn or error, not '%s'", level_arg);
+        goto done;
+    }
+    if (format_arg && log_format_parse(format_arg, &format) != 0) {
+        rc = usage_error("--log-format must be text or json, not '%s'", format_arg);
+        goto done;
+    }
+    log_setup("relaystats", format, level, 2);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(argv[optind], cmds[i].name) == 0) {
+            rc = cmds[i].fn(&g, argc - optind, argv + optind);
+            goto done;
+        }
+    }
+    rc = usage_error("unknown command '%s'", argv[optind]);
+done:
+    if (g.have_conf)
+        conf_free(&g.conf);
+    return rc;
+}
