@@ -398,9 +398,12 @@ int render_tier(const struct render_templates *t, const struct conf *c,
     snprintf(server, sizeof(server), "%lld", (long long)c->haproxy.timeout_server_ms);
     snprintf(retries, sizeof(retries), "%lld", (long long)c->haproxy.retries);
     snprintf(maxconn, sizeof(maxconn), "%lld", (long long)c->haproxy.maxconn);
-    /* A bind on every IPv6 address also takes IPv4 clients. */
-    snprintf(bind, sizeof(bind), "%s%s", tier->bind,
-             strncmp(tier->bind, "[::]:", 5) == 0 ? " v4v6" : "");
+    /* A bind on every IPv6 address also takes IPv4 clients, on a socket of
+     * their own so the log shows them as IPv4 rather than ::ffff:a.b.c.d. */
+    if (strncmp(tier->bind, "[::]:", 5) == 0)
+        snprintf(bind, sizeof(bind), "0.0.0.0:%s,%s v6only", tier->bind + 5, tier->bind);
+    else
+        snprintf(bind, sizeof(bind), "%s", tier->bind);
     /* HAProxy reads a path that does not start with '/' as an address. */
     snprintf(sock, sizeof(sock), "%s%s", tier->stats_socket[0] == '/' ? "" : "unix@",
              tier->stats_socket);
