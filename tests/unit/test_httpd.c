@@ -445,6 +445,38 @@ START_TEST(test_httpd_ipv6_and_dual_stack)
 }
 END_TEST
 
+/* per_ip_limit refuses a second connection from the same address;
+ * connection_timeout cuts an idle keep-alive connection. */
+START_TEST(test_httpd_limits)
+{
+    struct httpd_options o = {.listen = "127.0.0.1:0", .per_ip_limit = 1, .connection_timeout = 1};
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    char err[256];
+    struct httpd *h = httpd_start(&o, echo_handler, NULL, err, sizeof(err));
+    struct reply r;
+    struct pollfd pfd;
+    int a, b;
+
+    ck_assert_msg(h != NULL, "%s", err);
+    a = dial(AF_INET, httpd_port(h));
+    send_all(a, req, strlen(req));
+    ck_assert_int_eq(read_reply(a, &r), 0);
+    b = dial(AF_INET, httpd_port(h));
+    ck_assert_int_ge(b, 0);
+    ck_assert(closed_by_peer(b));
+    close(b);
+    /* The first one is idle and is closed after about a second. */
+    pfd = (struct pollfd){.fd = a, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+    ck_assert(closed_by_peer(a));
+    close(a);
+    /* Its slot is free again. */
+    exchange(httpd_port(h), req, &r);
+    ck_assert_int_eq(r.status, 200);
+    httpd_stop(h);
+}
+END_TEST
+
 #define LOAD_CLIENTS 4
 #define LOAD_REQUESTS 250
 
@@ -532,6 +564,7 @@ Suite *httpd_suite(void)
     tcase_add_test(tc, test_httpd_bad_listen);
     tcase_add_test(tc, test_httpd_port_in_use);
     tcase_add_test(tc, test_httpd_ipv6_and_dual_stack);
+    tcase_add_test(tc, test_httpd_limits);
     tcase_add_test(tc, test_httpd_thread_pool_load);
     tcase_add_test(tc, test_httpd_reply_helpers);
     suite_add_tcase(s, tc);
