@@ -1,0 +1,221 @@
+/* /metrics and /health of cc-gateway; see metrics.h. */
+#include "metrics.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "prom.h"
+
+int64_t gateway_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A consistent copy of everything the pages show, taken under the locks
+ * once, so that rendering holds no lock. */
+struct snapshot {
+    struct ingest_stats ingest;
+    size_t pending[COUNTER_NCONSUMERS];
+    size_t keys;
+    struct reqlog_stats reqlog;
+    struct events_stats events;
+    struct statsock_stats statsock;
+    int has_statsock, has_delivery, source_up;
+    struct delivery_stats delivery;
+};
+
+static void take_snapshot(struct gateway *gw, struct snapshot *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_lock(&gw->lock);
+    s->ingest = gw->ingest.stats;
+    for (int w = 0; w < COUNTER_NCONSUMERS; w++)
+        s->pending[w] = counter_pending_keys(gw->counter, w);
+    s->keys = counter_keys(gw->counter);
+    if (gw->reqlog)
+        reqlog_get_stats(gw->reqlog, &s->reqlog);
+    pthread_mutex_unlock(&gw->lock);
+    if (gw->events)
+        events_get_stats(gw->events, &s->events);
+    if (gw->statsock) {
+        s->has_statsock = 1;
+        statsock_get_stats(gw->statsock, &s->statsock);
+    }
+    if (gw->delivery && gw->delivery_stats_fn) {
+        s->has_delivery = 1;
+        gw->delivery_stats_fn(gw->delivery, &s->delivery);
+    }
+    s->source_up = __atomic_load_n(&gw->source_up, __ATOMIC_RELAXED);
+}
+
+static int ready(const struct snapshot *s)
+{
+    return s->source_up && (!s->has_statsock || s->statsock.last_ok);
+}
+
+/* One family with a single sample labelled gateway/source (+ one pair). */
+static int one(prom_t *p, const char *const *base, const char *name, enum prom_type type,
+               const char *help, double v)
+{
+    if (prom_family(p, name, type, help) < 0)
+        return -1;
+    return prom_sample(p, name, base, v);
+}
+
+static const char *const consumer_names[COUNTER_NCONSUMERS] = {"postgres", "journal", "redis"};
+
+char *metrics_render(struct gateway *gw, size_t *len)
+{
+    struct snapshot s;
+    const char *gname = gw->conf->gateway_name, *src = gw->source;
+    const char *const base[] = {"gateway", gname, "source", src, NULL};
+    char *out = NULL;
+    int rc = 0;
+    prom_t *p = prom_new();
+
+    if (!p)
+        return NULL;
+    take_snapshot(gw, &s);
+    rc |= one(p, base, "ccgw_gateway_lines_read_total", PROM_COUNTER,
+              "Lines read from HAProxy.", (double)s.ingest.lines);
+    rc |= one(p, base, "ccgw_gateway_bytes_read_total", PROM_COUNTER,
+              "Bytes read from HAProxy.", (double)s.ingest.bytes);
+    rc |= prom_family(p, "ccgw_gateway_lines_total", PROM_COUNTER, "Lines read, by kind.");
+    for (int k = 0; k < LOGLINE_NKINDS; k++) {
+        const char *const l[] = {"gateway", gname, "source", src, "kind", logline_kind_name(k), NULL};
+        rc |= prom_sample(p, "ccgw_gateway_lines_total", l, (double)s.ingest.by_kind[k]);
+    }
+    rc |= one(p, base, "ccgw_gateway_unparsable_lines_total", PROM_COUNTER,
+              "Lines that could not be parsed (too long ones included).",
+              (double)s.ingest.by_kind[LOGLINE_UNPARSABLE]);
+    rc |= one(p, base, "ccgw_gateway_too_long_lines_total", PROM_COUNTER,
+              "Lines over the maximum length, skipped.", (double)s.ingest.too_long);
+    rc |= one(p, base, "ccgw_gateway_truncated_lines_total", PROM_COUNTER,
+              "Request lines cut by HAProxy's log size limit (still judged).",
+              (double)s.ingest.truncated);
+    rc |= one(p, base, "ccgw_gateway_relays_total", PROM_COUNTER, "Relays counted.",
+              (double)s.ingest.relays);
+    rc |= prom_family(p, "ccgw_gateway_non_relays_total", PROM_COUNTER,
+                      "Requests that are not relays, by reason.");
+    for (int r = 0; r < NR_COUNT; r++) {
+        const char *const l[] = {"gateway", gname, "source", src, "reason", counter_reason_name(r), NULL};
+        rc |= prom_sample(p, "ccgw_gateway_non_relays_total", l, (double)s.ingest.non_relays[r]);
+    }
+    rc |= one(p, base, "ccgw_gateway_count_errors_total", PROM_COUNTER,
+              "Counter updates lost to out-of-memory.", (double)s.ingest.count_errors);
+    rc |= prom_family(p, "ccgw_gateway_pending_buckets", PROM_GAUGE,
+                      "Counter keys with deltas not yet delivered, by consumer.");
+    for (int w = 0; w < COUNTER_NCONSUMERS; w++) {
+        const char *const l[] = {"gateway", gname, "source", src, "consumer", consumer_names[w], NULL};
+        rc |= prom_sample(p, "ccgw_gateway_pending_buckets", l, (double)s.pending[w]);
+    }
+    rc |= one(p, base, "ccgw_gateway_counter_keys", PROM_GAUGE, "Counter keys held in memory.",
+              (double)s.keys);
+    rc |= one(p, base, "ccgw_gateway_haproxy_dropped_logs_total", PROM_COUNTER,
+              "Log lines HAProxy dropped because the pipe was full (DroppedLogs).",
+              (double)s.statsock.dropped_total);
+    rc |= one(p, base, "ccgw_gateway_stats_socket_up", PROM_GAUGE,
+              "1 when the last DroppedLogs poll succeeded (1 without a stats socket).",
+              s.has_statsock ? s.statsock.last_ok : 1);
+    rc |= one(p, base, "ccgw_gateway_source_up", PROM_GAUGE, "1 while HAProxy output is read.",
+              s.source_up);
+    rc |= one(p, base, "ccgw_gateway_events_total", PROM_COUNTER,
+              "Notice, warning and alert lines.", (double)s.events.added);
+    rc |= one(p, base, "ccgw_gateway_events_dropped_total", PROM_COUNTER,
+              "Events dropped from the PostgreSQL queue.", (double)s.events.dropped);
+    rc |= one(p, base, "ccgw_gateway_request_log_bytes_total", PROM_COUNTER,
+              "Bytes written to the local request log.", (double)s.reqlog.bytes_written);
+    rc |= one(p, base, "ccgw_gateway_request_log_dropped_bytes_total", PROM_COUNTER,
+              "Bytes the local request log could not write.", (double)s.reqlog.bytes_dropped);
+    rc |= one(p, base, "ccgw_gateway_request_log_rotations_total", PROM_COUNTER,
+              "Request log rotations.", (double)s.reqlog.rotations);
+    rc |= one(p, base, "ccgw_gateway_last_flush_timestamp_seconds", PROM_GAUGE,
+              "Time of the last committed PostgreSQL flush (0: none).",
+              (double)s.delivery.last_flush_ms / 1000.0);
+    rc |= one(p, base, "ccgw_gateway_last_flush_success", PROM_GAUGE,
+              "1 when the last flush attempt succeeded.",
+              s.has_delivery ? s.delivery.last_flush_ok : 0);
+    if (s.has_delivery) {
+        rc |= one(p, base, "ccgw_gateway_postgres_up", PROM_GAUGE,
+                  "1 when the last PostgreSQL operation succeeded.", s.delivery.pg_up);
+        rc |= one(p, base, "ccgw_gateway_redis_up", PROM_GAUGE,
+                  "1 when the last Redis publish succeeded.", s.delivery.redis_up);
+        rc |= one(p, base, "ccgw_gateway_flush_failures_total", PROM_COUNTER,
+                  "Failed flush attempts.", (double)s.delivery.flush_failures);
+    }
+    size_t n;
+    const char *text = prom_text(p, &n);
+    if (rc == 0 && text && (out = malloc(n + 1))) {
+        memcpy(out, text, n + 1);
+        *len = n;
+    }
+    prom_free(p);
+    return out;
+}
+
+static int health_json(struct gateway *gw, struct httpd_response *resp)
+{
+    struct snapshot s;
+    take_snapshot(gw, &s);
+    int ok = ready(&s);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I}", "status",
+                          ok ? "ok" : "not ready", "gateway", gw->conf->gateway_name, "source",
+                          gw->source, "source_up", s.source_up, "stats_socket_ok",
+                          !s.has_statsock || s.statsock.last_ok, "lines",
+                          (json_int_t)s.ingest.lines, "relays", (json_int_t)s.ingest.relays,
+                          "haproxy_dropped_logs", (json_int_t)s.statsock.dropped_total,
+                          "uptime_ms", (json_int_t)(gateway_now_ms() - gw->started_ms));
+    if (!j)
+        return -1;
+    int rc = httpd_reply_json(resp, ok ? 200 : 503, j);
+    json_decref(j);
+    return rc;
+}
+
+int metrics_handle(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
+{
+    struct gateway *gw = ctx;
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return httpd_reply_error(resp, 405, "method not allowed");
+    if (strcmp(req->path, "/metrics") == 0) {
+        size_t len;
+        char *page = metrics_render(gw, &len);
+        if (!page)
+            return -1;
+        resp->status = 200;
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        resp->body = page;
+        resp->body_len = len;
+        return 0;
+    }
+    if (strcmp(req->path, "/health") == 0)
+        return health_json(gw, resp);
+    if (strcmp(req->path, "/health/live") == 0)
+        return httpd_reply(resp, 200, NULL, "ok\n", 3);
+    if (strcmp(req->path, "/health/ready") == 0) {
+        struct snapshot s;
+        take_snapshot(gw, &s);
+        return ready(&s) ? httpd_reply(resp, 200, NULL, "ready\n", 6)
+                         : httpd_reply(resp, 503, NULL, "not ready\n", 10);
+    }
+    return httpd_reply_error(resp, 404, "not found");
+}
+
+int metrics_start(struct gateway *gw, const char *listen, char *err, size_t errlen)
+{
+    struct httpd_options o = {.listen = listen, .max_body_bytes = 4096, .threads = 1};
+    gw->httpd = httpd_start(&o, metrics_handle, gw, err, errlen);
+    return gw->httpd ? 0 : -1;
+}
+
+void metrics_stop(struct gateway *gw)
+{
+    if (gw->httpd)
+        httpd_stop(gw->httpd);
+    gw->httpd = NULL;
+}

@@ -1,0 +1,45 @@
+/* The relay rule (DESIGN.md, "The relay rule"), decided against the routing
+ * config rather than against what HAProxy did: a request counts only if its
+ * Host is a host of the routing table, HAProxy sent it to that host's chain
+ * backend `be_<chain>` and to a real server (not <NOSRV>), and the status is
+ * 100-499. The host table is built once at start from the config and is
+ * read-only afterwards (safe to share between threads). */
+#ifndef CCGW_RELAY_H
+#define CCGW_RELAY_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "counter.h"
+#include "logline.h"
+
+/* Longest host we look up; longer hosts are never valid. */
+#define RELAY_HOST_MAX 256
+
+struct relay_route {
+    const char *host;    /* "<account>.<chain>.<routing_domain>" */
+    const char *chain;   /* points into the table */
+    const char *account; /* points into the table */
+    const char *backend; /* "be_<chain>" */
+    size_t backend_len;
+};
+
+typedef struct relay_table relay_table_t;
+
+/* Build the host table from every provider's accounts x chains. NULL with
+ * `err` filled on failure (out of memory, a host too long). */
+relay_table_t *relay_table_new(const struct conf *conf, char *err, size_t errlen);
+void relay_table_free(relay_table_t *t);
+
+/* Number of hosts. */
+size_t relay_table_size(const relay_table_t *t);
+
+/* The route of a normalised host (see logline_host_normalise), or NULL. */
+const struct relay_route *relay_table_find(const relay_table_t *t, const char *host, size_t len);
+
+/* Judge one request line (kind LOGLINE_REQUEST). Returns 1 for a relay, with
+ * *route set; 0 for a non-relay, with *reason set. */
+int relay_rule_check(const relay_table_t *t, const struct logline *line,
+                     const struct relay_route **route, enum non_relay_reason *reason);
+
+#endif

@@ -1,0 +1,209 @@
+/* DroppedLogs poller; see statsock.h. */
+#include "statsock.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define STATSOCK_TIMEOUT_MS 2000
+#define STATSOCK_MAX_ANSWER (64 * 1024)
+
+struct statsock {
+    char *path;
+    int64_t interval_ms;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stopping;
+    int64_t last_seen; /* DroppedLogs of the current HAProxy process; -1: none yet */
+    struct statsock_stats stats;
+};
+
+int statsock_parse_dropped(const char *info, size_t len, int64_t *dropped)
+{
+    static const char key[] = "DroppedLogs:";
+    const char *end = info + len;
+    for (const char *p = info; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        if ((size_t)(eol - p) > sizeof(key) - 1 && memcmp(p, key, sizeof(key) - 1) == 0) {
+            const char *v = p + sizeof(key) - 1;
+            int64_t n = 0;
+            int digits = 0;
+            while (v < eol && *v == ' ')
+                v++;
+            for (; v < eol && *v >= '0' && *v <= '9' && digits < 18; v++, digits++)
+                n = n * 10 + (*v - '0');
+            if (digits == 0 || (v < eol && *v != '\r'))
+                return -1;
+            *dropped = n;
+            return 0;
+        }
+        p = eol + 1;
+    }
+    return -1;
+}
+
+int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen)
+{
+    static const char cmd[] = "show info\n";
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char *buf = NULL;
+    size_t len = 0;
+    int ret = -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "%s: socket path too long", path);
+        goto out;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        send(fd, cmd, sizeof(cmd) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(cmd) - 1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!(buf = malloc(STATSOCK_MAX_ANSWER))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, STATSOCK_TIMEOUT_MS);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            snprintf(err, errlen, "%s: no answer to show info", path);
+            goto out;
+        }
+        ssize_t n = read(fd, buf + len, STATSOCK_MAX_ANSWER - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0 || (len += (size_t)n) == STATSOCK_MAX_ANSWER)
+            break;
+    }
+    if (statsock_parse_dropped(buf, len, dropped) < 0) {
+        snprintf(err, errlen, "%s: no DroppedLogs in show info", path);
+        goto out;
+    }
+    ret = 0;
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return ret;
+}
+
+static void poll_once(statsock_t *s)
+{
+    char err[512];
+    int64_t v;
+    int ok = statsock_query(s->path, &v, err, sizeof(err)) == 0;
+
+    pthread_mutex_lock(&s->lock);
+    int64_t grew = 0;
+    if (ok) {
+        int64_t base = s->last_seen < 0 || v < s->last_seen ? 0 : s->last_seen;
+        grew = v - base;
+        s->last_seen = v;
+        s->stats.dropped_total += grew;
+        s->stats.polls_ok++;
+    } else {
+        s->stats.polls_failed++;
+    }
+    int was_ok = s->stats.last_ok;
+    s->stats.last_ok = ok;
+    int64_t total = s->stats.dropped_total;
+    pthread_mutex_unlock(&s->lock);
+
+    if (grew > 0)
+        LOG_EVENT(LOG_WARN, "haproxy_dropped_logs", NULL,
+                  "HAProxy dropped log lines: relays are undercounted",
+                  LF_INT("dropped", grew), LF_INT("dropped_total", total),
+                  LF_STR("socket", s->path));
+    if (!ok && was_ok)
+        LOG_EVENT(LOG_WARN, "stats_socket_failed", NULL, err);
+}
+
+static void *poll_thread(void *arg)
+{
+    statsock_t *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        poll_once(s);
+        pthread_mutex_lock(&s->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += s->interval_ms / 1000;
+        until.tv_nsec += (s->interval_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+statsock_t *statsock_start(const char *path, int64_t interval_ms, char *err, size_t errlen)
+{
+    statsock_t *s = calloc(1, sizeof(*s));
+    if (!s || !(s->path = strdup(path))) {
+        snprintf(err, errlen, "out of memory");
+        free(s);
+        return NULL;
+    }
+    s->interval_ms = interval_ms > 0 ? interval_ms : 1000;
+    s->last_seen = -1;
+    s->stats.last_ok = 1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    int rc = pthread_create(&s->thread, NULL, poll_thread, s);
+    if (rc != 0) {
+        snprintf(err, errlen, "stats socket thread: %s", strerror(rc));
+        pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->lock);
+        free(s->path);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void statsock_stop(statsock_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free(s->path);
+    free(s);
+}
+
+void statsock_get_stats(statsock_t *s, struct statsock_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,38 @@
+/* Watching HAProxy's DroppedLogs. HAProxy drops a log line rather than
+ * block when the pipe to cc-gateway is full, and says so only in the
+ * DroppedLogs field of `show info`. A thread polls the stats socket once
+ * per interval, keeps a running total across HAProxy restarts (a counter
+ * that goes down means a new process) and logs a warning the moment it
+ * grows: a silent undercount is the worst bug this product can have. */
+#ifndef CCGW_STATSOCK_H
+#define CCGW_STATSOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct statsock statsock_t;
+
+struct statsock_stats {
+    int64_t dropped_total; /* DroppedLogs summed over HAProxy processes seen */
+    int64_t polls_ok, polls_failed;
+    int last_ok;           /* the last poll succeeded */
+};
+
+/* Parse the DroppedLogs value out of a `show info` answer. 0, or -1 when
+ * the field is absent or malformed. */
+int statsock_parse_dropped(const char *info, size_t len, int64_t *dropped);
+
+/* One synchronous `show info` on the UNIX socket `path`. 0 or -1 with err. */
+int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen);
+
+/* Start polling `path` every `interval_ms`. NULL with err on failure to
+ * start the thread (an absent socket is not an error: HAProxy may be
+ * starting; failed polls are counted). */
+statsock_t *statsock_start(const char *path, int64_t interval_ms, char *err, size_t errlen);
+
+/* Stop the thread and free; NULL is a no-op. */
+void statsock_stop(statsock_t *s);
+
+void statsock_get_stats(statsock_t *s, struct statsock_stats *out);
+
+#endif
