@@ -29,10 +29,10 @@ int64_t bucket_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;                          /* [0, 399] */
-    const int64_t mp = (int64_t)(m > 2 ? m - 3 : m + 9);        /* [0, 11] */
-    const int64_t doy = (153 * mp + 2) / 5 + (int64_t)d - 1;    /* [0, 365] */
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;  /* [0, 146096] */
+    const int64_t yoe = y - era * 400;                         /* [0, 399] */
+    const int64_t mp = (int64_t)(m > 2 ? m - 3 : m + 9);       /* [0, 11] */
+    const int64_t doy = (153 * mp + 2) / 5 + (int64_t)d - 1;   /* [0, 365] */
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; /* [0, 146096] */
     return era * 146097 + doe - 719468;
 }
 
@@ -200,8 +200,8 @@ void bucket_format_iso(int64_t epoch, char *buf, size_t size)
         days--;
     }
     civil_from_days(days, &y, &m, &d);
-    snprintf(buf, size, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d,
-             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+    snprintf(buf, size, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, (int)(secs / 3600),
+             (int)(secs / 60 % 60), (int)(secs % 60));
 }
 
 int bucket_parse_iso(const char *s, int64_t *epoch)

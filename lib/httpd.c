@@ -326,8 +326,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *ip
     } else {
         colon = strrchr(listen, ':');
         if (!colon || memchr(listen, ':', (size_t)(colon - listen))) {
-            snprintf(err, errlen, "listen '%s': expected host:port, [ipv6]:port or :port",
-                     listen);
+            snprintf(err, errlen, "listen '%s': expected host:port, [ipv6]:port or :port", listen);
             return -1;
         }
         hs = listen;
@@ -404,7 +403,8 @@ struct httpd *httpd_start(const struct httpd_options *opts, httpd_handler_fn han
     }
     if (parse_listen(opts->listen, &ss, &ipv6, err, errlen) < 0)
         goto fail;
-    port = ntohs(ipv6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    port = ntohs(ipv6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                      : ((struct sockaddr_in *)&ss)->sin_port);
     h = calloc(1, sizeof(*h));
     if (!h) {
         snprintf(err, errlen, "httpd: out of memory");
@@ -437,8 +437,7 @@ struct httpd *httpd_start(const struct httpd_options *opts, httpd_handler_fn han
         ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, NULL};
     if (threads > 1)
         ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
-    ops[nops++] =
-        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h};
+    ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h};
     ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
     ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
@@ -485,8 +484,8 @@ const char *httpd_header(const struct httpd_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-int httpd_reply(struct httpd_response *resp, int status, const char *content_type,
-                const char *body, size_t len)
+int httpd_reply(struct httpd_response *resp, int status, const char *content_type, const char *body,
+                size_t len)
 {
     char *copy = NULL;
 

@@ -216,9 +216,9 @@ static void text_pair(struct line *l, const char *key, const char *value)
     text_value(l, value);
 }
 
-static void format_text(struct line *l, const char *ts, enum log_level level,
-                        const char *component, const char *event, const char *request_id,
-                        const struct log_field *fields, size_t nfields, const char *msg)
+static void format_text(struct line *l, const char *ts, enum log_level level, const char *component,
+                        const char *event, const char *request_id, const struct log_field *fields,
+                        size_t nfields, const char *msg)
 {
     char num[32];
 
@@ -306,9 +306,9 @@ static int json_line_cb(const char *buffer, size_t size, void *data)
 
 /* Core keys come first and win over a field of the same name. Returns 0, or
  * -1 out of memory. */
-static int format_json(struct line *l, const char *ts, enum log_level level,
-                       const char *component, const char *event, const char *request_id,
-                       const struct log_field *fields, size_t nfields, const char *msg)
+static int format_json(struct line *l, const char *ts, enum log_level level, const char *component,
+                       const char *event, const char *request_id, const struct log_field *fields,
+                       size_t nfields, const char *msg)
 {
     json_t *o = json_object();
     int rc = -1;

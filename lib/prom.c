@@ -286,9 +286,9 @@ static int write_sample(prom_t *p, const char *name, const char *const *labels,
                 return -1;
             first = 0;
         }
-        if (extra_key && ((!first && put(p, ",", 1) < 0) || put_str(p, extra_key) < 0 ||
-                          put(p, "=\"", 2) < 0 || put_escaped(p, extra_value, 1) < 0 ||
-                          put(p, "\"", 1) < 0))
+        if (extra_key &&
+            ((!first && put(p, ",", 1) < 0) || put_str(p, extra_key) < 0 || put(p, "=\"", 2) < 0 ||
+             put_escaped(p, extra_value, 1) < 0 || put(p, "\"", 1) < 0))
             return -1;
         if (put(p, "}", 1) < 0)
             return -1;
@@ -348,8 +348,8 @@ void prom_histogram_observe(struct prom_histogram *h, double v)
     __atomic_load(&h->sum, &old, __ATOMIC_RELAXED);
     do {
         upd = old + v;
-    } while (!__atomic_compare_exchange(&h->sum, &old, &upd, 1, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED));
+    } while (
+        !__atomic_compare_exchange(&h->sum, &old, &upd, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }
 
 int prom_histogram_write(prom_t *p, const char *name, const char *const *labels,

@@ -182,7 +182,8 @@ START_TEST(test_httpd_get_query_headers)
     struct reply r;
 
     exchange(httpd_port(h),
-             "GET /hello%20world?q=a%26b&z=1 HTTP/1.1\r\nHost: x\r\nX-Test: yes please\r\n\r\n", &r);
+             "GET /hello%20world?q=a%26b&z=1 HTTP/1.1\r\nHost: x\r\nX-Test: yes please\r\n\r\n",
+             &r);
     ck_assert_int_eq(r.status, 200);
     static const char want[] = "method=GET path=/hello world q=a&b x=yes please len=0 "
                                "client=127.0.0.1:";
@@ -222,8 +223,9 @@ START_TEST(test_httpd_post_body)
 
     /* A body that arrives in pieces, with Expect: 100-continue. */
     fd = dial(AF_INET, httpd_port(h));
-    n = snprintf(big_req, sizeof(big_req),
-                 "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    n = snprintf(
+        big_req, sizeof(big_req),
+        "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
     send_all(fd, big_req, (size_t)n);
     ck_assert_int_eq(read_reply(fd, &r), 0);
     ck_assert_int_eq(r.status, 100);
@@ -247,7 +249,8 @@ START_TEST(test_httpd_keep_alive)
     struct reply r1, r2, r3;
     char client1[64], client2[64];
     int fd = dial(AF_INET, httpd_port(h));
-    static const char post[] = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
+    static const char post[] =
+        "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
     static const char post2[] = "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz";
     static const char get[] = "GET /c?q=3 HTTP/1.1\r\nHost: x\r\n\r\n";
 
@@ -311,8 +314,9 @@ START_TEST(test_httpd_body_too_large)
 
     /* Chunked past the limit: the connection is cut. */
     fd = dial(AF_INET, httpd_port(h));
-    n = snprintf(req, sizeof(req), "POST /chunked HTTP/1.1\r\nHost: x\r\n"
-                                   "Transfer-Encoding: chunked\r\n\r\n");
+    n = snprintf(req, sizeof(req),
+                 "POST /chunked HTTP/1.1\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n");
     send_all(fd, req, (size_t)n);
     memset(chunk, 'c', sizeof(chunk));
     for (int i = 0; i < 2; i++) {
@@ -327,8 +331,9 @@ START_TEST(test_httpd_body_too_large)
 
     /* Chunked within the limit is assembled. */
     fd = dial(AF_INET, httpd_port(h));
-    n = snprintf(req, sizeof(req), "POST /chunked HTTP/1.1\r\nHost: x\r\n"
-                                   "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    n = snprintf(req, sizeof(req),
+                 "POST /chunked HTTP/1.1\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
     send_all(fd, req, (size_t)n);
     ck_assert_int_eq(read_reply(fd, &r), 0);
     ck_assert_int_eq(r.status, 200);

@@ -95,9 +95,9 @@ START_TEST(test_log_json_shape)
     char *out;
 
     cap_start(LOG_FORMAT_JSON, LOG_INFO);
-    LOG_EVENT(LOG_ERROR, "flush_failed", "req-7", "connection \"refused\"\n",
-              LF_INT("rows", -3), LF_DBL("secs", 1.5), LF_BOOL("retry", 1),
-              LF_STR("db", "pg"), LF_DBL("nan", NAN), LF_STR("level", "spoof"));
+    LOG_EVENT(LOG_ERROR, "flush_failed", "req-7", "connection \"refused\"\n", LF_INT("rows", -3),
+              LF_DBL("secs", 1.5), LF_BOOL("retry", 1), LF_STR("db", "pg"), LF_DBL("nan", NAN),
+              LF_STR("level", "spoof"));
     out = cap_end();
     ck_assert_int_eq(count_lines(out), 1);
     ck_assert_msg(strncmp(out, "{\"ts\":\"", 7) == 0, "%s", out);
@@ -125,7 +125,9 @@ START_TEST(test_log_json_invalid_utf8)
     char *out;
 
     cap_start(LOG_FORMAT_JSON, LOG_INFO);
-    LOG_EVENT(LOG_INFO, "bad_bytes", NULL, NULL, LF_STR("host", "a\xff\xfe" "b"),
+    LOG_EVENT(LOG_INFO, "bad_bytes", NULL, NULL,
+              LF_STR("host", "a\xff\xfe"
+                             "b"),
               LF_STR("ok", "caf\xc3\xa9"));
     out = cap_end();
     j = json_loads(out, 0, NULL);

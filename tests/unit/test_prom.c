@@ -48,9 +48,10 @@ START_TEST(test_prom_escaping)
 
     ck_assert_int_eq(prom_family(p, "x", PROM_GAUGE, "line1\nline2 back\\slash \"quoted\""), 0);
     ck_assert_int_eq(prom_sample(p, "x", labels, 0.5), 0);
-    ck_assert_str_eq(page(p), "# HELP x line1\\nline2 back\\\\slash \"quoted\"\n"
-                              "# TYPE x gauge\n"
-                              "x{v=\"a\\\\b \\\"q\\\"\\nnext\",u=\"h\xc3\xa9llo \xe2\x82\xac\"} 0.5\n");
+    ck_assert_str_eq(page(p),
+                     "# HELP x line1\\nline2 back\\\\slash \"quoted\"\n"
+                     "# TYPE x gauge\n"
+                     "x{v=\"a\\\\b \\\"q\\\"\\nnext\",u=\"h\xc3\xa9llo \xe2\x82\xac\"} 0.5\n");
     prom_free(p);
 }
 END_TEST
@@ -221,8 +222,7 @@ START_TEST(test_prom_histogram_text)
     ck_assert_int_eq(prom_family(p, "e", PROM_HISTOGRAM, NULL), 0);
     ck_assert_int_eq(prom_histogram_write(p, "e", NULL, &h), 0);
     ck_assert_str_eq(page(p), "# TYPE e histogram\ne_bucket{le=\"+Inf\"} 0\ne_sum 0\ne_count 0\n");
-    ck_assert_int_eq(
-        prom_histogram_write(p, "e", (const char *const[]){"le", "1", NULL}, &h), -1);
+    ck_assert_int_eq(prom_histogram_write(p, "e", (const char *const[]){"le", "1", NULL}, &h), -1);
     prom_free(p);
 
     /* Writing a histogram into a gauge family fails. */
@@ -314,16 +314,16 @@ START_TEST(test_prom_sample_page)
     ck_assert_int_eq(prom_family(p, "ccgw_relays_total", PROM_COUNTER,
                                  "Relays counted.\nSecond line with a back\\slash."),
                      0);
+    ck_assert_int_eq(prom_sample(p, "ccgw_relays_total",
+                                 (const char *const[]){"gateway", "gw1", "chain", "0021", NULL},
+                                 1234567),
+                     0);
     ck_assert_int_eq(
         prom_sample(p, "ccgw_relays_total",
-                    (const char *const[]){"gateway", "gw1", "chain", "0021", NULL}, 1234567),
+                    (const char *const[]){"gateway", "quote\"back\\slash\nnewline", "chain",
+                                          "\xe2\x9c\x93 \xc3\xa9\xf0\x9f\x9a\x80", NULL},
+                    1),
         0);
-    ck_assert_int_eq(prom_sample(p, "ccgw_relays_total",
-                                 (const char *const[]){"gateway", "quote\"back\\slash\nnewline",
-                                                       "chain", "\xe2\x9c\x93 \xc3\xa9\xf0\x9f\x9a\x80",
-                                                       NULL},
-                                 1),
-                     0);
     ck_assert_int_eq(prom_family(p, "ccgw_queue_depth", PROM_GAUGE, "Queue depth."), 0);
     ck_assert_int_eq(prom_sample(p, "ccgw_queue_depth", NULL, -2.5), 0);
     ck_assert_int_eq(prom_family(p, "ccgw_specials", PROM_GAUGE, "Special values."), 0);
@@ -333,14 +333,12 @@ START_TEST(test_prom_sample_page)
         prom_sample(p, "ccgw_specials", (const char *const[]){"v", "inf", NULL}, INFINITY), 0);
     ck_assert_int_eq(
         prom_sample(p, "ccgw_specials", (const char *const[]){"v", "ninf", NULL}, -INFINITY), 0);
-    ck_assert_int_eq(prom_sample(p, "ccgw_specials", (const char *const[]){"v", "tiny", NULL},
-                                 1e-300),
-                     0);
+    ck_assert_int_eq(
+        prom_sample(p, "ccgw_specials", (const char *const[]){"v", "tiny", NULL}, 1e-300), 0);
     ck_assert_int_eq(prom_histogram_init(&h, PROM_LATENCY_BOUNDS, PROM_LATENCY_NBOUNDS), 0);
     for (int i = 0; i < 1000; i++)
         prom_histogram_observe(&h, i * 0.0137);
-    ck_assert_int_eq(prom_family(p, "ccgw_request_seconds", PROM_HISTOGRAM, "Request latency."),
-                     0);
+    ck_assert_int_eq(prom_family(p, "ccgw_request_seconds", PROM_HISTOGRAM, "Request latency."), 0);
     ck_assert_int_eq(prom_histogram_write(p, "ccgw_request_seconds",
                                           (const char *const[]){"route", "/metrics", NULL}, &h),
                      0);
