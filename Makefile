@@ -25,7 +25,7 @@ endif
 BINDIR  := $(BUILD)/bin
 OBJDIR  := $(BUILD)/obj
 
-PKGS     := libpcre2-8 hiredis libpq jansson yaml-0.1 libmicrohttpd libcrypto
+PKGS     := libpcre2-8 hiredis libpq jansson yaml-0.1 libmicrohttpd libcrypto nettle
 PKGS_TEST:= check
 
 # pkg-config runs lazily so that `make clean` and the install-deps step work

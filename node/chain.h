@@ -1,0 +1,102 @@
+/* The chain: blocks with Bitcoin-style 80-byte headers (double SHA-256,
+ * regtest proof of work), persisted one file per block under
+ * <data_dir>/blocks/ so pruning can delete the oldest, plus a chainstate
+ * file (tip and UTXO set) replaced atomically after the block files are
+ * durable. Opening replays block files written after the last chainstate
+ * (crash recovery). Reads take a read lock, block production the write lock. */
+#ifndef CCNODE_CHAIN_H
+#define CCNODE_CHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prom.h"
+
+struct node_mempool;
+
+#define NODE_HEADER_SIZE 80
+#define NODE_REGTEST_BITS 0x207fffffu
+#define NODE_MAX_BLOCK_WEIGHT 4000000
+
+struct node_header {
+    int32_t version;
+    uint8_t prev[32];
+    uint8_t merkle[32];
+    uint32_t time;
+    uint32_t bits;
+    uint32_t nonce;
+};
+
+/* What the index keeps per block. */
+struct node_block_meta {
+    uint8_t hash[32];
+    struct node_header header;
+    uint32_t ntx;
+    uint32_t size;   /* bytes of the serialized block */
+    uint32_t weight;
+};
+
+struct node_chain_stats {
+    _Atomic uint64_t blocks_processed; /* connected since start */
+    struct prom_histogram validation_seconds;
+};
+
+struct node_chain;
+
+/* Serialize / parse an 80-byte header. */
+void node_header_write(const struct node_header *h, uint8_t out[NODE_HEADER_SIZE]);
+void node_header_read(const uint8_t in[NODE_HEADER_SIZE], struct node_header *h);
+
+/* Open (or create, with a genesis block) the chain under `data_dir`.
+ * `evm` selects opaque transactions and no coinbase. NULL with err filled. */
+struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, size_t errlen);
+void node_chain_close(struct node_chain *c);
+
+/* Tip height; lock-free. */
+int64_t node_chain_height(const struct node_chain *c);
+
+/* Copy the index entry at `height`. 0, or -1 when out of range. */
+int node_chain_get(struct node_chain *c, int64_t height, struct node_block_meta *out);
+
+/* Height of the block with this hash (internal byte order). 0 or -1. */
+int node_chain_find(struct node_chain *c, const uint8_t hash[32], int64_t *height);
+
+/* Median time of the 11 blocks ending at `height`. */
+uint32_t node_chain_median_time(struct node_chain *c, int64_t height);
+
+/* The serialized block at `height` (malloc'd). 0, or -1 with err. */
+int node_chain_read_block(struct node_chain *c, int64_t height, uint8_t **raw, size_t *len,
+                          char *err, size_t errlen);
+
+/* Split a serialized block into its transactions: fills up to `max` slices.
+ * Returns the transaction count, or -1 when malformed. */
+struct node_slice {
+    const uint8_t *p;
+    size_t len;
+};
+long node_block_txs(const uint8_t *raw, size_t len, struct node_slice *txs, size_t max);
+
+/* Produce `n` blocks on top of the tip, each taking what fits from the
+ * mempool; bitcoin blocks pay the coinbase to `script`. Hashes go to
+ * `hashes` (n entries, may be NULL). 0, or -1 with err (blocks made before
+ * the failure stay). */
+int node_chain_generate(struct node_chain *c, struct node_mempool *mp, const uint8_t *script,
+                        size_t script_len, size_t n, uint8_t (*hashes)[32], char *err,
+                        size_t errlen);
+
+size_t node_chain_utxo_count(struct node_chain *c);
+/* Whether any output of transaction `txid` is unspent (already confirmed). */
+int node_chain_has_unspent(struct node_chain *c, const uint8_t txid[32]);
+/* Bytes of block files and chainstate. */
+uint64_t node_chain_size_bytes(const struct node_chain *c);
+/* Block subsidy in satoshis at `height` (regtest halving every 150). */
+int64_t node_chain_subsidy(int64_t height);
+
+/* Re-check that the data dir is usable; updates the flag read by
+ * node_chain_storage_ok(). 0 usable, -1 with err. */
+int node_chain_check_storage(struct node_chain *c, char *err, size_t errlen);
+int node_chain_storage_ok(const struct node_chain *c);
+
+struct node_chain_stats *node_chain_stats(struct node_chain *c);
+
+#endif

@@ -1,0 +1,178 @@
+/* Routing, health endpoints and the auth cookie. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "codec.h"
+#include "mempool.h"
+#include "metrics.h"
+#include "rpc.h"
+#include "store.h"
+
+int64_t node_uptime(const struct node *n)
+{
+    return (int64_t)time(NULL) - n->start_time;
+}
+
+int node_chain_ready(const struct node *n)
+{
+    int phase = atomic_load(&((struct node *)n)->phase);
+    return n->chain && (phase == NODE_PHASE_WARMUP || phase == NODE_PHASE_READY);
+}
+
+static json_t *tip_hash_json(struct node *n, struct node_block_meta *b)
+{
+    char hex[67];
+    if (n->cfg->node.flavour == NODE_FLAVOUR_EVM) {
+        hex[0] = '0';
+        hex[1] = 'x';
+        node_hex_encode(b->hash, 32, 0, hex + 2);
+    } else {
+        node_hex_encode(b->hash, 32, 1, hex);
+    }
+    return json_string(hex);
+}
+
+json_t *node_health_report(struct node *n, const char *which, int *status)
+{
+    int phase = atomic_load(&n->phase);
+    int chain_ok = node_chain_ready(n);
+    int storage_ok = chain_ok && node_chain_storage_ok(n->chain);
+    int ready = phase == NODE_PHASE_READY && storage_ok;
+    /* "starting" while the chain loads or warms up; "unhealthy" once storage
+     * fails or the chain could not be opened. */
+    const char *state = ready ? "healthy"
+                        : phase == NODE_PHASE_FAILED || (chain_ok && !storage_ok) ? "unhealthy"
+                                                                                  : "starting";
+
+    *status = ready ? 200 : 503;
+    if (strcmp(which, "") == 0)
+        return json_pack("{s:s,s:I}", "status", state, "timestamp", (json_int_t)time(NULL));
+    if (strcmp(which, "live") == 0) {
+        *status = 200;
+        return json_pack("{s:s,s:I}", "status", "alive", "uptime_seconds",
+                         (json_int_t)node_uptime(n));
+    }
+    if (strcmp(which, "ready") == 0)
+        return json_pack("{s:s,s:b,s:b,s:b}", "status", ready ? "ready" : "not_ready",
+                         "chain_initialized", chain_ok, "storage_available", storage_ok,
+                         "warming_up", phase != NODE_PHASE_READY);
+    if (strcmp(which, "detailed") != 0)
+        return NULL;
+
+    struct node_block_meta tip;
+    size_t mp_count, mp_bytes;
+    json_t *chain;
+    int have_tip = chain_ok && node_chain_get(n->chain, node_chain_height(n->chain), &tip) == 0;
+    if (have_tip)
+        chain = json_pack("{s:b,s:I,s:o}", "initialized", 1, "height",
+                          (json_int_t)node_chain_height(n->chain), "tip_hash",
+                          tip_hash_json(n, &tip));
+    else
+        chain = json_pack("{s:b,s:n,s:n}", "initialized", 0, "height", "tip_hash");
+    node_mempool_stats(n->mempool, &mp_count, &mp_bytes);
+    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:o,s:{s:b,s:I},s:{s:i,s:I},s:{s:b,s:I},s:{s:I,s:I}}",
+                     "status", state, "timestamp", (json_int_t)time(NULL), "uptime_seconds",
+                     (json_int_t)node_uptime(n), "version", NODE_VERSION, "flavour",
+                     n->cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin", "chain", chain,
+                     "storage", "available", storage_ok, "size_bytes",
+                     (json_int_t)(chain_ok ? node_chain_size_bytes(n->chain) : 0), "network",
+                     "peers_connected", 0, "peers_max", (json_int_t)n->cfg->network.max_peers,
+                     "rpc", "enabled", 1, "requests_processed",
+                     (json_int_t)node_metrics_rpc_total(n->metrics), "mempool", "transactions",
+                     (json_int_t)mp_count, "size_bytes", (json_int_t)mp_bytes);
+}
+
+static int serve_health(struct node *n, const char *which, struct httpd_response *resp)
+{
+    int status;
+    json_t *body = node_health_report(n, which, &status);
+    if (!body)
+        return httpd_reply_error(resp, 404, "not found");
+    int rc = httpd_reply_json(resp, status, body);
+    json_decref(body);
+    return rc;
+}
+
+static int serve_metrics(struct node *n, struct httpd_response *resp)
+{
+    size_t len;
+    char *text = node_metrics_render(n, &len);
+    if (!text)
+        return -1;
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    resp->body = text;
+    resp->body_len = len;
+    return 0;
+}
+
+int node_server_handle(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
+{
+    struct node *n = ctx;
+    const char *path = req->path;
+    int rc;
+
+    if (strcmp(path, "/") == 0 || strncmp(path, "/wallet/", 8) == 0)
+        return node_rpc_handle(n, req, resp);
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        rc = httpd_reply_error(resp, 405, "method not allowed");
+    } else if (strcmp(path, "/metrics") == 0 && n->cfg->rpc.metrics_enabled) {
+        rc = serve_metrics(n, resp);
+    } else if (n->cfg->rpc.health_checks_enabled && strcmp(path, "/health") == 0) {
+        rc = serve_health(n, "", resp);
+    } else if (n->cfg->rpc.health_checks_enabled && strncmp(path, "/health/", 8) == 0) {
+        rc = serve_health(n, path + 8, resp);
+    } else {
+        rc = httpd_reply_error(resp, 404, "not found");
+    }
+    node_metrics_http(n->metrics, rc == 0 ? resp->status : 500);
+    return rc;
+}
+
+int node_cookie_create(struct node *n, const char *path, char *err, size_t errlen)
+{
+    uint8_t secret[32];
+    char line[128];
+    char tmp[4096];
+    int fd, len;
+
+    if (RAND_bytes(secret, sizeof(secret)) != 1)
+        return node_errf(err, errlen, "cookie: no randomness from libcrypto");
+    node_hex_encode(secret, sizeof(secret), 0, n->cookie);
+    len = snprintf(line, sizeof(line), "__cookie__:%s", n->cookie);
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return node_errf(err, errlen, "%s: path too long", path);
+    /* Created 0600 from the start: the secret is never readable by others. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return node_errf(err, errlen, "%s: %s", tmp, strerror(errno));
+    if (fchmod(fd, 0600) != 0 || write(fd, line, (size_t)len) != len || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return node_errf(err, errlen, "%s: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return node_errf(err, errlen, "%s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+void node_cookie_remove(const char *path)
+{
+    if (path)
+        unlink(path);
+}

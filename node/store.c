@@ -1,0 +1,180 @@
+/* Durable file helpers for the chain store. */
+#include "store.h"
+
+#include "codec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define ERR(...) node_errf(err, errlen, __VA_ARGS__)
+
+int node_store_mkdirs(const char *path, char *err, size_t errlen)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf))
+        return ERR("%s: bad directory name", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return ERR("%s: %s", buf, strerror(errno));
+        buf[i] = c;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ERR("%s: not a directory", path);
+    return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char buf[4096];
+    if (strlen(path) >= sizeof(buf))
+        return -1;
+    strcpy(buf, path);
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int node_store_write_atomic(const char *path, const void *data, size_t len, char *err,
+                            size_t errlen)
+{
+    char tmp[4096];
+    int fd = -1;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return ERR("%s: path too long", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        ERR("%s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        ERR("%s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        ERR("%s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        ERR("%s: rename: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (fsync_dir_of(path) != 0)
+        return ERR("%s: fsync of directory: %s", path, strerror(errno));
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return -1;
+}
+
+int node_store_read(const char *path, size_t max, uint8_t **data, size_t *len, char *err,
+                    size_t errlen)
+{
+    uint8_t *buf = NULL;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *data = NULL;
+    *len = 0;
+    if (fd < 0) {
+        int e = errno;
+        ERR("%s: %s", path, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        ERR("%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > max) {
+        ERR("%s: larger than %zu bytes", path, max);
+        goto fail;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        ERR("%s: out of memory", path);
+        goto fail;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            ERR("%s: %s", path, r < 0 ? strerror(errno) : "short read");
+            goto fail;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *data = buf;
+    *len = got;
+    return 0;
+fail:
+    close(fd);
+    free(buf);
+    errno = EIO;
+    return -1;
+}
+
+int node_store_probe(const char *dir, uint64_t min_free_bytes, char *err, size_t errlen)
+{
+    char path[4096];
+    struct statvfs vfs;
+    int fd;
+
+    if (snprintf(path, sizeof(path), "%s/.probe", dir) >= (int)sizeof(path))
+        return ERR("%s: path too long", dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return ERR("%s: %s", path, strerror(errno));
+    if (write_all(fd, (const uint8_t *)"ok", 2) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        return ERR("%s: %s", path, strerror(e));
+    }
+    close(fd);
+    unlink(path);
+    if (statvfs(dir, &vfs) != 0)
+        return ERR("%s: statvfs: %s", dir, strerror(errno));
+    if ((uint64_t)vfs.f_bavail * vfs.f_frsize < min_free_bytes)
+        return ERR("%s: less than %llu bytes free", dir, (unsigned long long)min_free_bytes);
+    return 0;
+}
