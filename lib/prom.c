@@ -114,8 +114,8 @@ static int valid_label_name(const char *s)
     return 1;
 }
 
-/* Label values must be UTF-8 (the exposition format says so and Prometheus
- * rejects a page otherwise). Rejects overlongs, surrogates and > U+10FFFF. */
+/* Label values and HELP must be UTF-8 (the exposition format says so and
+ * Prometheus rejects a page otherwise). Rejects overlongs, surrogates and > U+10FFFF. */
 static int valid_utf8(const unsigned char *s)
 {
     while (*s) {
@@ -210,7 +210,7 @@ int prom_family(prom_t *p, const char *name, enum prom_type type, const char *he
 
     if (!p || p->failed)
         return -1;
-    if (!valid_metric_name(name) || !tname)
+    if (!valid_metric_name(name) || !tname || (help && !valid_utf8((const unsigned char *)help)))
         return mark_failed(p);
     for (size_t i = 0; i < p->nfamilies; i++)
         if (strcmp(p->families[i], name) == 0)

@@ -153,6 +153,11 @@ START_TEST(test_prom_rejects_misuse)
     ck_assert_int_eq(prom_family(p, "dup", PROM_COUNTER, NULL), -1);
     ck_assert_ptr_null(prom_text(p, NULL));
     prom_free(p);
+    /* HELP that is not UTF-8. */
+    p = prom_new();
+    ck_assert_int_eq(prom_family(p, "x", PROM_GAUGE, "bad \xc3("), -1);
+    ck_assert_ptr_null(prom_text(p, NULL));
+    prom_free(p);
     /* Sample before any family, or of another family. */
     p = prom_new();
     ck_assert_int_eq(prom_sample(p, "x", NULL, 1), -1);
