@@ -12,8 +12,9 @@
 #include "hapi.h"
 #include "log.h"
 
-/* Map entries per `add map` command: bounded so one payload stays small. */
-#define APPLY_MAP_CHUNK 5000
+/* Bytes of map entries per `add map` command: a payload must fit HAProxy's
+ * buffer (tune.bufsize, 16 kB by default) with the command line. */
+#define APPLY_MAP_PAYLOAD 8192
 #define APPLY_POLL_MS 200
 
 static void add_reason(struct apply_report *r, const char *fmt, ...)
@@ -353,7 +354,6 @@ static int load_map(const char *sock, const char *map_path, const struct routes_
 {
     char cmd[PATH_MAX + 64], *reply = NULL, *payload = NULL;
     unsigned long version;
-    size_t cap = 0;
     int rc = -1;
 
     snprintf(cmd, sizeof(cmd), "prepare map %s", map_path);
@@ -363,26 +363,19 @@ static int load_map(const char *sock, const char *map_path, const struct routes_
         routes_error(err, "%s: \"%s\": %.*s", sock, cmd, (int)strcspn(reply, "\n"), reply);
         goto out;
     }
-    for (size_t i = 0; i < nhosts; i += APPLY_MAP_CHUNK) {
-        size_t end = i + APPLY_MAP_CHUNK < nhosts ? i + APPLY_MAP_CHUNK : nhosts, need = 1;
-        char *p;
-        for (size_t k = i; k < end; k++)
-            need += strlen(hosts[k].host) + strlen(hosts[k].chain) + 5;
-        if (need > cap) {
-            char *np = realloc(payload, need);
-            if (!np) {
-                routes_error(err, "out of memory");
-                goto out;
-            }
-            payload = np;
-            cap = need;
+    payload = malloc(APPLY_MAP_PAYLOAD + ROUTES_HOST_MAX + 80);
+    if (!payload) {
+        routes_error(err, "out of memory");
+        goto out;
+    }
+    snprintf(cmd, sizeof(cmd), "add map @%lu %s", version, map_path);
+    for (size_t i = 0; i < nhosts;) {
+        size_t used = 0;
+        while (i < nhosts && used < APPLY_MAP_PAYLOAD) {
+            used += (size_t)sprintf(payload + used, "%s%s be_%s", used ? "\n" : "",
+                                    hosts[i].host, hosts[i].chain);
+            i++;
         }
-        p = payload;
-        for (size_t k = i; k < end; k++)
-            p += sprintf(p, "%s be_%s\n", hosts[k].host, hosts[k].chain);
-        if (p > payload)
-            p[-1] = '\0'; /* hapi_command ends the payload itself */
-        snprintf(cmd, sizeof(cmd), "add map @%lu %s", version, map_path);
         if (hapi_expect(sock, cmd, payload, NULL, err) < 0)
             goto out;
     }

@@ -120,9 +120,13 @@ fail:
     return -1;
 }
 
-/* Whether a reply is blank: HAProxy ends every answer with an empty line. */
+/* Whether a reply says nothing: HAProxy ends every answer with an empty
+ * line, so a reply with no byte at all means the command was cut off (a
+ * payload larger than HAProxy's buffer, for one) and is not a success. */
 static int blank(const char *s)
 {
+    if (!*s)
+        return 0;
     for (; *s; s++)
         if (*s != '\n' && *s != '\r' && *s != ' ')
             return 0;
