@@ -617,6 +617,9 @@ static int handle_asset(struct call *c)
                                                  ? "/"
                                                  : c->req->path);
 
+    /* Browsers ask for it on their own; the page has no icon. */
+    if (!a && strcmp(c->req->path, "/favicon.ico") == 0)
+        return httpd_reply(c->resp, 204, "image/x-icon", "", 0);
     if (!a) {
         rserr_set(&c->err, 404, "not found");
         return -1;

@@ -99,7 +99,8 @@
     var span = n * stepSecs, ticks = Math.min(8, n);
     for (var t = 0; t < ticks; t++) {
       var i = Math.round(t * (n - 1) / Math.max(1, ticks - 1));
-      el("text", { x: x(i), y: H - 8, "text-anchor": "middle" }, svg).textContent =
+      var anchor = t === 0 ? "start" : (t === ticks - 1 ? "end" : "middle");
+      el("text", { x: x(i), y: H - 8, "text-anchor": anchor }, svg).textContent =
         timeLabel(groups[0].series[i][0], stepSecs, span);
     }
     groups.forEach(function (g, gi) {
