@@ -1,0 +1,433 @@
+/* cc-routes modules: template filling, the host table, the rendered configs
+ * (from the real templates), Basic auth, and the runtime API client against a
+ * scripted stand-in for HAProxy's stats socket. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "haproxy/hapi.h"
+#include "haproxy/render.h"
+#include "haproxy/routes.h"
+
+static const char *templates_dir(void)
+{
+    static char dir[1024];
+    const char *d = getenv("CCGW_TESTDATA");
+
+    snprintf(dir, sizeof(dir), "%s/../../haproxy/templates", d && *d ? d : "tests/data");
+    return dir;
+}
+
+static const char base_yaml[] =
+    "gateway: {name: gw-unit, routing_domain: Chains.Unit.Test}\n"
+    "chains:\n"
+    "  - id: \"0021\"\n"
+    "    auth: {user: Aladdin, password: open sesame}\n"
+    "    backends:\n"
+    "      - {name: n0021a, address: \"127.0.0.1:18332\"}\n"
+    "      - {name: n0021b, address: \"[::1]:18333\", weight: 7}\n"
+    "  - id: \"0001\"\n"
+    "    backends:\n"
+    "      - {name: n0001a, address: \"127.0.0.1:18334\"}\n"
+    "providers:\n"
+    "  - name: acme\n"
+    "    accounts:\n"
+    "      - {id: ZZZ, chains: [\"0021\"]}\n"
+    "      - {id: aaa, chains: [\"0001\", \"0021\"]}\n";
+
+static const char tiers_yaml[] =
+    "tiers:\n"
+    "  - {name: edge, role: edge, bind: \"[::]:8080\", stats_bind: \"127.0.0.1:8404\", "
+    "stats_socket: /run/ccgw/edge.sock}\n"
+    "  - {name: http0, role: http, bind: \"0.0.0.0:8081\", stats_socket: run/http0.sock}\n"
+    "  - {name: http1, role: http, backup: true, bind: \"127.0.0.1:8082\", "
+    "stats_socket: /run/ccgw/http1.sock}\n";
+
+static void load(struct conf *c, const char *extra)
+{
+    struct cfg_error err = {0};
+    char *text = NULL;
+
+    ck_assert_int_ge(asprintf(&text, "%s%s", base_yaml, extra), 0);
+    if (conf_load_string("unit.yaml", text, strlen(text), c, &err) < 0)
+        ck_abort_msg("conf_load_string: %s", err.text);
+    free(text);
+}
+
+START_TEST(fill_replaces_and_drops)
+{
+    const struct render_var vars[] = {{"A", "x"}, {"EMPTY", ""}, {"BLOCK", "l1\n  l2"}};
+    struct cfg_error err = {0};
+    char *out = NULL;
+
+    ck_assert_int_eq(render_fill("t", "a=@A@ b=@A@@A@\n  @EMPTY@\nkeep @EMPTY@\n@BLOCK@\nend\n",
+                                 vars, 3, &out, &err),
+                     0);
+    ck_assert_str_eq(out, "a=x b=xx\nkeep\nl1\n  l2\nend\n");
+    free(out);
+}
+END_TEST
+
+START_TEST(fill_keeps_literal_at)
+{
+    const struct render_var vars[] = {{"A", "x"}};
+    struct cfg_error err = {0};
+    char *out = NULL;
+
+    ck_assert_int_eq(render_fill("t", "ipv6@::1 a@b @lower@ @A @@A@ mail@A.com", vars, 1, &out,
+                                 &err),
+                     0);
+    ck_assert_str_eq(out, "ipv6@::1 a@b @lower@ @A @x mail@A.com");
+    free(out);
+}
+END_TEST
+
+START_TEST(fill_unknown_placeholder)
+{
+    struct cfg_error err = {0};
+    char *out = NULL;
+
+    ck_assert_int_eq(render_fill("edge.cfg.in", "line1\nx @NOPE@\n", NULL, 0, &out, &err), -1);
+    ck_assert_ptr_null(out);
+    ck_assert_str_eq(err.text, "edge.cfg.in:2: unknown placeholder @NOPE@");
+}
+END_TEST
+
+START_TEST(basic_auth)
+{
+    char *s = render_basic_auth("Aladdin", "open sesame");
+
+    ck_assert_str_eq(s, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    free(s);
+    s = render_basic_auth("u", "");
+    ck_assert_str_eq(s, "Basic dTo=");
+    free(s);
+}
+END_TEST
+
+START_TEST(hosts_sorted_lower_case)
+{
+    struct conf c;
+    struct routes_host *h = NULL;
+    struct cfg_error err = {0};
+    size_t n = 0, len = 0;
+    char *map = NULL;
+
+    load(&c, tiers_yaml);
+    ck_assert_int_eq(routes_check(&c, &err), 0);
+    ck_assert_int_eq(routes_hosts(&c, &h, &n, &err), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(render_map(h, n, &map, &len, &err), 0);
+    ck_assert_str_eq(map, "aaa.0001.chains.unit.test be_0001\n"
+                          "aaa.0021.chains.unit.test be_0021\n"
+                          "zzz.0021.chains.unit.test be_0021\n");
+    ck_assert_uint_eq(len, strlen(map));
+    free(map);
+    routes_hosts_free(h, n);
+    conf_free(&c);
+}
+END_TEST
+
+/* Each case: extra YAML, then the message routes_check() must give. */
+static const struct {
+    const char *yaml, *message;
+} refused[] = {
+    {"tiers:\n  - {name: http0, role: http, bind: \"127.0.0.1:1\", stats_socket: /s}\n",
+     "unit.yaml: tiers: exactly one edge tier is needed, found 0"},
+    {"tiers:\n  - {name: edge, role: edge, bind: \"127.0.0.1:1\", stats_socket: /e}\n"
+     "  - {name: http0, role: http, backup: true, bind: \"127.0.0.1:2\", stats_socket: /s}\n",
+     "unit.yaml: tiers: at least one http tier must not be a backup"},
+    {"tiers:\n  - {name: edge, role: edge, bind: \"127.0.0.1:1\", stats_socket: \"/a b\"}\n"
+     "  - {name: http0, role: http, bind: \"127.0.0.1:2\", stats_socket: /s}\n",
+     "unit.yaml:17:5: tiers[0]: stats_socket \"/a b\" must not contain blanks, quotes or '#'"},
+};
+
+START_TEST(check_refuses)
+{
+    struct conf c;
+    struct cfg_error err = {0};
+
+    load(&c, refused[_i].yaml);
+    ck_assert_int_eq(routes_check(&c, &err), -1);
+    ck_assert_str_eq(err.text, refused[_i].message);
+    conf_free(&c);
+}
+END_TEST
+
+START_TEST(check_refuses_colon_user)
+{
+    struct conf c;
+    struct cfg_error err = {0};
+
+    load(&c, tiers_yaml);
+    free(c.chains[0].auth_user);
+    c.chains[0].auth_user = strdup("a:b");
+    ck_assert_int_eq(routes_check(&c, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.text, "chains[0].auth.user: a Basic auth user name"));
+    conf_free(&c);
+}
+END_TEST
+
+START_TEST(tier_address)
+{
+    static const char *const cases[][2] = {
+        {"0.0.0.0:80", "127.0.0.1:80"}, {"[::]:81", "[::1]:81"},     {":82", "127.0.0.1:82"},
+        {"[::1]:83", "[::1]:83"},       {"10.1.2.3:84", "10.1.2.3:84"},
+    };
+    char buf[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct conf_tier t = {.bind = (char *)cases[i][0]};
+        ck_assert_int_eq(routes_tier_address(&t, buf, sizeof(buf)), 0);
+        ck_assert_str_eq(buf, cases[i][1]);
+    }
+}
+END_TEST
+
+/* No "@NAME@" may survive rendering. */
+static void assert_no_placeholder(const char *text)
+{
+    for (const char *p = strchr(text, '@'); p; p = strchr(p + 1, '@'))
+        ck_assert_msg(!(p[1] >= 'A' && p[1] <= 'Z' && strchr(p + 1, '@') &&
+                        strspn(p + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
+                            (size_t)(strchr(p + 1, '@') - p - 1)),
+                      "placeholder left: %.20s", p);
+}
+
+START_TEST(render_tiers)
+{
+    struct conf c;
+    struct render_templates t;
+    struct cfg_error err = {0};
+    char *http0 = NULL, *edge = NULL;
+
+    load(&c, tiers_yaml);
+    if (render_templates_load(templates_dir(), &t, &err) < 0)
+        ck_abort_msg("templates: %s", err.text);
+    ck_assert_int_eq(render_tier(&t, &c, &c.tiers[1], "/x/hosts.map", &http0, &err), 0);
+    ck_assert_int_eq(render_tier(&t, &c, &c.tiers[0], "/x/hosts.map", &edge, &err), 0);
+    assert_no_placeholder(http0);
+    assert_no_placeholder(edge);
+
+    ck_assert_ptr_nonnull(strstr(http0, "\n    log stdout len 4096 format short local0 info\n"));
+    ck_assert_ptr_nonnull(strstr(http0, "stats socket unix@run/http0.sock mode 600 level admin"));
+    ck_assert_ptr_nonnull(strstr(http0, "\n    bind 0.0.0.0:8081 accept-proxy\n"));
+    ck_assert_ptr_nonnull(strstr(
+        http0, "use_backend %[req.hdr(host),lower,field(1,:),map(/x/hosts.map,be_reject)]\n"));
+    ck_assert_ptr_nonnull(strstr(http0, "http-request capture req.hdr(host) len 253\n"));
+    ck_assert_ptr_nonnull(strstr(http0, "backend be_reject\n    http-request deny deny_status 404\n"));
+    ck_assert_ptr_nonnull(strstr(http0, "\nbackend be_0021\n    balance leastconn\n"
+                                        "    option httpchk GET /health/ready\n"));
+    ck_assert_ptr_nonnull(strstr(
+        http0, "    http-request set-header Authorization \"Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\"\n"
+               "    server n0021a 127.0.0.1:18332 weight 1 check"));
+    ck_assert_ptr_nonnull(strstr(http0, "    server n0021b [::1]:18333 weight 7 check"));
+    ck_assert_ptr_nonnull(strstr(http0, "    option redispatch\n    server n0001a "));
+    ck_assert_ptr_null(strstr(http0, "frontend stats"));
+    ck_assert_ptr_null(strstr(http0, " \n"));
+
+    ck_assert_ptr_nonnull(strstr(edge, "\n    bind 0.0.0.0:8080,[::]:8080 v6only\n"));
+    ck_assert_ptr_nonnull(strstr(edge, "stats socket /run/ccgw/edge.sock mode 600 level admin"));
+    ck_assert_ptr_nonnull(strstr(edge, "    server http0 127.0.0.1:8081 send-proxy-v2 check "));
+    ck_assert_ptr_nonnull(strstr(edge, "    server http1 127.0.0.1:8082 send-proxy-v2 check "
+                                       "check-send-proxy inter 1s fall 2 rise 2 backup\n"));
+    ck_assert_ptr_nonnull(strstr(edge, "option httpchk GET /ccgw-health\n"));
+    ck_assert_ptr_nonnull(strstr(edge, "\nfrontend stats\n    bind 127.0.0.1:8404\n"));
+    ck_assert_ptr_nonnull(strstr(edge, "prometheus-exporter"));
+    ck_assert_ptr_null(strstr(edge, "be_0021"));
+    ck_assert_ptr_null(strstr(edge, " \n"));
+
+    free(http0);
+    free(edge);
+    render_templates_free(&t);
+    conf_free(&c);
+}
+END_TEST
+
+START_TEST(render_refuses_unsafe_map_path)
+{
+    struct conf c;
+    struct render_templates t;
+    struct cfg_error err = {0};
+    char *out = NULL;
+
+    load(&c, tiers_yaml);
+    ck_assert_int_eq(render_templates_load(templates_dir(), &t, &err), 0);
+    ck_assert_int_eq(render_tier(&t, &c, &c.tiers[1], "/x y/hosts.map", &out, &err), -1);
+    ck_assert_ptr_null(out);
+    ck_assert_ptr_nonnull(strstr(err.text, "must not contain blanks"));
+    render_templates_free(&t);
+    conf_free(&c);
+}
+END_TEST
+
+/* A scripted stats socket: answers each connection with the next reply and
+ * records the request it got. */
+struct fake_cli {
+    char path[108];
+    int fd;
+    const char *const *replies;
+    size_t nreplies;
+    char requests[4][512];
+};
+
+static void *fake_cli_run(void *arg)
+{
+    struct fake_cli *f = arg;
+
+    for (size_t i = 0; i < f->nreplies; i++) {
+        int c = accept(f->fd, NULL, NULL);
+        size_t len = 0;
+        if (c < 0)
+            break;
+        /* A request ends with "\n", or with "\n\n" when it carries a payload. */
+        while (len < sizeof(f->requests[0]) - 1) {
+            ssize_t r = read(c, f->requests[i % 4] + len, 1);
+            if (r <= 0)
+                break;
+            len++;
+            f->requests[i % 4][len] = '\0';
+            if (f->requests[i % 4][len - 1] == '\n' &&
+                (!strstr(f->requests[i % 4], "<<\n") ||
+                 (len >= 2 && f->requests[i % 4][len - 2] == '\n')))
+                break;
+        }
+        if (write(c, f->replies[i], strlen(f->replies[i])) < 0)
+            break;
+        close(c);
+    }
+    return NULL;
+}
+
+static pthread_t fake_cli_start(struct fake_cli *f, const char *const *replies, size_t n)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    pthread_t th;
+
+    memset(f, 0, sizeof(*f));
+    snprintf(f->path, sizeof(f->path), "/tmp/ccgw-unit-hapi.%d.sock", (int)getpid());
+    unlink(f->path);
+    strcpy(sa.sun_path, f->path);
+    f->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(f->fd, 0);
+    ck_assert_int_eq(bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(f->fd, 4), 0);
+    f->replies = replies;
+    f->nreplies = n;
+    ck_assert_int_eq(pthread_create(&th, NULL, fake_cli_run, f), 0);
+    return th;
+}
+
+static void fake_cli_stop(struct fake_cli *f, pthread_t th)
+{
+    pthread_join(th, NULL);
+    close(f->fd);
+    unlink(f->path);
+}
+
+START_TEST(hapi_expect_replies)
+{
+    static const char *const replies[] = {"\n", "", "Unknown command.\n\n", "New version created: 4\n\n"};
+    struct fake_cli f;
+    struct cfg_error err = {0};
+    pthread_t th = fake_cli_start(&f, replies, 4);
+
+    ck_assert_int_eq(hapi_expect(f.path, "add map @3 /m", "a b\nc d", NULL, &err), 0);
+    ck_assert_str_eq(f.requests[0], "add map @3 /m <<\na b\nc d\n\n");
+    ck_assert_int_eq(hapi_expect(f.path, "commit map @3 /m", NULL, NULL, &err), -1);
+    ck_assert_int_eq(hapi_expect(f.path, "nope", NULL, NULL, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.text, "\"nope\": Unknown command."));
+    ck_assert_int_eq(hapi_expect(f.path, "prepare map /m", NULL, "New version created", &err), 0);
+    ck_assert_str_eq(f.requests[3], "prepare map /m\n");
+    fake_cli_stop(&f, th);
+}
+END_TEST
+
+START_TEST(hapi_parses_state_and_stat)
+{
+    static const char *const replies[] = {
+        "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+        "srv_iweight srv_time_since_last_change srv_check_status srv_check_result "
+        "srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id "
+        "srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr "
+        "srv_agent_port\n"
+        "12 be_0021 1 n0021a 127.0.0.1 2 0 1 1 7 6 3 4 6 0 0 0 - 18332 - 0 0 - - 0\n"
+        "12 be_0021 2 n0021b ::1 0 1 7 7 7 6 3 4 6 0 0 0 - 18333 - 0 0 - - 0\n\n",
+        "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,"
+        "wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,"
+        "throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,\n"
+        "be_0021,n0021a,0,0,3,5,,9,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,1,0,,1,3,1,,9,,2,0,,1,L7OK,\n"
+        "be_0021,n0021b,2,2,0,0,,0,0,0,,0,,0,0,0,0,MAINT,7,1,0,0,0,1,0,,1,3,2,,0,,2,0,,0,,\n\n",
+        "No such backend.\n\n",
+    };
+    struct fake_cli f;
+    struct cfg_error err = {0};
+    struct hapi_server *s = NULL;
+    struct hapi_stat st;
+    size_t n = 0;
+    pthread_t th = fake_cli_start(&f, replies, 3);
+
+    ck_assert_int_eq(hapi_servers(f.path, "be_0021", &s, &n, &err), 0);
+    ck_assert_str_eq(f.requests[0], "show servers state be_0021\n");
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(s[0].name, "n0021a");
+    ck_assert_str_eq(s[0].addr, "127.0.0.1");
+    ck_assert_int_eq(s[0].port, 18332);
+    ck_assert_int_eq(s[0].op_state, 2);
+    ck_assert_str_eq(s[1].addr, "::1");
+    ck_assert_int_eq(s[1].admin_state, 1);
+    ck_assert_int_eq(s[1].weight, 7);
+    free(s);
+    ck_assert_int_eq(hapi_server_stat(f.path, "be_0021", "n0021a", &st, &err), 0);
+    ck_assert_str_eq(st.status, "UP");
+    ck_assert_str_eq(st.check_status, "L7OK");
+    ck_assert_int_eq(st.scur, 3);
+    ck_assert_int_eq(st.qcur, 0);
+    ck_assert_int_eq(hapi_server_stat(f.path, "be_0021", "n0021z", &st, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.text, "unexpected answer"));
+    fake_cli_stop(&f, th);
+}
+END_TEST
+
+START_TEST(hapi_connect_error)
+{
+    struct cfg_error err = {0};
+    char *reply = NULL;
+
+    ck_assert_int_eq(hapi_command("/nonexistent/ccgw.sock", "show info", NULL, &reply, &err), -1);
+    ck_assert_ptr_null(reply);
+    ck_assert_str_eq(err.text, "/nonexistent/ccgw.sock: connect: No such file or directory");
+}
+END_TEST
+
+Suite *routes_suite(void)
+{
+    Suite *s = suite_create("routes");
+    TCase *tc = tcase_create("render");
+
+    tcase_add_test(tc, fill_replaces_and_drops);
+    tcase_add_test(tc, fill_keeps_literal_at);
+    tcase_add_test(tc, fill_unknown_placeholder);
+    tcase_add_test(tc, basic_auth);
+    tcase_add_test(tc, render_tiers);
+    tcase_add_test(tc, render_refuses_unsafe_map_path);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("routes");
+    tcase_add_test(tc, hosts_sorted_lower_case);
+    tcase_add_loop_test(tc, check_refuses, 0, sizeof(refused) / sizeof(refused[0]));
+    tcase_add_test(tc, check_refuses_colon_user);
+    tcase_add_test(tc, tier_address);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("hapi");
+    tcase_add_test(tc, hapi_expect_replies);
+    tcase_add_test(tc, hapi_parses_state_and_stat);
+    tcase_add_test(tc, hapi_connect_error);
+    suite_add_tcase(s, tc);
+    return s;
+}
