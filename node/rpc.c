@@ -93,9 +93,9 @@ int node_rpc_authorize(const struct node *n, const char *authorization, char *us
         ok = secret_eq(pass, n->cookie);
     else if (c->rpc.auth.user && strcmp(name, c->rpc.auth.user) == 0)
         ok = secret_eq(pass, c->rpc.auth.password);
-    OPENSSL_cleanse(decoded, sizeof(decoded));
     if (ok)
         snprintf(user, userlen, "%s", name);
+    OPENSSL_cleanse(decoded, sizeof(decoded));
     return ok;
 }
 
