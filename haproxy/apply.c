@@ -117,8 +117,8 @@ static int wait_server(const char *sock, const char *be, const char *srv, enum w
             return 0;
         if (now_ms() >= deadline) {
             if (what == WAIT_UP)
-                routes_error(err, "%s: server %s/%s not UP after %d ms (status %s, check %s)",
-                             sock, be, srv, timeout_ms, st.status, st.check_status);
+                routes_error(err, "%s: server %s/%s not UP after %d ms (status %s, check %s)", sock,
+                             be, srv, timeout_ms, st.status, st.check_status);
             else
                 routes_error(err, "%s: server %s/%s still has %ld sessions after %d ms", sock, be,
                              srv, st.scur + st.qcur, timeout_ms);
@@ -189,8 +189,8 @@ static int drain_server(const char *sock, const char *be, const char *srv,
     return cmdf(sock, NULL, err, "set server %s/%s state maint", be, srv);
 }
 
-static int del_server(const char *sock, const char *be, const char *srv,
-                      const struct apply_opts *o, struct cfg_error *err)
+static int del_server(const char *sock, const char *be, const char *srv, const struct apply_opts *o,
+                      struct cfg_error *err)
 {
     long deadline;
 
@@ -267,8 +267,7 @@ static int apply_chain(const struct render_templates *t, const struct conf_chain
         if (add_server(t, sock, be, b, err) < 0)
             goto out;
         LOG_EVENT(LOG_INFO, "server_added", NULL, NULL, LF_STR("socket", sock),
-                  LF_STR("backend", be), LF_STR("server", b->name),
-                  LF_STR("address", b->address));
+                  LF_STR("backend", be), LF_STR("server", b->name), LF_STR("address", b->address));
         r->servers_added++;
     }
     for (size_t i = 0; i < ch->nbackends; i++) {
@@ -289,8 +288,7 @@ static int apply_chain(const struct render_templates *t, const struct conf_chain
             r->weights_changed++;
         }
         if (conf_split_address(b->address, host, sizeof(host), &port) < 0 ||
-            !numeric_host(host, want, sizeof(want)) ||
-            !numeric_host(s->addr, have, sizeof(have))) {
+            !numeric_host(host, want, sizeof(want)) || !numeric_host(s->addr, have, sizeof(have))) {
             if (s->port != port)
                 LOG_EVENT(LOG_WARN, "server_not_moved", NULL,
                           "only IP literal addresses are changed live; restart to apply",
@@ -307,8 +305,7 @@ static int apply_chain(const struct render_templates *t, const struct conf_chain
             wait_server(sock, be, b->name, WAIT_UP, o->wait_up_ms, err) < 0)
             goto out;
         LOG_EVENT(LOG_INFO, "server_moved", NULL, NULL, LF_STR("socket", sock),
-                  LF_STR("backend", be), LF_STR("server", b->name),
-                  LF_STR("address", b->address));
+                  LF_STR("backend", be), LF_STR("server", b->name), LF_STR("address", b->address));
         r->servers_moved++;
     }
     rc = 0;
@@ -317,9 +314,8 @@ out:
     return rc;
 }
 
-static int remove_servers(const struct conf_chain *ch, const char *sock,
-                          const struct apply_opts *o, struct apply_report *r,
-                          struct cfg_error *err)
+static int remove_servers(const struct conf_chain *ch, const char *sock, const struct apply_opts *o,
+                          struct apply_report *r, struct cfg_error *err)
 {
     struct hapi_server *live = NULL;
     size_t nlive = 0;
@@ -372,8 +368,8 @@ static int load_map(const char *sock, const char *map_path, const struct routes_
     for (size_t i = 0; i < nhosts;) {
         size_t used = 0;
         while (i < nhosts && used < APPLY_MAP_PAYLOAD) {
-            used += (size_t)sprintf(payload + used, "%s%s be_%s", used ? "\n" : "",
-                                    hosts[i].host, hosts[i].chain);
+            used += (size_t)sprintf(payload + used, "%s%s be_%s", used ? "\n" : "", hosts[i].host,
+                                    hosts[i].chain);
             i++;
         }
         if (hapi_expect(sock, cmd, payload, NULL, err) < 0)
@@ -388,10 +384,9 @@ out:
     return rc;
 }
 
-int apply_tier(const struct render_templates *t, const struct conf *c,
-               const struct conf_tier *tier, const char *map_path,
-               const struct routes_host *hosts, size_t nhosts, const struct apply_opts *opts,
-               struct apply_report *report, struct cfg_error *err)
+int apply_tier(const struct render_templates *t, const struct conf *c, const struct conf_tier *tier,
+               const char *map_path, const struct routes_host *hosts, size_t nhosts,
+               const struct apply_opts *opts, struct apply_report *report, struct cfg_error *err)
 {
     const char *sock = tier->stats_socket;
     char be[80];

@@ -33,9 +33,8 @@ void apply_restart_reasons(const struct conf *old, const struct conf *cur,
 /* Bring the running HTTP tier `tier` in line with `c`, whose hosts are
  * `hosts`; `map_path` is the map name the tier loaded. 0, or -1 with err
  * filled (changes made before the failure stay made). */
-int apply_tier(const struct render_templates *t, const struct conf *c,
-               const struct conf_tier *tier, const char *map_path,
-               const struct routes_host *hosts, size_t nhosts, const struct apply_opts *opts,
-               struct apply_report *report, struct cfg_error *err);
+int apply_tier(const struct render_templates *t, const struct conf *c, const struct conf_tier *tier,
+               const char *map_path, const struct routes_host *hosts, size_t nhosts,
+               const struct apply_opts *opts, struct apply_report *report, struct cfg_error *err);
 
 #endif

@@ -105,8 +105,8 @@ int hapi_command(const char *path, const char *cmd, const char *payload, char **
         goto fail;
     }
     if (write_all(fd, cmd, strlen(cmd)) < 0 ||
-        (payload && (write_all(fd, " <<\n", 4) < 0 ||
-                     write_all(fd, payload, strlen(payload)) < 0 || write_all(fd, "\n", 1) < 0)) ||
+        (payload && (write_all(fd, " <<\n", 4) < 0 || write_all(fd, payload, strlen(payload)) < 0 ||
+                     write_all(fd, "\n", 1) < 0)) ||
         write_all(fd, "\n", 1) < 0) {
         routes_error(err, "%s: write: %s", path, strerror(errno));
         goto fail;
@@ -182,7 +182,8 @@ int hapi_servers(const char *path, const char *backend, struct hapi_server **out
         struct hapi_server *nl;
         if (line[0] == '#' || strcmp(line, "1") == 0)
             continue;
-        if (sscanf(line, "%*d %*s %*d %64s %63s %d %d %d %*d %*d %*d %*d %*d %*d %*d %*d %*d %255s %d",
+        if (sscanf(line,
+                   "%*d %*s %*d %64s %63s %d %d %d %*d %*d %*d %*d %*d %*d %*d %*d %*d %255s %d",
                    name, addr, &op, &admin, &uweight, fqdn, &port) != 7) {
             if (strncmp(line, "Can't find", 10) == 0 || strstr(line, "not found")) {
                 routes_error(err, "%s: no backend %s", path, backend);

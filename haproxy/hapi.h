@@ -21,10 +21,10 @@ struct hapi_server {
 
 /* Live load of one server (`show stat`). */
 struct hapi_stat {
-    char status[32]; /* "UP", "DOWN", "MAINT", "DRAIN", "no check", "UP 1/2", ... */
+    char status[32];       /* "UP", "DOWN", "MAINT", "DRAIN", "no check", "UP 1/2", ... */
     char check_status[16]; /* "L7OK", "L4CON", ... */
-    long scur;       /* current sessions */
-    long qcur;       /* queued requests */
+    long scur;             /* current sessions */
+    long qcur;             /* queued requests */
 };
 
 /* Send `cmd` (no newline) and the optional `payload` to the socket at

@@ -148,8 +148,7 @@ static void check_failure(const char *cfg, const char *output, int status, struc
         if (*p)
             p++;
     }
-    routes_error(err, "haproxy -c rejected %s (exit %d): %s", cfg, status,
-                 used ? reasons : output);
+    routes_error(err, "haproxy -c rejected %s (exit %d): %s", cfg, status, used ? reasons : output);
 }
 
 int install_check_config(const char *haproxy, const char *cfg, struct cfg_error *err)

@@ -35,32 +35,33 @@ struct options {
 
 static void usage(FILE *f)
 {
-    fputs("usage: cc-routes COMMAND [options]\n"
-          "\n"
-          "commands:\n"
-          "  render --config F --out DIR   write <tier>.cfg for every tier and hosts.map into DIR,\n"
-          "                                each checked with `haproxy -c`, atomically\n"
-          "  check  --config F             validate the config and check the rendered files\n"
-          "                                with `haproxy -c`; writes nothing\n"
-          "  hosts  --config F             print the host map (\"<host> be_<chain>\")\n"
-          "  apply  --config NEW --out DIR [--previous OLD]\n"
-          "                                render NEW into DIR, then apply host and server\n"
-          "                                changes to the running HTTP tiers without restart\n"
-          "                                (OLD defaults to DIR/" INSTALL_STATE ")\n"
-          "\n"
-          "options:\n"
-          "  -c, --config F      deployment config (default $CCGW_CONFIG)\n"
-          "  -o, --out DIR       output directory of render and apply\n"
-          "  -p, --previous F    the config the running tiers were rendered from\n"
-          "  -t, --templates DIR templates (default $CCGW_TEMPLATES, ./haproxy/templates,\n"
-          "                      or share/ccgw/templates next to the binary)\n"
-          "      --wait-up SECS  how long a new server may take to pass checks (default 30)\n"
-          "      --drain SECS    how long a removed server may take to finish (default 30)\n"
-          "  -h, --help          this help\n"
-          "  -V, --version       print the version\n"
-          "\n"
-          "exit status: 0 done, 1 error, 2 usage, 3 applied but a restart is still needed\n",
-          f);
+    fputs(
+        "usage: cc-routes COMMAND [options]\n"
+        "\n"
+        "commands:\n"
+        "  render --config F --out DIR   write <tier>.cfg for every tier and hosts.map into DIR,\n"
+        "                                each checked with `haproxy -c`, atomically\n"
+        "  check  --config F             validate the config and check the rendered files\n"
+        "                                with `haproxy -c`; writes nothing\n"
+        "  hosts  --config F             print the host map (\"<host> be_<chain>\")\n"
+        "  apply  --config NEW --out DIR [--previous OLD]\n"
+        "                                render NEW into DIR, then apply host and server\n"
+        "                                changes to the running HTTP tiers without restart\n"
+        "                                (OLD defaults to DIR/" INSTALL_STATE ")\n"
+        "\n"
+        "options:\n"
+        "  -c, --config F      deployment config (default $CCGW_CONFIG)\n"
+        "  -o, --out DIR       output directory of render and apply\n"
+        "  -p, --previous F    the config the running tiers were rendered from\n"
+        "  -t, --templates DIR templates (default $CCGW_TEMPLATES, ./haproxy/templates,\n"
+        "                      or share/ccgw/templates next to the binary)\n"
+        "      --wait-up SECS  how long a new server may take to pass checks (default 30)\n"
+        "      --drain SECS    how long a removed server may take to finish (default 30)\n"
+        "  -h, --help          this help\n"
+        "  -V, --version       print the version\n"
+        "\n"
+        "exit status: 0 done, 1 error, 2 usage, 3 applied but a restart is still needed\n",
+        f);
 }
 
 static int is_dir(const char *path)
@@ -225,8 +226,9 @@ static int cmd_apply(const struct render_templates *t, const struct conf *c,
               LF_INT("servers_moved", report.servers_moved),
               LF_INT("weights_changed", report.weights_changed), LF_BOOL("failed", failed));
     if (failed) {
-        fprintf(stderr, "cc-routes: files in %s are updated; restart the failed tiers to load "
-                        "them\n",
+        fprintf(stderr,
+                "cc-routes: files in %s are updated; restart the failed tiers to load "
+                "them\n",
                 res.dir);
         goto out;
     }
@@ -247,11 +249,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { OPT_WAIT_UP = 256, OPT_DRAIN };
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},   {"out", required_argument, NULL, 'o'},
-        {"previous", required_argument, NULL, 'p'}, {"templates", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},
+        {"previous", required_argument, NULL, 'p'},
+        {"templates", required_argument, NULL, 't'},
         {"wait-up", required_argument, NULL, OPT_WAIT_UP},
         {"drain", required_argument, NULL, OPT_DRAIN},
-        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -261,10 +266,18 @@ static int parse_options(int argc, char **argv, struct options *o)
     while ((ch = getopt_long(argc, argv, "c:o:p:t:hV", longopts, NULL)) != -1) {
         char *end;
         switch (ch) {
-        case 'c': o->config = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 'p': o->previous = optarg; break;
-        case 't': o->templates = optarg; break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'p':
+            o->previous = optarg;
+            break;
+        case 't':
+            o->templates = optarg;
+            break;
         case OPT_WAIT_UP:
         case OPT_DRAIN: {
             double v = strtod(optarg, &end);
@@ -276,9 +289,14 @@ static int parse_options(int argc, char **argv, struct options *o)
             *(ch == OPT_DRAIN ? &o->drain_secs : &o->wait_up_secs) = v;
             break;
         }
-        case 'h': usage(stdout); exit(EXIT_OK);
-        case 'V': printf("cc-routes %s\n", CC_ROUTES_VERSION); exit(EXIT_OK);
-        default: return -1;
+        case 'h':
+            usage(stdout);
+            exit(EXIT_OK);
+        case 'V':
+            printf("cc-routes %s\n", CC_ROUTES_VERSION);
+            exit(EXIT_OK);
+        default:
+            return -1;
         }
     }
     if (optind != argc - 1) {

@@ -97,8 +97,7 @@ static size_t placeholder_len(const char *s)
     return s[n] == '@' ? n : 0;
 }
 
-static const char *lookup(const struct render_var *vars, size_t nvars, const char *name,
-                          size_t len)
+static const char *lookup(const struct render_var *vars, size_t nvars, const char *name, size_t len)
 {
     for (size_t i = 0; i < nvars; i++)
         if (strlen(vars[i].name) == len && memcmp(vars[i].name, name, len) == 0)
@@ -285,8 +284,8 @@ static int render_backends(const struct render_templates *t, const struct conf *
         chomp(servers);
         if (ch->auth_user) {
             auth = render_basic_auth(ch->auth_user, ch->auth_password ? ch->auth_password : "");
-            if (!auth || asprintf(&auth_line, "http-request set-header Authorization \"%s\"",
-                                  auth) < 0)
+            if (!auth ||
+                asprintf(&auth_line, "http-request set-header Authorization \"%s\"", auth) < 0)
                 goto oom;
         }
         const struct render_var vars[] = {
@@ -331,8 +330,8 @@ fail:
     return -1;
 }
 
-static int render_edge_servers(const struct render_templates *t, const struct conf *c,
-                               char **out, struct cfg_error *err)
+static int render_edge_servers(const struct render_templates *t, const struct conf *c, char **out,
+                               struct cfg_error *err)
 {
     char *buf = NULL, *line = NULL;
     size_t size = 0;

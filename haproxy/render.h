@@ -21,7 +21,7 @@ struct render_templates {
 };
 
 struct render_var {
-    const char *name;  /* without the '@' */
+    const char *name; /* without the '@' */
     const char *value;
 };
 

@@ -95,8 +95,7 @@ static int host_cmp(const void *a, const void *b)
     return strcmp(x->host, y->host);
 }
 
-int routes_hosts(const struct conf *c, struct routes_host **out, size_t *n,
-                 struct cfg_error *err)
+int routes_hosts(const struct conf *c, struct routes_host **out, size_t *n, struct cfg_error *err)
 {
     struct routes_host *hosts = NULL;
     size_t total = 0, k = 0;

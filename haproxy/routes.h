@@ -18,7 +18,8 @@ struct routes_host {
 };
 
 /* Fill err->text with a message that has no file position. */
-void routes_error(struct cfg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void routes_error(struct cfg_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* 1 when `s` can be written into an HAProxy config as one word: no blanks,
  * control characters, quotes, backslashes or '#'. */
@@ -32,8 +33,7 @@ int routes_check(const struct conf *c, struct cfg_error *err);
 /* Every host of the config, sorted by host, one per (account, chain). The
  * array and its strings are the caller's: release with routes_hosts_free().
  * A duplicate host is an error. 0, or -1 with err filled. */
-int routes_hosts(const struct conf *c, struct routes_host **out, size_t *n,
-                 struct cfg_error *err);
+int routes_hosts(const struct conf *c, struct routes_host **out, size_t *n, struct cfg_error *err);
 void routes_hosts_free(struct routes_host *hosts, size_t n);
 
 /* The address other HAProxy processes use to reach a tier's `bind`: a

@@ -62,6 +62,8 @@ assert_eq "$(http_tag "$EDGE" "894334G9F403.0021.CHAINS.IT.TEST")" b21 "upper-ca
 assert_eq "$(http_tag "$EDGE" "$GOOD:$EDGE")" b21 "host:port is routed (port stripped)"
 assert_eq "$(http_code "$EDGE" "[::1]:$EDGE")" 404 "IPv6 literal Host -> 404"
 assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $GOOD" "http://[::1]:$EDGE/")" 200 "IPv6 client"
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: evil.0021.$D" "http://127.0.0.1:$EDGE/" --request-target "http://$GOOD/")" 400 "absolute URI naming another host than Host -> 400"
+assert_eq "$(http_code "$EDGE" "$GOOD.")" 404 "trailing-dot Host -> 404 (not normalised)"
 assert_eq "$(http_code "$H0" "$GOOD")" 000 "http0 takes only PROXY-protocol connections from the edge"
 
 note "one persistent connection: good, bad, good"

@@ -24,22 +24,21 @@ static const char *templates_dir(void)
     return dir;
 }
 
-static const char base_yaml[] =
-    "gateway: {name: gw-unit, routing_domain: Chains.Unit.Test}\n"
-    "chains:\n"
-    "  - id: \"0021\"\n"
-    "    auth: {user: Aladdin, password: open sesame}\n"
-    "    backends:\n"
-    "      - {name: n0021a, address: \"127.0.0.1:18332\"}\n"
-    "      - {name: n0021b, address: \"[::1]:18333\", weight: 7}\n"
-    "  - id: \"0001\"\n"
-    "    backends:\n"
-    "      - {name: n0001a, address: \"127.0.0.1:18334\"}\n"
-    "providers:\n"
-    "  - name: acme\n"
-    "    accounts:\n"
-    "      - {id: ZZZ, chains: [\"0021\"]}\n"
-    "      - {id: aaa, chains: [\"0001\", \"0021\"]}\n";
+static const char base_yaml[] = "gateway: {name: gw-unit, routing_domain: Chains.Unit.Test}\n"
+                                "chains:\n"
+                                "  - id: \"0021\"\n"
+                                "    auth: {user: Aladdin, password: open sesame}\n"
+                                "    backends:\n"
+                                "      - {name: n0021a, address: \"127.0.0.1:18332\"}\n"
+                                "      - {name: n0021b, address: \"[::1]:18333\", weight: 7}\n"
+                                "  - id: \"0001\"\n"
+                                "    backends:\n"
+                                "      - {name: n0001a, address: \"127.0.0.1:18334\"}\n"
+                                "providers:\n"
+                                "  - name: acme\n"
+                                "    accounts:\n"
+                                "      - {id: ZZZ, chains: [\"0021\"]}\n"
+                                "      - {id: aaa, chains: [\"0001\", \"0021\"]}\n";
 
 static const char tiers_yaml[] =
     "tiers:\n"
@@ -80,9 +79,8 @@ START_TEST(fill_keeps_literal_at)
     struct cfg_error err = {0};
     char *out = NULL;
 
-    ck_assert_int_eq(render_fill("t", "ipv6@::1 a@b @lower@ @A @@A@ mail@A.com", vars, 1, &out,
-                                 &err),
-                     0);
+    ck_assert_int_eq(
+        render_fill("t", "ipv6@::1 a@b @lower@ @A @@A@ mail@A.com", vars, 1, &out, &err), 0);
     ck_assert_str_eq(out, "ipv6@::1 a@b @lower@ @A @x mail@A.com");
     free(out);
 }
@@ -177,7 +175,7 @@ END_TEST
 START_TEST(tier_address)
 {
     static const char *const cases[][2] = {
-        {"0.0.0.0:80", "127.0.0.1:80"}, {"[::]:81", "[::1]:81"},     {":82", "127.0.0.1:82"},
+        {"0.0.0.0:80", "127.0.0.1:80"}, {"[::]:81", "[::1]:81"},        {":82", "127.0.0.1:82"},
         {"[::1]:83", "[::1]:83"},       {"10.1.2.3:84", "10.1.2.3:84"},
     };
     char buf[64];
@@ -221,7 +219,8 @@ START_TEST(render_tiers)
     ck_assert_ptr_nonnull(strstr(
         http0, "use_backend %[req.hdr(host),lower,field(1,:),map(/x/hosts.map,be_reject)]\n"));
     ck_assert_ptr_nonnull(strstr(http0, "http-request capture req.hdr(host) len 253\n"));
-    ck_assert_ptr_nonnull(strstr(http0, "backend be_reject\n    http-request deny deny_status 404\n"));
+    ck_assert_ptr_nonnull(
+        strstr(http0, "backend be_reject\n    http-request deny deny_status 404\n"));
     ck_assert_ptr_nonnull(strstr(http0, "\nbackend be_0021\n    balance leastconn\n"
                                         "    option httpchk GET /health/ready\n"));
     ck_assert_ptr_nonnull(strstr(
@@ -333,7 +332,8 @@ static void fake_cli_stop(struct fake_cli *f, pthread_t th)
 
 START_TEST(hapi_expect_replies)
 {
-    static const char *const replies[] = {"\n", "", "Unknown command.\n\n", "New version created: 4\n\n"};
+    static const char *const replies[] = {"\n", "", "Unknown command.\n\n",
+                                          "New version created: 4\n\n"};
     struct fake_cli f;
     struct cfg_error err = {0};
     pthread_t th = fake_cli_start(&f, replies, 4);
