@@ -99,6 +99,7 @@ pg_start() {
     mkdir -p "$PG_DATA" && chown postgres: "$PG_DATA" && chmod 700 "$PG_DATA"
     runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -A trust --no-sync >"$IT_DIR/initdb.log" 2>&1 \
         || { cat "$IT_DIR/initdb.log"; fail "initdb"; }
+    touch "$IT_DIR/postgres.log" && chown postgres: "$IT_DIR/postgres.log"
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 30 -l "$IT_DIR/postgres.log" \
         -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
         || { cat "$IT_DIR/postgres.log"; fail "postgres start"; }
@@ -123,7 +124,9 @@ redis_start() {
     REDIS_PORT=${REDIS_PORT:-$(free_port)}
     mkdir -p "$IT_DIR/redis"
     chown nobody: "$IT_DIR/redis" 2>/dev/null || true
-    bg redis runuser -u nobody -- redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
-        --dir "$IT_DIR/redis" --save '' --appendonly no
+    # setpriv drops to nobody and execs in place: the pid is redis's own, so
+    # stop_bg signals redis and not a wrapper that would pass it back to us.
+    bg redis setpriv --reuid=nobody --regid=nogroup --clear-groups -- redis-server \
+        --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$IT_DIR/redis" --save '' --appendonly no
     wait_port "$REDIS_PORT"
 }
