@@ -186,7 +186,7 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
 {
     struct node_header h;
     struct node_block_meta meta;
-    uint8_t (*ids)[32] = NULL;
+    uint8_t(*ids)[32] = NULL;
     uint8_t root[32];
     struct node_slice *txs = NULL;
     double t0 = now_seconds();
@@ -436,7 +436,7 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
 {
     struct node_buf cb = {0}, blk = {0};
     struct node_header h;
-    uint8_t (*ids)[32] = NULL;
+    uint8_t(*ids)[32] = NULL;
     uint8_t hdr[NODE_HEADER_SIZE], hash[32];
     size_t total = ntx + (c->evm ? 0 : 1), k = 0;
     int64_t height = (int64_t)c->nblocks;

@@ -32,7 +32,7 @@ struct node_block_meta {
     uint8_t hash[32];
     struct node_header header;
     uint32_t ntx;
-    uint32_t size;   /* bytes of the serialized block */
+    uint32_t size; /* bytes of the serialized block */
     uint32_t weight;
 };
 

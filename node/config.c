@@ -18,51 +18,89 @@ static const char *const levels[] = {"trace", "debug", "info", "warn", "error", 
 static const struct cfg_field node_fields[] = {
     {.key = "name", .type = CFG_STR, .offset = OFF(node.name)},
     {.key = "flavour", .type = CFG_ENUM, .offset = OFF(node.flavour), .enums = flavours},
-    {.key = "chain_id", .type = CFG_INT, .offset = OFF(node.chain_id), .min = 1,
+    {.key = "chain_id",
+     .type = CFG_INT,
+     .offset = OFF(node.chain_id),
+     .min = 1,
      .max = 4503599627370495.0},
     {.key = "data_dir", .type = CFG_STR, .offset = OFF(node.data_dir), .required = 1},
     {.key = "listen", .type = CFG_STR, .offset = OFF(node.listen)},
-    {.key = "block_interval_secs", .type = CFG_INT, .offset = OFF(node.block_interval_secs),
-     .min = 0, .max = 86400},
-    {.key = "warmup_secs", .type = CFG_INT, .offset = OFF(node.warmup_secs), .min = 0,
-     .max = 3600},
+    {.key = "block_interval_secs",
+     .type = CFG_INT,
+     .offset = OFF(node.block_interval_secs),
+     .min = 0,
+     .max = 86400},
+    {.key = "warmup_secs", .type = CFG_INT, .offset = OFF(node.warmup_secs), .min = 0, .max = 3600},
     {.key = "threads", .type = CFG_INT, .offset = OFF(node.threads), .min = 1, .max = 256},
-    {.key = "max_mempool_bytes", .type = CFG_SIZE, .offset = OFF(node.max_mempool_bytes),
-     .min = 1024, .max = 1e12},
+    {.key = "max_mempool_bytes",
+     .type = CFG_SIZE,
+     .offset = OFF(node.max_mempool_bytes),
+     .min = 1024,
+     .max = 1e12},
 };
 
 static const struct cfg_field network_fields[] = {
     {.key = "listen", .type = CFG_STR, .offset = OFF(network.listen)},
-    {.key = "peers", .type = CFG_LIST, .offset = OFF(network.peers),
-     .count_offset = OFF(network.npeers), .elem_size = sizeof(char *)},
-    {.key = "max_peers", .type = CFG_INT, .offset = OFF(network.max_peers), .min = 0,
-     .max = 10000},
+    {.key = "peers",
+     .type = CFG_LIST,
+     .offset = OFF(network.peers),
+     .count_offset = OFF(network.npeers),
+     .elem_size = sizeof(char *)},
+    {.key = "max_peers", .type = CFG_INT, .offset = OFF(network.max_peers), .min = 0, .max = 10000},
     {.key = "reconnect_enabled", .type = CFG_BOOL, .offset = OFF(network.reconnect_enabled)},
-    {.key = "reconnect_max_retries", .type = CFG_INT,
-     .offset = OFF(network.reconnect_max_retries), .min = 0, .max = 1000000},
-    {.key = "reconnect_initial_delay_secs", .type = CFG_INT,
-     .offset = OFF(network.reconnect_initial_delay_secs), .min = 1, .max = 86400},
-    {.key = "reconnect_max_delay_secs", .type = CFG_INT,
-     .offset = OFF(network.reconnect_max_delay_secs), .min = 1, .max = 604800},
+    {.key = "reconnect_max_retries",
+     .type = CFG_INT,
+     .offset = OFF(network.reconnect_max_retries),
+     .min = 0,
+     .max = 1000000},
+    {.key = "reconnect_initial_delay_secs",
+     .type = CFG_INT,
+     .offset = OFF(network.reconnect_initial_delay_secs),
+     .min = 1,
+     .max = 86400},
+    {.key = "reconnect_max_delay_secs",
+     .type = CFG_INT,
+     .offset = OFF(network.reconnect_max_delay_secs),
+     .min = 1,
+     .max = 604800},
 };
 
 static const struct cfg_field storage_fields[] = {
-    {.key = "pruning_mode", .type = CFG_ENUM, .offset = OFF(storage.pruning_mode),
+    {.key = "pruning_mode",
+     .type = CFG_ENUM,
+     .offset = OFF(storage.pruning_mode),
      .enums = prunings},
-    {.key = "pruning_threshold_gb", .type = CFG_DOUBLE,
-     .offset = OFF(storage.pruning_threshold_gb), .min = 0.000001, .max = 1e6},
-    {.key = "pruning_target_gb", .type = CFG_DOUBLE, .offset = OFF(storage.pruning_target_gb),
-     .min = 0.000001, .max = 1e6},
-    {.key = "min_blocks_kept", .type = CFG_INT, .offset = OFF(storage.min_blocks_kept), .min = 1,
+    {.key = "pruning_threshold_gb",
+     .type = CFG_DOUBLE,
+     .offset = OFF(storage.pruning_threshold_gb),
+     .min = 0.000001,
+     .max = 1e6},
+    {.key = "pruning_target_gb",
+     .type = CFG_DOUBLE,
+     .offset = OFF(storage.pruning_target_gb),
+     .min = 0.000001,
+     .max = 1e6},
+    {.key = "min_blocks_kept",
+     .type = CFG_INT,
+     .offset = OFF(storage.min_blocks_kept),
+     .min = 1,
      .max = 1e9},
 };
 
 #define LOFF(f) offsetof(struct node_method_limit, f)
 static const struct cfg_field method_limit_fields[] = {
     {.key = "method", .type = CFG_STR, .offset = LOFF(method), .required = 1},
-    {.key = "rate", .type = CFG_DOUBLE, .offset = LOFF(rate), .required = 1, .min = 0.001,
+    {.key = "rate",
+     .type = CFG_DOUBLE,
+     .offset = LOFF(rate),
+     .required = 1,
+     .min = 0.001,
      .max = 1e9},
-    {.key = "burst", .type = CFG_DOUBLE, .offset = LOFF(burst), .required = 1, .min = 1,
+    {.key = "burst",
+     .type = CFG_DOUBLE,
+     .offset = LOFF(burst),
+     .required = 1,
+     .min = 1,
      .max = 1e9},
 };
 static const struct cfg_schema method_limit_schema = {
@@ -73,14 +111,26 @@ static const struct cfg_field auth_fields[] = {
     {.key = "password", .type = CFG_STR, .offset = OFF(rpc.auth.password)},
     {.key = "cookie_file", .type = CFG_STR, .offset = OFF(rpc.auth.cookie_file)},
     {.key = "rate_limit_enabled", .type = CFG_BOOL, .offset = OFF(rpc.auth.rate_limit_enabled)},
-    {.key = "rate_limit_rate", .type = CFG_DOUBLE, .offset = OFF(rpc.auth.rate_limit_rate),
-     .min = 0.001, .max = 1e9},
-    {.key = "rate_limit_burst", .type = CFG_DOUBLE, .offset = OFF(rpc.auth.rate_limit_burst),
-     .min = 1, .max = 1e9},
-    {.key = "rate_limit_max_keys", .type = CFG_INT, .offset = OFF(rpc.auth.rate_limit_max_keys),
-     .min = 64, .max = 10000000},
-    {.key = "per_method_limits", .type = CFG_LIST, .offset = OFF(rpc.auth.per_method_limits),
-     .count_offset = OFF(rpc.auth.nper_method_limits), .sub = &method_limit_schema,
+    {.key = "rate_limit_rate",
+     .type = CFG_DOUBLE,
+     .offset = OFF(rpc.auth.rate_limit_rate),
+     .min = 0.001,
+     .max = 1e9},
+    {.key = "rate_limit_burst",
+     .type = CFG_DOUBLE,
+     .offset = OFF(rpc.auth.rate_limit_burst),
+     .min = 1,
+     .max = 1e9},
+    {.key = "rate_limit_max_keys",
+     .type = CFG_INT,
+     .offset = OFF(rpc.auth.rate_limit_max_keys),
+     .min = 64,
+     .max = 10000000},
+    {.key = "per_method_limits",
+     .type = CFG_LIST,
+     .offset = OFF(rpc.auth.per_method_limits),
+     .count_offset = OFF(rpc.auth.nper_method_limits),
+     .sub = &method_limit_schema,
      .elem_size = sizeof(struct node_method_limit)},
 };
 
@@ -92,11 +142,20 @@ static const struct cfg_schema auth_schema = {
 static const struct cfg_field rpc_fields[] = {
     {.key = "metrics_enabled", .type = CFG_BOOL, .offset = OFF(rpc.metrics_enabled)},
     {.key = "health_checks_enabled", .type = CFG_BOOL, .offset = OFF(rpc.health_checks_enabled)},
-    {.key = "max_body_bytes", .type = CFG_SIZE, .offset = OFF(rpc.max_body_bytes), .min = 1024,
+    {.key = "max_body_bytes",
+     .type = CFG_SIZE,
+     .offset = OFF(rpc.max_body_bytes),
+     .min = 1024,
      .max = 1073741824.0},
-    {.key = "max_connections", .type = CFG_INT, .offset = OFF(rpc.max_connections), .min = 16,
+    {.key = "max_connections",
+     .type = CFG_INT,
+     .offset = OFF(rpc.max_connections),
+     .min = 16,
      .max = 1000000},
-    {.key = "idle_timeout_secs", .type = CFG_INT, .offset = OFF(rpc.idle_timeout_secs), .min = 1,
+    {.key = "idle_timeout_secs",
+     .type = CFG_INT,
+     .offset = OFF(rpc.idle_timeout_secs),
+     .min = 1,
      .max = 3600},
     {.key = "auth", .type = CFG_STRUCT, .offset = 0, .sub = &auth_schema},
 };
@@ -106,7 +165,10 @@ static const struct cfg_field logging_fields[] = {
     {.key = "level", .type = CFG_ENUM, .offset = OFF(logging.level), .enums = levels},
 };
 
-#define SCHEMA(n, f) {.name = n, .fields = f, .nfields = sizeof(f) / sizeof(f[0])}
+#define SCHEMA(n, f)                                                                               \
+    {                                                                                              \
+        .name = n, .fields = f, .nfields = sizeof(f) / sizeof(f[0])                                \
+    }
 static const struct cfg_schema node_schema = SCHEMA("node", node_fields);
 static const struct cfg_schema network_schema = SCHEMA("network", network_fields);
 static const struct cfg_schema storage_schema = SCHEMA("storage", storage_fields);
@@ -260,8 +322,8 @@ int node_config_load(const char *path, struct node_config *out, struct cfg_error
     return finish(path, out, err);
 }
 
-int node_config_load_string(const char *name, const char *text, size_t len,
-                            struct node_config *out, struct cfg_error *err)
+int node_config_load_string(const char *name, const char *text, size_t len, struct node_config *out,
+                            struct cfg_error *err)
 {
     memset(out, 0, sizeof(*out));
     set_defaults(out);

@@ -11,8 +11,12 @@
 #include "cfg.h"
 
 enum node_flavour { NODE_FLAVOUR_BITCOIN = 0, NODE_FLAVOUR_EVM };
-enum node_pruning { NODE_PRUNE_DISABLED = 0, NODE_PRUNE_NORMAL, NODE_PRUNE_AGGRESSIVE,
-                    NODE_PRUNE_CUSTOM };
+enum node_pruning {
+    NODE_PRUNE_DISABLED = 0,
+    NODE_PRUNE_NORMAL,
+    NODE_PRUNE_AGGRESSIVE,
+    NODE_PRUNE_CUSTOM
+};
 
 struct node_method_limit {
     char *method;
@@ -27,7 +31,7 @@ struct node_config {
         int flavour; /* enum node_flavour */
         int64_t chain_id;
         char *data_dir;
-        char *listen; /* "127.0.0.1:18332" */
+        char *listen;                /* "127.0.0.1:18332" */
         int64_t block_interval_secs; /* 0: blocks only on demand */
         int64_t warmup_secs;         /* extra time in RPC warm-up after loading */
         int64_t threads;             /* HTTP worker threads */
@@ -80,8 +84,8 @@ struct node_config {
 int node_config_load(const char *path, struct node_config *out, struct cfg_error *err);
 
 /* Same from memory; `name` stands for the file name in messages. */
-int node_config_load_string(const char *name, const char *text, size_t len,
-                            struct node_config *out, struct cfg_error *err);
+int node_config_load_string(const char *name, const char *text, size_t len, struct node_config *out,
+                            struct cfg_error *err);
 
 /* Release everything node_config_load() allocated. */
 void node_config_free(struct node_config *c);

@@ -127,11 +127,21 @@ int main(int argc, char **argv)
     memset(&n, 0, sizeof(n));
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case 'k': check_only = 1; break;
-        case 'h': usage(stdout); return EXIT_SUCCESS;
-        case 'V': printf("cc-node %s\n", NODE_VERSION); return EXIT_SUCCESS;
-        default: usage(stderr); return 2;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'k':
+            check_only = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_SUCCESS;
+        case 'V':
+            printf("cc-node %s\n", NODE_VERSION);
+            return EXIT_SUCCESS;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!config_path || optind != argc) {
@@ -201,8 +211,8 @@ int main(int argc, char **argv)
               LF_STR("flavour", cfg.node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin"),
               LF_STR("data_dir", cfg.node.data_dir), LF_STR("version", NODE_VERSION));
 
-    n.chain = node_chain_open(cfg.node.data_dir, cfg.node.flavour == NODE_FLAVOUR_EVM, err,
-                              sizeof(err));
+    n.chain =
+        node_chain_open(cfg.node.data_dir, cfg.node.flavour == NODE_FLAVOUR_EVM, err, sizeof(err));
     if (!n.chain) {
         atomic_store(&n.phase, NODE_PHASE_FAILED);
         log_msg(LOG_ERROR, "startup_failed", "chain: %s", err);

@@ -114,9 +114,10 @@ char *node_metrics_render(struct node *n, size_t *len)
         return NULL;
     FAM("ccnode_info", PROM_GAUGE, "Build and flavour of this node (always 1).");
     {
-        const char *l[] = {"version", NODE_VERSION, "flavour",
-                           n->cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin",
-                           "name", n->cfg->node.name, NULL};
+        const char *l[] = {"version", NODE_VERSION,
+                           "flavour", n->cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin",
+                           "name",    n->cfg->node.name,
+                           NULL};
         SAMPLE("ccnode_info", l, 1);
     }
     FAM("ccnode_start_time_seconds", PROM_GAUGE, "Start time of the process since the epoch.");

@@ -27,14 +27,14 @@ enum node_phase {
 
 struct node {
     const struct node_config *cfg;
-    struct node_chain *chain;       /* NULL until loaded */
+    struct node_chain *chain; /* NULL until loaded */
     struct node_mempool *mempool;
-    struct node_rl *rl;             /* NULL when rate limiting is off */
+    struct node_rl *rl; /* NULL when rate limiting is off */
     struct node_metrics *metrics;
-    atomic_int phase;               /* enum node_phase */
-    int64_t start_time;             /* epoch seconds */
-    char cookie[65];                /* hex secret of __cookie__, "" when none */
-    uint64_t request_seed;          /* random prefix of request ids */
+    atomic_int phase;      /* enum node_phase */
+    int64_t start_time;    /* epoch seconds */
+    char cookie[65];       /* hex secret of __cookie__, "" when none */
+    uint64_t request_seed; /* random prefix of request ids */
     _Atomic uint64_t request_counter;
 };
 

@@ -140,8 +140,7 @@ static int parse_call(const struct node *n, json_t *obj, struct call *c, struct 
 }
 
 /* Positional arguments from an array or (named) object. New reference. */
-static json_t *positional(const struct node_rpc_method *m, json_t *params,
-                          struct node_rpc_error *e)
+static json_t *positional(const struct node_rpc_method *m, json_t *params, struct node_rpc_error *e)
 {
     if (!params || json_is_null(params))
         return json_array();
@@ -172,7 +171,8 @@ static json_t *positional(const struct node_rpc_method *m, json_t *params,
         }
     }
     /* Trailing absent arguments are simply not given. */
-    while (arr && json_array_size(arr) && json_is_null(json_array_get(arr, json_array_size(arr) - 1)))
+    while (arr && json_array_size(arr) &&
+           json_is_null(json_array_get(arr, json_array_size(arr) - 1)))
         json_array_remove(arr, json_array_size(arr) - 1);
     if (!arr)
         node_rpc_fail(e, RPC_OUT_OF_MEMORY, "out of memory");
@@ -226,8 +226,8 @@ static int exec_call(struct node *n, const struct call *c, json_t **result,
     return rc;
 }
 
-static json_t *reply_obj(const struct node *n, int v2, json_t *result, const struct node_rpc_error *e,
-                         json_t *id)
+static json_t *reply_obj(const struct node *n, int v2, json_t *result,
+                         const struct node_rpc_error *e, json_t *id)
 {
     json_t *o = json_object();
     if (!o)
@@ -340,15 +340,16 @@ static int rate_limit(struct exchange *x, json_t *root, double *retry_after)
                 continue;
             methods[k].limit = l;
             methods[k].cost = 0;
-            snprintf(methods[k].key, sizeof(methods[k].key), "method:%.64s:%.64s", ident, l->method);
+            snprintf(methods[k].key, sizeof(methods[k].key), "method:%.64s:%.64s", ident,
+                     l->method);
             nmethods++;
         }
         methods[k].cost += 1;
     }
     snprintf(ipkey, sizeof(ipkey), "ip:%s", x->ip);
     snprintf(userkey, sizeof(userkey), "user:%.64s", x->user);
-    r = node_rl_take(x->n->rl, ipkey, cfg->rpc.auth.rate_limit_rate,
-                     cfg->rpc.auth.rate_limit_burst, cost, now, retry_after);
+    r = node_rl_take(x->n->rl, ipkey, cfg->rpc.auth.rate_limit_rate, cfg->rpc.auth.rate_limit_burst,
+                     cost, now, retry_after);
     if (r != 1) {
         node_metrics_rate_limited(x->n->metrics, NODE_RL_IP);
         return r;
@@ -363,8 +364,8 @@ static int rate_limit(struct exchange *x, json_t *root, double *retry_after)
         }
     }
     for (size_t k = 0; k < nmethods; k++) {
-        r = node_rl_take(x->n->rl, methods[k].key, methods[k].limit->rate,
-                         methods[k].limit->burst, methods[k].cost, now, retry_after);
+        r = node_rl_take(x->n->rl, methods[k].key, methods[k].limit->rate, methods[k].limit->burst,
+                         methods[k].cost, now, retry_after);
         if (r == 1)
             continue;
         for (size_t j = 0; j < k; j++)
@@ -415,8 +416,8 @@ static void finish_log(struct exchange *x, size_t sent)
               LF_STR("method", x->log_method ? x->log_method : "-"),
               LF_STR("client_addr", x->req->client_addr),
               LF_STR("user", x->user[0] ? x->user : "-"), LF_INT("request_size", x->req->body_len),
-              LF_INT("calls", x->ncalls), LF_INT("status", x->status),
-              LF_DBL("duration_ms", ms), LF_INT("response_size", sent));
+              LF_INT("calls", x->ncalls), LF_INT("status", x->status), LF_DBL("duration_ms", ms),
+              LF_INT("response_size", sent));
 }
 
 static json_t *simple_error(struct exchange *x, int code, const char *msg, json_t *id)
@@ -509,8 +510,8 @@ int node_rpc_handle(struct node *n, const struct httpd_request *req, struct http
     if (!root || (!json_is_object(root) && !json_is_array(root))) {
         x.log_method = "-";
         node_metrics_rpc(n->metrics, NULL, 1, 0);
-        x.reply = simple_error(&x, RPC_PARSE_ERROR, root ? "Top-level object parse error"
-                                                         : "Parse error", NULL);
+        x.reply = simple_error(&x, RPC_PARSE_ERROR,
+                               root ? "Top-level object parse error" : "Parse error", NULL);
         x.status = is_evm(n) ? 200 : 500;
         goto send;
     }
@@ -520,17 +521,15 @@ int node_rpc_handle(struct node *n, const struct httpd_request *req, struct http
         int r = rate_limit(&x, root, &retry);
         if (r != 1) {
             char secs[32];
-            x.log_method = json_is_object(root)
-                               ? json_string_value(json_object_get(root, "method"))
-                               : "batch";
+            x.log_method =
+                json_is_object(root) ? json_string_value(json_object_get(root, "method")) : "batch";
             snprintf(secs, sizeof(secs), "%.0f", retry < 1 ? 1 : ceil(retry));
             x.status = 429;
             json_t *id = json_is_object(root) ? json_object_get(root, "id") : NULL;
-            x.reply = simple_error(&x, RPC_LIMIT_EXCEEDED,
-                                   r < 0 ? "rate limiter out of memory" : "Rate limit exceeded",
-                                   id);
-            if (x.reply && json_is_object(root) &&
-                json_object_get(root, "jsonrpc") && !is_evm(n)) {
+            x.reply =
+                simple_error(&x, RPC_LIMIT_EXCEEDED,
+                             r < 0 ? "rate limiter out of memory" : "Rate limit exceeded", id);
+            if (x.reply && json_is_object(root) && json_object_get(root, "jsonrpc") && !is_evm(n)) {
                 /* 2.0 shape for 2.0 callers: error without "result". */
                 json_object_del(x.reply, "result");
                 json_object_set_new(x.reply, "jsonrpc", json_string("2.0"));

@@ -66,7 +66,6 @@ const struct node_rpc_method *node_rpc_find(const struct node *n, const char *na
 /* Check `value` against the Basic credentials and cookie of the node:
  * 1 accepted (user name copied into `user`, "" when auth is off),
  * 0 refused. `authorization` is the header value or NULL. */
-int node_rpc_authorize(const struct node *n, const char *authorization, char *user,
-                       size_t userlen);
+int node_rpc_authorize(const struct node *n, const char *authorization, char *user, size_t userlen);
 
 #endif

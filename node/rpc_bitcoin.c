@@ -20,14 +20,20 @@
 static const char *json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
     case JSON_INTEGER:
-    case JSON_REAL: return "number";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "bool";
-    default: return "null";
+    case JSON_FALSE:
+        return "bool";
+    default:
+        return "null";
     }
 }
 
@@ -35,7 +41,8 @@ static int arg_int(json_t *params, size_t i, int64_t *out, struct node_rpc_error
 {
     json_t *v = json_array_get(params, i);
     if (!json_is_integer(v))
-        return node_rpc_fail(e, RPC_TYPE_ERROR, "JSON value of type %s is not of expected type number",
+        return node_rpc_fail(e, RPC_TYPE_ERROR,
+                             "JSON value of type %s is not of expected type number",
                              json_type_name(v));
     *out = (int64_t)json_integer_value(v);
     return 0;
@@ -45,7 +52,8 @@ static int arg_str(json_t *params, size_t i, const char **out, struct node_rpc_e
 {
     json_t *v = json_array_get(params, i);
     if (!json_is_string(v))
-        return node_rpc_fail(e, RPC_TYPE_ERROR, "JSON value of type %s is not of expected type string",
+        return node_rpc_fail(e, RPC_TYPE_ERROR,
+                             "JSON value of type %s is not of expected type string",
                              json_type_name(v));
     *out = json_string_value(v);
     return 0;
@@ -59,11 +67,11 @@ static int arg_hash(json_t *params, size_t i, const char *name, uint8_t out[32],
     if (arg_str(params, i, &s, e) != 0)
         return -1;
     if (strlen(s) != 64)
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER, "%s must be of length 64 (not %zu, for '%.80s')",
-                             name, strlen(s), s);
+        return node_rpc_fail(e, RPC_INVALID_PARAMETER,
+                             "%s must be of length 64 (not %zu, for '%.80s')", name, strlen(s), s);
     if (node_hex_decode32(s, 1, out) != 0)
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER, "%s must be hexadecimal string (not '%.80s')",
-                             name, s);
+        return node_rpc_fail(e, RPC_INVALID_PARAMETER,
+                             "%s must be hexadecimal string (not '%.80s')", name, s);
     return 0;
 }
 
@@ -158,8 +166,9 @@ static json_t *tx_json(const uint8_t *raw, size_t len)
     for (size_t i = 0; vin && i < tx.nin; i++) {
         json_t *in;
         if (coinbase)
-            in = json_pack("{s:o,s:I}", "coinbase", script_json(tx.in[i].script, tx.in[i].script_len),
-                           "sequence", (json_int_t)tx.in[i].sequence);
+            in = json_pack("{s:o,s:I}", "coinbase",
+                           script_json(tx.in[i].script, tx.in[i].script_len), "sequence",
+                           (json_int_t)tx.in[i].sequence);
         else
             in = json_pack("{s:o,s:I,s:{s:o},s:I}", "txid", hash_json(tx.in[i].prev_txid), "vout",
                            (json_int_t)tx.in[i].prev_vout, "scriptSig", "hex",
@@ -194,7 +203,8 @@ static int lookup_block(struct node *n, json_t *params, int64_t *height,
     uint8_t hash[32];
     if (arg_hash(params, 0, "blockhash", hash, e) != 0)
         return -1;
-    if (node_chain_find(n->chain, hash, height) != 0 || node_chain_get(n->chain, *height, meta) != 0)
+    if (node_chain_find(n->chain, hash, height) != 0 ||
+        node_chain_get(n->chain, *height, meta) != 0)
         return node_rpc_fail(e, RPC_INVALID_ADDRESS_OR_KEY, "Block not found");
     return 0;
 }
@@ -218,8 +228,7 @@ static int m_getbestblockhash(struct node *n, json_t *params, json_t **result,
     return *result ? 0 : oom(e);
 }
 
-static int m_getblockhash(struct node *n, json_t *params, json_t **result,
-                          struct node_rpc_error *e)
+static int m_getblockhash(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
 {
     int64_t h;
     struct node_block_meta b;
@@ -242,7 +251,8 @@ static int m_getblockheader(struct node *n, json_t *params, json_t **result,
     if (json_array_size(params) > 1) {
         json_t *v = json_array_get(params, 1);
         if (!json_is_boolean(v))
-            return node_rpc_fail(e, RPC_TYPE_ERROR, "JSON value of type %s is not of expected type bool",
+            return node_rpc_fail(e, RPC_TYPE_ERROR,
+                                 "JSON value of type %s is not of expected type bool",
                                  json_type_name(v));
         verbose = json_is_true(v);
     }
@@ -325,14 +335,13 @@ static int m_getblockchaininfo(struct node *n, json_t *params, json_t **result,
     (void)params;
     if (node_chain_get(n->chain, h, &b) != 0)
         return node_rpc_fail(e, RPC_INTERNAL_ERROR, "no tip");
-    *result = json_pack("{s:s,s:I,s:I,s:o,s:f,s:I,s:I,s:f,s:b,s:o,s:I,s:b,s:[]}", "chain", "regtest",
-                        "blocks", (json_int_t)h, "headers", (json_int_t)h, "bestblockhash",
-                        hash_json(b.hash), "difficulty", difficulty(b.header.bits), "time",
-                        (json_int_t)b.header.time, "mediantime",
-                        (json_int_t)node_chain_median_time(n->chain, h), "verificationprogress",
-                        1.0, "initialblockdownload", 0, "chainwork", chainwork_json(h),
-                        "size_on_disk", (json_int_t)node_chain_size_bytes(n->chain), "pruned", 0,
-                        "warnings");
+    *result = json_pack(
+        "{s:s,s:I,s:I,s:o,s:f,s:I,s:I,s:f,s:b,s:o,s:I,s:b,s:[]}", "chain", "regtest", "blocks",
+        (json_int_t)h, "headers", (json_int_t)h, "bestblockhash", hash_json(b.hash), "difficulty",
+        difficulty(b.header.bits), "time", (json_int_t)b.header.time, "mediantime",
+        (json_int_t)node_chain_median_time(n->chain, h), "verificationprogress", 1.0,
+        "initialblockdownload", 0, "chainwork", chainwork_json(h), "size_on_disk",
+        (json_int_t)node_chain_size_bytes(n->chain), "pruned", 0, "warnings");
     return *result ? 0 : oom(e);
 }
 
@@ -363,7 +372,8 @@ static int m_getrawmempool(struct node *n, json_t *params, json_t **result,
     if (json_array_size(params) > 0) {
         json_t *v = json_array_get(params, 0);
         if (!json_is_boolean(v))
-            return node_rpc_fail(e, RPC_TYPE_ERROR, "JSON value of type %s is not of expected type bool",
+            return node_rpc_fail(e, RPC_TYPE_ERROR,
+                                 "JSON value of type %s is not of expected type bool",
                                  json_type_name(v));
         verbose = json_is_true(v);
     }
@@ -408,7 +418,8 @@ static int m_sendrawtransaction(struct node *n, json_t *params, json_t **result,
     if (arg_str(params, 0, &hex, e) != 0)
         return -1;
     if (json_array_size(params) > 1 && !json_is_number(json_array_get(params, 1)))
-        return node_rpc_fail(e, RPC_TYPE_ERROR, "JSON value of type %s is not of expected type number",
+        return node_rpc_fail(e, RPC_TYPE_ERROR,
+                             "JSON value of type %s is not of expected type number",
                              json_type_name(json_array_get(params, 1)));
     if (node_hex_decode(hex, strlen(hex), &raw, &len) != 0) {
         if (!raw && errno == ENOMEM)
@@ -454,17 +465,15 @@ static int m_getnetworkinfo(struct node *n, json_t *params, json_t **result,
     (void)params;
     *result = json_pack(
         "{s:i,s:s,s:i,s:s,s:[],s:b,s:i,s:b,s:i,s:i,s:i,s:[],s:f,s:f,s:[],s:s}", "version",
-        NODE_VERSION_NUM, "subversion", NODE_SUBVERSION, "protocolversion", 70016,
-        "localservices", "0000000000000409", "localservicesnames", "localrelay", 1, "timeoffset",
-        0, "networkactive", 1, "connections", 0, "connections_in", 0, "connections_out", 0,
-        "networks", "relayfee", 0.00001, "incrementalfee", 0.00001, "localaddresses", "warnings",
-        "");
+        NODE_VERSION_NUM, "subversion", NODE_SUBVERSION, "protocolversion", 70016, "localservices",
+        "0000000000000409", "localservicesnames", "localrelay", 1, "timeoffset", 0, "networkactive",
+        1, "connections", 0, "connections_in", 0, "connections_out", 0, "networks", "relayfee",
+        0.00001, "incrementalfee", 0.00001, "localaddresses", "warnings", "");
     (void)n;
     return *result ? 0 : oom(e);
 }
 
-static int m_getpeerinfo(struct node *n, json_t *params, json_t **result,
-                         struct node_rpc_error *e)
+static int m_getpeerinfo(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
 {
     (void)n;
     (void)params;
@@ -511,7 +520,8 @@ static int m_getblocktemplate(struct node *n, json_t *params, json_t **result,
     char longpoll[96], tiphex[65];
 
     if (req && !json_is_object(req))
-        return node_rpc_fail(e, RPC_TYPE_ERROR, "JSON value of type %s is not of expected type object",
+        return node_rpc_fail(e, RPC_TYPE_ERROR,
+                             "JSON value of type %s is not of expected type object",
                              json_type_name(req));
     if (!req || !has_segwit_rule(req))
         return node_rpc_fail(e, RPC_INVALID_PARAMETER,
@@ -528,8 +538,8 @@ static int m_getblocktemplate(struct node *n, json_t *params, json_t **result,
             continue;
         json_t *t = json_pack("{s:o,s:o,s:o,s:[],s:i,s:i,s:I}", "data",
                               script_json(entries[i].raw, entries[i].len), "txid",
-                              hash_json(tx.txid), "hash", hash_json(tx.wtxid), "depends", "fee",
-                              0, "sigops", 0, "weight", (json_int_t)tx.weight);
+                              hash_json(tx.txid), "hash", hash_json(tx.wtxid), "depends", "fee", 0,
+                              "sigops", 0, "weight", (json_int_t)tx.weight);
         node_tx_free(&tx);
         if (!t || json_array_append_new(txs, t) != 0) {
             json_decref(txs);
@@ -546,11 +556,10 @@ static int m_getblocktemplate(struct node *n, json_t *params, json_t **result,
                       tiphex, "transactions", txs, "coinbasevalue",
                       (json_int_t)node_chain_subsidy(h + 1), "longpollid", longpoll, "mintime",
                       (json_int_t)node_chain_median_time(n->chain, h) + 1, "mutable", "time",
-                      "transactions", "prevblock", "noncerange", "00000000ffffffff",
-                      "sigoplimit", 80000, "sizelimit", 4000000, "weightlimit", 4000000,
-                      "curtime", (json_int_t)time(NULL), "bits", "207fffff", "height",
-                      (json_int_t)(h + 1), "target",
-                      "7fffff0000000000000000000000000000000000000000000000000000000000");
+                      "transactions", "prevblock", "noncerange", "00000000ffffffff", "sigoplimit",
+                      80000, "sizelimit", 4000000, "weightlimit", 4000000, "curtime",
+                      (json_int_t)time(NULL), "bits", "207fffff", "height", (json_int_t)(h + 1),
+                      "target", "7fffff0000000000000000000000000000000000000000000000000000000000");
     json_decref(txs);
     node_mempool_entries_free(entries, count);
     *result = o;
@@ -560,7 +569,7 @@ static int m_getblocktemplate(struct node *n, json_t *params, json_t **result,
 static int generate(struct node *n, int64_t nblocks, const uint8_t *script, size_t script_len,
                     json_t **result, struct node_rpc_error *e)
 {
-    uint8_t (*hashes)[32] = NULL;
+    uint8_t(*hashes)[32] = NULL;
     char err[256];
     json_t *out;
 
@@ -660,25 +669,50 @@ static int m_help(struct node *n, json_t *params, json_t **result, struct node_r
 
 const struct node_rpc_method node_btc_methods[] = {
     {"getbestblockhash", m_getbestblockhash, 0, 0, {NULL}, "getbestblockhash"},
-    {"getblock", m_getblock, 1, 2, {"blockhash", "verbosity"}, "getblock \"blockhash\" ( verbosity )"},
+    {"getblock",
+     m_getblock,
+     1,
+     2,
+     {"blockhash", "verbosity"},
+     "getblock \"blockhash\" ( verbosity )"},
     {"getblockchaininfo", m_getblockchaininfo, 0, 0, {NULL}, "getblockchaininfo"},
     {"getblockcount", m_getblockcount, 0, 0, {NULL}, "getblockcount"},
     {"getblockhash", m_getblockhash, 1, 1, {"height"}, "getblockhash height"},
-    {"getblockheader", m_getblockheader, 1, 2, {"blockhash", "verbose"},
+    {"getblockheader",
+     m_getblockheader,
+     1,
+     2,
+     {"blockhash", "verbose"},
      "getblockheader \"blockhash\" ( verbose )"},
-    {"getblocktemplate", m_getblocktemplate, 0, 1, {"template_request"},
+    {"getblocktemplate",
+     m_getblocktemplate,
+     0,
+     1,
+     {"template_request"},
      "getblocktemplate {\"rules\":[\"segwit\"]}"},
     {"getconnectioncount", m_getconnectioncount, 0, 0, {NULL}, "getconnectioncount"},
     {"getmempoolinfo", m_getmempoolinfo, 0, 0, {NULL}, "getmempoolinfo"},
     {"getnetworkinfo", m_getnetworkinfo, 0, 0, {NULL}, "getnetworkinfo"},
     {"getpeerinfo", m_getpeerinfo, 0, 0, {NULL}, "getpeerinfo"},
-    {"getrawmempool", m_getrawmempool, 0, 2, {"verbose", "mempool_sequence"},
+    {"getrawmempool",
+     m_getrawmempool,
+     0,
+     2,
+     {"verbose", "mempool_sequence"},
      "getrawmempool ( verbose )"},
     {"generate", m_generate, 0, 1, {"nblocks"}, "generate ( nblocks )"},
-    {"generatetoaddress", m_generatetoaddress, 2, 3, {"nblocks", "address", "maxtries"},
+    {"generatetoaddress",
+     m_generatetoaddress,
+     2,
+     3,
+     {"nblocks", "address", "maxtries"},
      "generatetoaddress nblocks \"address\" ( maxtries )"},
     {"help", m_help, 0, 1, {"command"}, "help ( \"command\" )"},
-    {"sendrawtransaction", m_sendrawtransaction, 1, 2, {"hexstring", "maxfeerate"},
+    {"sendrawtransaction",
+     m_sendrawtransaction,
+     1,
+     2,
+     {"hexstring", "maxfeerate"},
      "sendrawtransaction \"hexstring\" ( maxfeerate )"},
     {"uptime", m_uptime, 0, 0, {NULL}, "uptime"},
     {NULL, NULL, 0, 0, {NULL}, NULL},

@@ -50,11 +50,13 @@ static int arg_data(json_t *params, size_t i, size_t bytes, uint8_t **out, size_
     const char *s = json_string_value(v);
     *out = NULL;
     if (!s)
-        return node_rpc_fail(e, RPC_INVALID_PARAMS, "invalid argument %zu: json: cannot unmarshal "
-                             "non-string into Go value of type hexutil.Bytes", i);
-    if (strncmp(s, "0x", 2) != 0 && strncmp(s, "0X", 2) != 0)
-        return node_rpc_fail(e, RPC_INVALID_PARAMS, "invalid argument %zu: hex string without 0x prefix",
+        return node_rpc_fail(e, RPC_INVALID_PARAMS,
+                             "invalid argument %zu: json: cannot unmarshal "
+                             "non-string into Go value of type hexutil.Bytes",
                              i);
+    if (strncmp(s, "0x", 2) != 0 && strncmp(s, "0X", 2) != 0)
+        return node_rpc_fail(e, RPC_INVALID_PARAMS,
+                             "invalid argument %zu: hex string without 0x prefix", i);
     if (node_hex_decode(s + 2, strlen(s + 2), out, len) != 0) {
         if (errno == ENOMEM)
             return oom(e);
@@ -79,8 +81,10 @@ static int arg_block(struct node *n, json_t *params, size_t i, int64_t *height,
     const char *s = json_string_value(json_array_get(params, i));
     int64_t tip = node_chain_height(n->chain);
     if (!s)
-        return node_rpc_fail(e, RPC_INVALID_PARAMS, "invalid argument %zu: block number or tag "
-                             "must be a string", i);
+        return node_rpc_fail(e, RPC_INVALID_PARAMS,
+                             "invalid argument %zu: block number or tag "
+                             "must be a string",
+                             i);
     if (!strcmp(s, "latest") || !strcmp(s, "safe") || !strcmp(s, "finalized") ||
         !strcmp(s, "pending")) {
         *height = tip;
@@ -91,8 +95,10 @@ static int arg_block(struct node *n, json_t *params, size_t i, int64_t *height,
         return 0;
     }
     if (strncmp(s, "0x", 2) != 0 || !s[2] || strlen(s) > 18 || (s[2] == '0' && s[3]))
-        return node_rpc_fail(e, RPC_INVALID_PARAMS, "invalid argument %zu: hex number with "
-                             "leading zero digits or without 0x prefix", i);
+        return node_rpc_fail(e, RPC_INVALID_PARAMS,
+                             "invalid argument %zu: hex number with "
+                             "leading zero digits or without 0x prefix",
+                             i);
     char *end;
     unsigned long long v = strtoull(s + 2, &end, 16);
     if (*end)
@@ -109,14 +115,15 @@ static int arg_bool(json_t *params, size_t i, int *out, struct node_rpc_error *e
         return 0;
     }
     if (!json_is_boolean(v))
-        return node_rpc_fail(e, RPC_INVALID_PARAMS, "invalid argument %zu: json: cannot unmarshal "
-                             "into Go value of type bool", i);
+        return node_rpc_fail(e, RPC_INVALID_PARAMS,
+                             "invalid argument %zu: json: cannot unmarshal "
+                             "into Go value of type bool",
+                             i);
     *out = json_is_true(v);
     return 0;
 }
 
-static int m_block_number(struct node *n, json_t *params, json_t **result,
-                          struct node_rpc_error *e)
+static int m_block_number(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
 {
     (void)params;
     *result = quantity((uint64_t)node_chain_height(n->chain));
@@ -130,8 +137,7 @@ static int m_chain_id(struct node *n, json_t *params, json_t **result, struct no
     return *result ? 0 : oom(e);
 }
 
-static int m_net_version(struct node *n, json_t *params, json_t **result,
-                         struct node_rpc_error *e)
+static int m_net_version(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
 {
     char buf[24];
     (void)params;
@@ -157,8 +163,7 @@ static int m_gas_price(struct node *n, json_t *params, json_t **result, struct n
     return *result ? 0 : oom(e);
 }
 
-static int m_get_balance(struct node *n, json_t *params, json_t **result,
-                         struct node_rpc_error *e)
+static int m_get_balance(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
 {
     uint8_t *addr;
     size_t len;
@@ -211,14 +216,14 @@ static json_t *block_json(struct node *n, int64_t height, int full, struct node_
     }
     o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
                   "s:O,s:[]}",
-                  "number", quantity((uint64_t)height), "hash", data_json(b.hash, 32),
-                  "parentHash", data_json(height > 0 ? b.header.prev : zero32, 32), "nonce",
-                  data_json(zero8, 8), "sha3Uncles", data_json(zero32, 32), "logsBloom",
-                  data_json(zero256, 256), "transactionsRoot", data_json(b.header.merkle, 32),
-                  "stateRoot", data_json(zero32, 32), "receiptsRoot", data_json(zero32, 32),
-                  "miner", data_json(zero20, 20), "difficulty", quantity(0), "totalDifficulty",
-                  quantity(0), "extraData", data_json(NULL, 0), "size", quantity(b.size),
-                  "gasLimit", quantity(BLOCK_GAS_LIMIT), "gasUsed", quantity(0), "timestamp",
+                  "number", quantity((uint64_t)height), "hash", data_json(b.hash, 32), "parentHash",
+                  data_json(height > 0 ? b.header.prev : zero32, 32), "nonce", data_json(zero8, 8),
+                  "sha3Uncles", data_json(zero32, 32), "logsBloom", data_json(zero256, 256),
+                  "transactionsRoot", data_json(b.header.merkle, 32), "stateRoot",
+                  data_json(zero32, 32), "receiptsRoot", data_json(zero32, 32), "miner",
+                  data_json(zero20, 20), "difficulty", quantity(0), "totalDifficulty", quantity(0),
+                  "extraData", data_json(NULL, 0), "size", quantity(b.size), "gasLimit",
+                  quantity(BLOCK_GAS_LIMIT), "gasUsed", quantity(0), "timestamp",
                   quantity(b.header.time), "baseFeePerGas", quantity(GAS_PRICE_WEI), "mixHash",
                   data_json(zero32, 32), "transactions", list, "uncles");
     if (!o)
@@ -295,11 +300,23 @@ const struct node_rpc_method node_evm_methods[] = {
     {"eth_chainId", m_chain_id, 0, 0, {NULL}, "eth_chainId"},
     {"eth_gasPrice", m_gas_price, 0, 0, {NULL}, "eth_gasPrice"},
     {"eth_getBalance", m_get_balance, 1, 2, {"address", "block"}, "eth_getBalance address block"},
-    {"eth_getBlockByHash", m_get_block_by_hash, 1, 2, {"hash", "full"},
+    {"eth_getBlockByHash",
+     m_get_block_by_hash,
+     1,
+     2,
+     {"hash", "full"},
      "eth_getBlockByHash hash full"},
-    {"eth_getBlockByNumber", m_get_block_by_number, 1, 2, {"number", "full"},
+    {"eth_getBlockByNumber",
+     m_get_block_by_number,
+     1,
+     2,
+     {"number", "full"},
      "eth_getBlockByNumber number full"},
-    {"eth_sendRawTransaction", m_send_raw_transaction, 1, 1, {"data"},
+    {"eth_sendRawTransaction",
+     m_send_raw_transaction,
+     1,
+     1,
+     {"data"},
      "eth_sendRawTransaction data"},
     {"net_version", m_net_version, 0, 0, {NULL}, "net_version"},
     {"web3_clientVersion", m_client_version, 0, 0, {NULL}, "web3_clientVersion"},

@@ -50,7 +50,7 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
     int ready = phase == NODE_PHASE_READY && storage_ok;
     /* "starting" while the chain loads or warms up; "unhealthy" once storage
      * fails or the chain could not be opened. */
-    const char *state = ready ? "healthy"
+    const char *state = ready                                                     ? "healthy"
                         : phase == NODE_PHASE_FAILED || (chain_ok && !storage_ok) ? "unhealthy"
                                                                                   : "starting";
 
@@ -74,9 +74,9 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
     json_t *chain;
     int have_tip = chain_ok && node_chain_get(n->chain, node_chain_height(n->chain), &tip) == 0;
     if (have_tip)
-        chain = json_pack("{s:b,s:I,s:o}", "initialized", 1, "height",
-                          (json_int_t)node_chain_height(n->chain), "tip_hash",
-                          tip_hash_json(n, &tip));
+        chain =
+            json_pack("{s:b,s:I,s:o}", "initialized", 1, "height",
+                      (json_int_t)node_chain_height(n->chain), "tip_hash", tip_hash_json(n, &tip));
     else
         chain = json_pack("{s:b,s:n,s:n}", "initialized", 0, "height", "tip_hash");
     node_mempool_stats(n->mempool, &mp_count, &mp_bytes);

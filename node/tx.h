@@ -32,7 +32,7 @@ struct node_tx {
     struct node_tx_in *in;   /* malloc'd */
     struct node_tx_out *out; /* malloc'd */
     uint32_t locktime;
-    uint8_t txid[32];  /* internal byte order */
+    uint8_t txid[32]; /* internal byte order */
     uint8_t wtxid[32];
     size_t size;      /* total bytes */
     size_t base_size; /* without witness data */

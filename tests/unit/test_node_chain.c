@@ -191,12 +191,13 @@ START_TEST(test_config)
     ck_assert_ptr_null(c.cookie_path);
     node_config_free(&c);
 
-    const char *full = "node: {flavour: evm, chain_id: 5, data_dir: /d, listen: '[::1]:8545'}\n"
-                       "network:\n  peers: ['10.0.0.1:8333']\n  max_peers: 8\n"
-                       "storage: {pruning_mode: aggressive, pruning_threshold_gb: 2.5, pruning_target_gb: 1.5}\n"
-                       "rpc:\n  auth:\n    cookie_file: .cookie\n    per_method_limits:\n"
-                       "      - {method: getblocktemplate, rate: 10, burst: 20}\n"
-                       "logging: {format: text, level: trace}\n";
+    const char *full =
+        "node: {flavour: evm, chain_id: 5, data_dir: /d, listen: '[::1]:8545'}\n"
+        "network:\n  peers: ['10.0.0.1:8333']\n  max_peers: 8\n"
+        "storage: {pruning_mode: aggressive, pruning_threshold_gb: 2.5, pruning_target_gb: 1.5}\n"
+        "rpc:\n  auth:\n    cookie_file: .cookie\n    per_method_limits:\n"
+        "      - {method: getblocktemplate, rate: 10, burst: 20}\n"
+        "logging: {format: text, level: trace}\n";
     ck_assert_msg(load(full, &c, &e) == 0, "%s", e.text);
     ck_assert_int_eq(c.node.flavour, NODE_FLAVOUR_EVM);
     ck_assert_uint_eq(c.network.npeers, 1);

@@ -190,17 +190,19 @@ START_TEST(test_addresses)
     ck_assert_uint_eq(n, 22);
     ck_assert_uint_eq(s[0], 0x00);
     ck_assert_uint_eq(s[2], 0x44);
-    ck_assert_int_eq(
-        node_address_script("bcrt1p242424242424242424242424242424242424242424242424242sx5qtnj", s, &n),
-        0);
+    ck_assert_int_eq(node_address_script(
+                         "bcrt1p242424242424242424242424242424242424242424242424242sx5qtnj", s, &n),
+                     0);
     ck_assert_uint_eq(n, 34);
     ck_assert_uint_eq(s[0], 0x51);
     /* checksum errors, mainnet, wrong hrp, mixed case, garbage */
     ck_assert_int_eq(node_address_script("midSACfDe3qAxJZZXA9gkwBZgPqJJUpy1x", s, &n), -1);
     ck_assert_int_eq(node_address_script("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", s, &n), -1);
-    ck_assert_int_eq(node_address_script("bcrt1qg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyay3npq", s, &n), -1);
+    ck_assert_int_eq(node_address_script("bcrt1qg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyay3npq", s, &n),
+                     -1);
     ck_assert_int_eq(node_address_script("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", s, &n), -1);
-    ck_assert_int_eq(node_address_script("bcrt1Qg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyay3npn", s, &n), -1);
+    ck_assert_int_eq(node_address_script("bcrt1Qg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyay3npn", s, &n),
+                     -1);
     ck_assert_int_eq(node_address_script("", s, &n), -1);
     ck_assert_int_eq(node_address_script("0OIl", s, &n), -1);
 }
