@@ -206,22 +206,31 @@ fail:
     return -1;
 }
 
-/* Append `s` to the COPY text buffer, escaping what COPY's text format
+/* Grow the COPY text buffer to hold `more` bytes (and a NUL) after *len.
+ * 0 or -1. */
+static int copy_reserve(char **buf, size_t *len, size_t *cap, size_t more)
+{
+    size_t need = *len + more + 1;
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 4096;
+    while (ncap < need)
+        ncap *= 2;
+    char *nb = realloc(*buf, ncap);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = ncap;
+    return 0;
+}
+
+/* Append `s` as one COPY text field, escaping what COPY's text format
  * treats specially; bytes that are not UTF-8 become '?' so that one bad
  * line cannot wedge a batch forever. */
 static int copy_field(char **buf, size_t *len, size_t *cap, const char *s)
 {
-    size_t need = *len + 2 * strlen(s) + 2;
-    if (need > *cap) {
-        size_t ncap = *cap ? *cap : 4096;
-        while (ncap < need)
-            ncap *= 2;
-        char *nb = realloc(*buf, ncap);
-        if (!nb)
-            return -1;
-        *buf = nb;
-        *cap = ncap;
-    }
+    if (copy_reserve(buf, len, cap, 2 * strlen(s)) < 0)
+        return -1;
     char *o = *buf + *len;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         int extra = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
@@ -253,6 +262,7 @@ static int copy_field(char **buf, size_t *len, size_t *cap, const char *s)
     return 0;
 }
 
+/* Append formatted text as is: numbers and the tab/newline separators. */
 static int copy_raw(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int copy_raw(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
@@ -262,9 +272,11 @@ static int copy_raw(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
+    if (n < 0 || (size_t)n >= sizeof(tmp) || copy_reserve(buf, len, cap, (size_t)n) < 0)
         return -1;
-    return copy_field(buf, len, cap, tmp) < 0 ? -1 : 0;
+    memcpy(*buf + *len, tmp, (size_t)n);
+    *len += (size_t)n;
+    return 0;
 }
 
 /* Send a COPY FROM STDIN: rows are produced by `row(i)` appending to the

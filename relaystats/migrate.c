@@ -116,7 +116,9 @@ int migrate_run(PGconn *conn, int *from, int *to, char *err, size_t errlen)
                  "taking the migration lock", err, errlen) < 0)
         goto fail;
     locked = 1;
-    if (exec_cmd(conn, SQL_TABLE, 0, NULL, "creating schema_migrations", err, errlen) < 0 ||
+    if (exec_cmd(conn, "SET client_min_messages = warning", 0, NULL, "set client_min_messages",
+                 err, errlen) < 0 ||
+        exec_cmd(conn, SQL_TABLE, 0, NULL, "creating schema_migrations", err, errlen) < 0 ||
         read_version(conn, &version, err, errlen) < 0)
         goto fail;
     *from = *to = version;
