@@ -7,6 +7,7 @@
 #   - a COMMIT whose answer is lost (test hook) is retried and applied once
 #   - PostgreSQL stopped for more than two flush intervals during traffic,
 #     then started: totals exact, each flush once in the ledger
+#   - notice/alert lines land in gateway_events (quotes, backslash intact)
 #   - SIGTERM right after traffic loses nothing
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -131,6 +132,14 @@ grep -q "test hook" "$IT_DIR/gw1.log" || fail "the lost-answer hook did not fire
 wait_log gw1 "already_applied=true" 10 || fail "the retry was not found already applied"
 assert_eq "$(total)" "$N" "relay_counts after the retry"
 echo "ok: lost COMMIT answer retried, found in the ledger, applied once"
+
+note "notice/warning/alert lines land in gateway_events"
+printf '%s\n' '<1>Server be_0021/n0021a is DOWN, reason: Layer4 connection problem, info: "Connection refused", tab:	, quote: \' >&$FEED
+printf '%s\n' '<5>Server be_0021/n0021a is UP, reason: Layer4 check passed.' >&$FEED
+for i in $(seq 50); do [ "$(psql_q 'SELECT count(*) FROM gateway_events')" = 2 ] && break; sleep 0.1; done
+assert_eq "$(psql_q "SELECT string_agg(severity || ':' || source || ':' || split_part(message, ',', 1), ' | ' ORDER BY severity) FROM gateway_events WHERE gateway = 'gw-it'")" \
+    "1:http0:Server be_0021/n0021a is DOWN | 5:http0:Server be_0021/n0021a is UP" "gateway_events"
+assert_eq "$(psql_q "SELECT position('\"Connection refused\", tab:' IN message) > 0 AND right(message, 8) = 'quote: \\' FROM gateway_events WHERE severity = 1")" "t" "event text with quotes and a backslash kept"
 
 note "PostgreSQL down for more than two flush intervals during traffic"
 pg_stop
