@@ -23,8 +23,8 @@
 #include "log.h"
 #include "publish.h"
 
-#define EVENTS_MAX 10000   /* queued events kept while PostgreSQL is down */
-#define EVENTS_BATCH 1000  /* events per insert */
+#define EVENTS_MAX 10000  /* queued events kept while PostgreSQL is down */
+#define EVENTS_BATCH 1000 /* events per insert */
 #define EVENTS_PERIOD_MS 1000
 #define REDIS_TIMEOUT_MS 1000
 #define REDIS_BACKOFF_MAX_MS 10000
@@ -332,8 +332,8 @@ static void publish_round(struct delivery *d, int64_t *backoff_ms, int64_t *retr
             return;
         if (publish_connect(d->redis, err, sizeof(err)) < 0) {
             *retry_at = mono_ms() + *backoff_ms;
-            *backoff_ms = *backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS
-                                                                 : *backoff_ms * 2;
+            *backoff_ms =
+                *backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : *backoff_ms * 2;
             pthread_mutex_lock(&d->lock);
             int was_up = d->st.redis_up;
             d->st.redis_up = 0;
@@ -450,8 +450,8 @@ static void note_flush(struct delivery *d, int rc, const struct delivery_flush_r
     pthread_mutex_unlock(&d->lock);
     if (rc == 0 && res->seq)
         LOG_EVENT(LOG_INFO, "flush_done", NULL, res->already_applied ? "already applied" : NULL,
-                  LF_INT("seq", res->seq), LF_INT("rows", res->rows),
-                  LF_INT("relays", res->relays), LF_BOOL("already_applied", res->already_applied),
+                  LF_INT("seq", res->seq), LF_INT("rows", res->rows), LF_INT("relays", res->relays),
+                  LF_BOOL("already_applied", res->already_applied),
                   LF_BOOL("retry", res->was_inflight), LF_DBL("seconds", secs));
     else if (rc != 0)
         LOG_EVENT(LOG_WARN, "flush_failed", NULL, err,
@@ -492,10 +492,10 @@ static int flush_round(struct delivery *d)
 static void *flush_main(void *arg)
 {
     struct delivery *d = arg;
-    int64_t interval = (d->conf->flush.interval_secs > 0 ? d->conf->flush.interval_secs : 300) *
-                       1000;
-    int64_t retry_max = (d->conf->flush.retry_max_secs > 0 ? d->conf->flush.retry_max_secs : 60) *
-                        1000;
+    int64_t interval =
+        (d->conf->flush.interval_secs > 0 ? d->conf->flush.interval_secs : 300) * 1000;
+    int64_t retry_max =
+        (d->conf->flush.retry_max_secs > 0 ? d->conf->flush.retry_max_secs : 60) * 1000;
     int64_t now = mono_ms();
     int64_t next_flush = d->core.inflight ? now : now + interval;
     int64_t next_events = now + EVENTS_PERIOD_MS, backoff = 1000;
@@ -635,8 +635,8 @@ delivery_t *delivery_start(const struct delivery_options *o, char *err, size_t e
             goto fail;
         }
         snprintf(d->origin, sizeof(d->origin), "%s-%02x%02x%02x%02x%02x%02x%02x%02x",
-                 journal_instance(d->core.journal), run[0], run[1], run[2], run[3], run[4],
-                 run[5], run[6], run[7]);
+                 journal_instance(d->core.journal), run[0], run[1], run[2], run[3], run[4], run[5],
+                 run[6], run[7]);
         d->pg = flush_pg_new(conf->postgres.url, conf->gateway_name, o->source);
         if (!d->pg) {
             snprintf(err, errlen, "delivery: out of memory");

@@ -25,9 +25,9 @@
 #include "journal.h"
 
 struct delivery_options {
-    const struct conf *conf;   /* gateway_name, data_dir, postgres, redis, flush */
-    const char *source;        /* "edge", "http0", ...: the journal folder name */
-    counter_t *counter;        /* shared with ingestion */
+    const struct conf *conf;       /* gateway_name, data_dir, postgres, redis, flush */
+    const char *source;            /* "edge", "http0", ...: the journal folder name */
+    counter_t *counter;            /* shared with ingestion */
     pthread_mutex_t *counter_lock; /* held by every user of `counter` */
 };
 
@@ -58,26 +58,26 @@ int delivery_event_push(delivery_t *d, int64_t ts_ms, int severity, const char *
 int delivery_stop(delivery_t *d, int64_t timeout_ms);
 
 struct delivery_stats {
-    int pg_up;                   /* last PostgreSQL operation succeeded */
-    int redis_up;                /* connected and last publish succeeded */
-    int flush_in_progress;       /* a flush is waiting for PostgreSQL */
-    int64_t last_flush_ms;       /* epoch ms of the last committed flush, 0: none */
-    int last_flush_ok;           /* outcome of the last attempt */
-    int64_t last_flush_seq;      /* seq of the last committed flush */
-    int64_t last_flush_rows;     /* rows of the last committed flush */
-    double last_flush_seconds;   /* duration of the last committed flush */
-    int64_t flushes_ok;          /* committed flushes (incl. found already applied) */
-    int64_t flush_failures;      /* failed attempts */
-    int64_t pending_rows;        /* keys waiting for PostgreSQL (memory + in flight) */
-    int64_t journal_bytes;       /* bytes in the journal files now */
-    int64_t journal_fsyncs;      /* fdatasync calls done */
-    int64_t journal_errors;      /* failed appends/fsyncs */
-    int64_t redis_publishes;     /* successful publish rounds */
-    int64_t redis_errors;        /* failed publish rounds */
-    int64_t events_pending;      /* events queued for gateway_events */
-    int64_t events_written;      /* events inserted */
-    int64_t events_dropped;      /* events dropped because the queue was full */
-    int schema_ok;               /* the database schema version matched */
+    int pg_up;                 /* last PostgreSQL operation succeeded */
+    int redis_up;              /* connected and last publish succeeded */
+    int flush_in_progress;     /* a flush is waiting for PostgreSQL */
+    int64_t last_flush_ms;     /* epoch ms of the last committed flush, 0: none */
+    int last_flush_ok;         /* outcome of the last attempt */
+    int64_t last_flush_seq;    /* seq of the last committed flush */
+    int64_t last_flush_rows;   /* rows of the last committed flush */
+    double last_flush_seconds; /* duration of the last committed flush */
+    int64_t flushes_ok;        /* committed flushes (incl. found already applied) */
+    int64_t flush_failures;    /* failed attempts */
+    int64_t pending_rows;      /* keys waiting for PostgreSQL (memory + in flight) */
+    int64_t journal_bytes;     /* bytes in the journal files now */
+    int64_t journal_fsyncs;    /* fdatasync calls done */
+    int64_t journal_errors;    /* failed appends/fsyncs */
+    int64_t redis_publishes;   /* successful publish rounds */
+    int64_t redis_errors;      /* failed publish rounds */
+    int64_t events_pending;    /* events queued for gateway_events */
+    int64_t events_written;    /* events inserted */
+    int64_t events_dropped;    /* events dropped because the queue was full */
+    int schema_ok;             /* the database schema version matched */
 };
 
 /* A consistent copy of the counters above; thread-safe. */

@@ -182,8 +182,8 @@ int flush_pg_connect(flush_pg_t *f, char *err, size_t errlen)
         return 0;
     disconnect(f);
     /* the URL/conninfo comes first; later keywords override it */
-    const char *keys[] = {"dbname", "connect_timeout", "application_name", "keepalives_idle",
-                          "tcp_user_timeout", NULL};
+    const char *keys[] = {"dbname",          "connect_timeout",  "application_name",
+                          "keepalives_idle", "tcp_user_timeout", NULL};
     const char *vals[] = {f->conninfo, "5", "cc-gateway", "10", "30000", NULL};
     f->conn = PQconnectdbParams(keys, vals, 1);
     if (!f->conn || PQstatus(f->conn) != CONNECTION_OK) {
@@ -233,8 +233,11 @@ static int copy_field(char **buf, size_t *len, size_t *cap, const char *s)
         return -1;
     char *o = *buf + *len;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int extra = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-                                  : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        int extra = *p < 0x80             ? 0
+                    : (*p & 0xe0) == 0xc0 ? 1
+                    : (*p & 0xf0) == 0xe0 ? 2
+                    : (*p & 0xf8) == 0xf0 ? 3
+                                          : -1;
         for (int k = 1; k <= extra; k++)
             if ((p[k] & 0xc0) != 0x80)
                 extra = -1;
@@ -250,11 +253,24 @@ static int copy_field(char **buf, size_t *len, size_t *cap, const char *s)
             continue;
         }
         switch (*p) {
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        case '\t': *o++ = '\\'; *o++ = 't'; break;
-        default: *o++ = (char)*p;
+        case '\\':
+            *o++ = '\\';
+            *o++ = '\\';
+            break;
+        case '\n':
+            *o++ = '\\';
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = '\\';
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = '\\';
+            *o++ = 't';
+            break;
+        default:
+            *o++ = (char)*p;
         }
         p++;
     }
@@ -313,8 +329,8 @@ static int copy_row(const struct copy_src *src, size_t i, char **buf, size_t *le
     return copy_raw(buf, len, cap, "%s\t%" PRId64 "\t%" PRId64 "\n", reason, r->bucket, r->n);
 }
 
-static int copy_in(PGconn *conn, const char *table, const struct copy_src *src, size_t n,
-                   char *err, size_t errlen)
+static int copy_in(PGconn *conn, const char *table, const struct copy_src *src, size_t n, char *err,
+                   size_t errlen)
 {
     char sql[128], *buf = NULL;
     size_t len = 0, cap = 0;
@@ -434,12 +450,12 @@ int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct co
     if (copy_in(f->conn, "flush_relays", &rel, d->nrows, err, errlen) < 0 ||
         copy_in(f->conn, "flush_non_relays", &non, d->nrows, err, errlen) < 0 ||
         exec_params(f->conn, SQL_RELAYS, 1, gw, "upsert relay_counts", NULL, err, errlen) < 0 ||
-        exec_params(f->conn, SQL_HOURLY, 1, gw, "upsert relay_counts_hourly", NULL, err,
-                    errlen) < 0 ||
+        exec_params(f->conn, SQL_HOURLY, 1, gw, "upsert relay_counts_hourly", NULL, err, errlen) <
+            0 ||
         exec_params(f->conn, SQL_DAILY, 1, gw, "upsert relay_counts_daily", NULL, err, errlen) <
             0 ||
-        exec_params(f->conn, SQL_NON_RELAYS, 1, gw, "upsert non_relay_counts", NULL, err,
-                    errlen) < 0 ||
+        exec_params(f->conn, SQL_NON_RELAYS, 1, gw, "upsert non_relay_counts", NULL, err, errlen) <
+            0 ||
         commit(f, err, errlen) < 0)
         goto fail;
     return 0;

@@ -32,11 +32,11 @@ struct journal {
     char *dir;
     int dirfd;
     char instance[JOURNAL_INSTANCE_LEN + 1];
-    int fd;               /* current generation, append-only */
-    int64_t gen;          /* current generation */
-    int64_t oldest_gen;   /* lowest generation that may still be on disk */
-    int64_t size;         /* bytes in the current generation */
-    int64_t old_bytes;    /* bytes in older generations still on disk */
+    int fd;                /* current generation, append-only */
+    int64_t gen;           /* current generation */
+    int64_t oldest_gen;    /* lowest generation that may still be on disk */
+    int64_t size;          /* bytes in the current generation */
+    int64_t old_bytes;     /* bytes in older generations still on disk */
     int64_t committed_seq; /* last committed flush (state file) */
     int64_t covered_gen;   /* generations <= this are committed or in an intent */
     int64_t intent_seq;    /* 0: no intent on disk */
@@ -370,8 +370,8 @@ fail:
 static int save_state(journal_t *j, int64_t seq, int64_t gen, char *err, size_t errlen)
 {
     char text[128];
-    int n = snprintf(text, sizeof(text), STATE_MAGIC "\nseq %" PRId64 "\ngen %" PRId64 "\n", seq,
-                     gen);
+    int n =
+        snprintf(text, sizeof(text), STATE_MAGIC "\nseq %" PRId64 "\ngen %" PRId64 "\n", seq, gen);
     return write_atomic(j, "state", text, (size_t)n, err, errlen);
 }
 
@@ -397,8 +397,8 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
                 return -1;
             }
             (*bad)++;
-            log_msg(LOG_WARN, "journal_record_skipped", "%s:%d:1: %s record skipped", name,
-                    lineno, nl ? "corrupt" : "torn (incomplete) tail");
+            log_msg(LOG_WARN, "journal_record_skipped", "%s:%d:1: %s record skipped", name, lineno,
+                    nl ? "corrupt" : "torn (incomplete) tail");
         }
         p += llen + 1;
     }
@@ -571,8 +571,8 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
             if (drop_intent(j, seq, err, errlen) < 0)
                 goto fail;
         } else if (rec->has_intent) {
-            set_err(err, errlen, "%s: two unfinished flushes (%" PRId64 " and %" PRId64 ")",
-                    j->dir, rec->intent_seq, seq);
+            set_err(err, errlen, "%s: two unfinished flushes (%" PRId64 " and %" PRId64 ")", j->dir,
+                    rec->intent_seq, seq);
             goto fail;
         } else if (load_intent(j, seq, rec, err, errlen) < 0) {
             goto fail;
@@ -604,8 +604,7 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
         snprintf(path, sizeof(path), "%s/%s", j->dir, name);
         if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
             goto fail;
-        if (parse_records(path, text, len, 1, 0, &rec->replay, &rec->torn_records, err, errlen) <
-            0)
+        if (parse_records(path, text, len, 1, 0, &rec->replay, &rec->torn_records, err, errlen) < 0)
             goto fail;
         j->old_bytes += (int64_t)len;
         free(text);
@@ -708,8 +707,7 @@ int journal_append(journal_t *j, const struct counter_deltas *d, char *err, size
     if (b.len == 0)
         return 0;
     if (write_all(j->fd, b.p, b.len) < 0) {
-        set_err(err, errlen, "%s/journal.%" PRId64 ": write: %s", j->dir, j->gen,
-                strerror(errno));
+        set_err(err, errlen, "%s/journal.%" PRId64 ": write: %s", j->dir, j->gen, strerror(errno));
         /* cut a partial record so that later appends start on a line */
         if (ftruncate(j->fd, j->size) < 0)
             log_msg(LOG_ERROR, "journal_truncate_failed", "%s/journal.%" PRId64 ": %s", j->dir,
@@ -751,8 +749,7 @@ int journal_intent_write(journal_t *j, int64_t seq, int64_t gen, const struct co
     size_t rows = 0;
     for (size_t i = 0; i < d->nrows; i++)
         rows += d->rows[i].n != 0;
-    if (buf_printf(&b, INTENT_MAGIC "\ninstance %s\nseq %" PRId64 "\ngen %" PRId64
-                                    "\nrows %zu\n",
+    if (buf_printf(&b, INTENT_MAGIC "\ninstance %s\nseq %" PRId64 "\ngen %" PRId64 "\nrows %zu\n",
                    j->instance, seq, gen, rows) < 0)
         goto oom;
     for (size_t i = 0; i < d->nrows; i++)

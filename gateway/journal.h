@@ -29,12 +29,12 @@ typedef struct journal journal_t;
 
 /* What a previous run left behind, found by journal_open(). */
 struct journal_recovery {
-    int has_intent;              /* an unfinished flush must be retried first */
+    int has_intent; /* an unfinished flush must be retried first */
     int64_t intent_seq;
-    int64_t intent_gen;          /* generations <= this are in the intent */
+    int64_t intent_gen;           /* generations <= this are in the intent */
     struct counter_deltas intent; /* its deltas */
     struct counter_deltas replay; /* deltas of journal generations after it */
-    size_t torn_records;         /* bad tail records ignored */
+    size_t torn_records;          /* bad tail records ignored */
 };
 
 /* Open (creating) the journal folder `dir`, load or create the instance id,

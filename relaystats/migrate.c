@@ -40,8 +40,8 @@ static void pg_err(PGconn *conn, const char *what, char *err, size_t errlen)
 static int exec_cmd(PGconn *conn, const char *sql, int nparams, const char *const *params,
                     const char *what, char *err, size_t errlen)
 {
-    PGresult *r = nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)
-                          : PQexec(conn, sql);
+    PGresult *r =
+        nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(r);
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
     if (!ok)
@@ -116,8 +116,8 @@ int migrate_run(PGconn *conn, int *from, int *to, char *err, size_t errlen)
                  "taking the migration lock", err, errlen) < 0)
         goto fail;
     locked = 1;
-    if (exec_cmd(conn, "SET client_min_messages = warning", 0, NULL, "set client_min_messages",
-                 err, errlen) < 0 ||
+    if (exec_cmd(conn, "SET client_min_messages = warning", 0, NULL, "set client_min_messages", err,
+                 errlen) < 0 ||
         exec_cmd(conn, SQL_TABLE, 0, NULL, "creating schema_migrations", err, errlen) < 0 ||
         read_version(conn, &version, err, errlen) < 0)
         goto fail;

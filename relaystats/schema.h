@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 struct schema_migration {
-    int version;     /* 1, 2, ...: consecutive */
+    int version;      /* 1, 2, ...: consecutive */
     const char *name; /* short description, stored in schema_migrations */
     const char *sql;  /* one or more statements, run in one transaction */
 };

@@ -21,9 +21,9 @@ struct fake_db {
     int64_t non_relays;
     char ledger[MAX_FLUSHES][JOURNAL_INSTANCE_LEN + 24];
     int nledger;
-    int down;          /* every apply fails, nothing applied */
-    int lose_ack;      /* next apply commits but reports failure */
-    int applies;       /* apply calls */
+    int down;     /* every apply fails, nothing applied */
+    int lose_ack; /* next apply commits but reports failure */
+    int applies;  /* apply calls */
 };
 
 static char dir[64];
@@ -102,8 +102,8 @@ static void start(struct proc *p)
     char err[256];
     p->counter = counter_new();
     ck_assert_ptr_nonnull(p->counter);
-    ck_assert_msg(delivery_core_open(&p->core, dir, p->counter, &lock, err, sizeof(err)) == 0,
-                  "%s", err);
+    ck_assert_msg(delivery_core_open(&p->core, dir, p->counter, &lock, err, sizeof(err)) == 0, "%s",
+                  err);
 }
 
 /* kill -9: memory is gone, files stay as they are */
@@ -263,8 +263,7 @@ START_TEST(test_database_down_then_back)
     for (int round = 0; round < 5; round++) {
         count(&p, 20, 300 * (round + 1));
         journal_tick(&p);
-        ck_assert_int_eq(delivery_core_flush(&p.core, fake_apply, &db, &res, err, sizeof(err)),
-                         -1);
+        ck_assert_int_eq(delivery_core_flush(&p.core, fake_apply, &db, &res, err, sizeof(err)), -1);
         ck_assert_int_eq(p.core.inflight_seq, 1);
     }
     ck_assert_int_eq(db.relays, 0);
