@@ -695,18 +695,21 @@ int delivery_event_push(delivery_t *d, int64_t ts_ms, int severity, const char *
 {
     if (!d->have_core)
         return 0;
-    char *copy = strdup(message);
-    if (!copy)
-        return -1;
     pthread_mutex_lock(&d->lock);
     if (d->ev_len == EVENTS_MAX) {
         d->st.events_dropped++;
         pthread_mutex_unlock(&d->lock);
-        free(copy);
         return 0;
     }
     struct event_slot *e = &d->events[(d->ev_head + d->ev_len) % EVENTS_MAX];
-    *e = (struct event_slot){ts_ms, severity, copy, ++d->ev_seq};
+    e->message = strdup(message);
+    if (!e->message) {
+        pthread_mutex_unlock(&d->lock);
+        return -1;
+    }
+    e->ts_ms = ts_ms;
+    e->severity = severity;
+    e->seq = ++d->ev_seq;
     d->ev_len++;
     d->st.events_pending = (int64_t)d->ev_len;
     pthread_mutex_unlock(&d->lock);
