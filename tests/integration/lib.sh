@@ -4,6 +4,7 @@
 #
 #   it_setup                 make $IT_DIR, install the cleanup trap
 #   free_port                print a free TCP port on 127.0.0.1
+#   stack_offset             set OFF so every port of scripts/stack is free
 #   pg_start                 PostgreSQL as the postgres user; sets PG_PORT, PG_URL
 #   redis_start              redis-server as nobody; sets REDIS_PORT
 #   wait_http URL [secs]     wait until URL answers 2xx
@@ -91,6 +92,22 @@ stop_bg() {
     kill -TERM "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     unset "IT_PIDS[$1]"
+}
+
+# stack_offset: sets OFF to a port offset at which every DESIGN.md port of
+# scripts/stack (and the cc-node peer ports 1000 above the nodes) is free.
+stack_offset() {
+    local p try busy
+    for try in $(seq 20); do
+        OFF=$(( (RANDOM % 80 + 10) * 100 ))
+        busy=0
+        for p in 8080 8081 8082 8404 9100 9101 9102 8090 55432 56379 18332 18333 18334 18335 \
+                 19332 19333 19334 19335; do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$((p + OFF))") 2>/dev/null; then busy=1; break; fi
+        done
+        [ $busy = 0 ] && return 0
+    done
+    fail "no free port offset for the stack after 20 tries"
 }
 
 pg_start() {

@@ -5,19 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 it_setup
 
-# Every DESIGN.md port shifted by one offset; pick one where all are free.
-ports_free() {
-    local p
-    for p in 8080 8081 8082 8404 9100 9101 9102 8090 55432 56379 18332 18333 18334 18335 \
-             19332 19333 19334 19335; do
-        (exec 3<>"/dev/tcp/127.0.0.1/$((p + $1))") 2>/dev/null && return 1
-    done
-    return 0
-}
-for _ in $(seq 20); do
-    OFF=$(( (RANDOM % 80 + 10) * 100 ))
-    ports_free "$OFF" && break
-done
+# Every DESIGN.md port shifted by one offset where all are free.
+stack_offset
 export CCGW_PORT_OFFSET=$OFF CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
 EDGE=$((8080 + OFF))
 note "stack on port offset $OFF"
