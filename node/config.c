@@ -54,14 +54,14 @@ static const struct cfg_field network_fields[] = {
      .min = 0,
      .max = 1000000},
     {.key = "reconnect_initial_delay_secs",
-     .type = CFG_INT,
+     .type = CFG_DOUBLE,
      .offset = OFF(network.reconnect_initial_delay_secs),
-     .min = 1,
+     .min = 0.01,
      .max = 86400},
     {.key = "reconnect_max_delay_secs",
-     .type = CFG_INT,
+     .type = CFG_DOUBLE,
      .offset = OFF(network.reconnect_max_delay_secs),
-     .min = 1,
+     .min = 0.01,
      .max = 604800},
 };
 

@@ -44,8 +44,8 @@ struct node_config {
         int64_t max_peers;
         int reconnect_enabled;
         int64_t reconnect_max_retries;
-        int64_t reconnect_initial_delay_secs;
-        int64_t reconnect_max_delay_secs;
+        double reconnect_initial_delay_secs; /* fractional: tests use 0.2 s */
+        double reconnect_max_delay_secs;
     } network;
     struct {
         int pruning_mode; /* enum node_pruning */
