@@ -429,6 +429,25 @@ static uint32_t median_time_locked(const struct node_chain *c, int64_t height)
     return t[n / 2];
 }
 
+/* Write a block file for the next height and connect it (UTXO applied): the
+ * one path by which produced and received blocks enter the chain. Caller
+ * holds the write lock and writes the chainstate afterwards. */
+static int store_block(struct node_chain *c, const uint8_t *raw, size_t len, char *err,
+                       size_t errlen)
+{
+    char path[4096];
+    block_path(c, (int64_t)c->nblocks, path, sizeof(path));
+    if (node_store_write_atomic(path, raw, len, err, errlen) != 0) {
+        atomic_store(&c->storage_ok, 0);
+        return -1;
+    }
+    if (connect_block(c, raw, len, 1, err, errlen) != 0) {
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Assemble, mine, store and connect one block. Caller holds the write lock. */
 static int make_block(struct node_chain *c, const struct node_mempool_entry *txs, size_t ntx,
                       const uint8_t *script, size_t script_len, uint32_t time_now, char *err,
@@ -440,7 +459,6 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
     uint8_t hdr[NODE_HEADER_SIZE], hash[32];
     size_t total = ntx + (c->evm ? 0 : 1), k = 0;
     int64_t height = (int64_t)c->nblocks;
-    char path[4096];
     int rc = -1;
 
     memset(&h, 0, sizeof(h));
@@ -497,15 +515,8 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
         ERR("out of memory");
         goto fail;
     }
-    block_path(c, height, path, sizeof(path));
-    if (node_store_write_atomic(path, blk.data, blk.len, err, errlen) != 0) {
-        atomic_store(&c->storage_ok, 0);
+    if (store_block(c, blk.data, blk.len, err, errlen) != 0)
         goto fail;
-    }
-    if (connect_block(c, blk.data, blk.len, 1, err, errlen) != 0) {
-        unlink(path);
-        goto fail;
-    }
     rc = 0;
 fail:
     free(ids);
@@ -756,4 +767,122 @@ int node_chain_storage_ok(const struct node_chain *c)
 struct node_chain_stats *node_chain_stats(struct node_chain *c)
 {
     return &c->stats;
+}
+
+/* Checks of a block from a peer that need no state change: everything
+ * connect_block() would refuse after it had already touched the UTXO set.
+ * Fills the transaction ids (ids[n]) for the mempool. Caller holds a lock.
+ * 0, -1 invalid (err: the reason), -2 out of memory. */
+static int check_peer_block(struct node_chain *c, const uint8_t *raw, size_t len,
+                            uint8_t (**ids_out)[32], long *nout, char *err, size_t errlen)
+{
+    struct node_header h;
+    struct node_slice *txs = NULL;
+    uint8_t(*ids)[32] = NULL;
+    uint8_t hash[32], root[32];
+    int64_t tip = (int64_t)c->nblocks - 1;
+    long n;
+    int rc = -1;
+
+    if (len > NODE_MAX_BLOCK_WEIGHT)
+        return ERR("bad-blk-length");
+    n = node_block_txs(raw, len, NULL, 0);
+    if (n < 0)
+        return ERR("bad-blk-malformed");
+    if (!c->evm && n == 0)
+        return ERR("bad-cb-missing");
+    node_header_read(raw, &h);
+    if (h.bits != NODE_REGTEST_BITS)
+        return ERR("bad-diffbits");
+    if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0)
+        return ERR("out of memory") - 1;
+    if (!check_pow(hash, h.bits))
+        return ERR("high-hash");
+    if (tip < 0 || memcmp(h.prev, c->blocks[tip].hash, 32) != 0)
+        return ERR("bad-prevblk");
+    if (h.time <= median_time_locked(c, tip))
+        return ERR("time-too-old");
+    txs = calloc((size_t)(n ? n : 1), sizeof(*txs));
+    ids = calloc((size_t)(n ? n : 1), 32);
+    if (!txs || !ids) {
+        rc = ERR("out of memory") - 1;
+        goto fail;
+    }
+    node_block_txs(raw, len, txs, (size_t)n);
+    for (long i = 0; i < n; i++) {
+        struct node_tx tx;
+        if (tx_id(c, txs[i].p, txs[i].len, ids[i], &tx, err, errlen) != 0)
+            goto fail;
+        if (!c->evm) {
+            int bad = (i == 0) != node_tx_is_coinbase(&tx);
+            node_tx_free(&tx);
+            if (bad) {
+                ERR(i == 0 ? "bad-cb-missing" : "bad-cb-multiple");
+                goto fail;
+            }
+        }
+    }
+    if (merkle_root(ids, (size_t)n, root) != 0) {
+        rc = ERR("out of memory") - 1;
+        goto fail;
+    }
+    if (memcmp(root, h.merkle, 32) != 0) {
+        ERR("bad-txnmrklroot");
+        goto fail;
+    }
+    /* merkle_root() folded the ids in place: compute them again. */
+    for (long i = 0; i < n; i++) {
+        struct node_tx tx;
+        if (tx_id(c, txs[i].p, txs[i].len, ids[i], &tx, err, errlen) != 0)
+            goto fail;
+        if (!c->evm)
+            node_tx_free(&tx);
+    }
+    *ids_out = ids;
+    *nout = n;
+    ids = NULL;
+    rc = 0;
+fail:
+    free(txs);
+    free(ids);
+    return rc;
+}
+
+int node_chain_accept_block(struct node_chain *c, struct node_mempool *mp, const uint8_t *raw,
+                            size_t len, char *err, size_t errlen)
+{
+    uint8_t hash[32], (*ids)[32] = NULL;
+    uint64_t have;
+    long n = 0;
+    int rc = NODE_ACCEPT_INVALID;
+
+    if (len < NODE_HEADER_SIZE) {
+        ERR("bad-blk-length");
+        return NODE_ACCEPT_INVALID;
+    }
+    if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0) {
+        ERR("out of memory");
+        return NODE_ACCEPT_FAILED;
+    }
+    pthread_rwlock_wrlock(&c->lock);
+    if (node_hmap_get(c->by_hash, hash, &have)) {
+        rc = NODE_ACCEPT_HAVE;
+        goto out;
+    }
+    int checked = check_peer_block(c, raw, len, &ids, &n, err, errlen);
+    if (checked != 0) {
+        rc = checked == -2 ? NODE_ACCEPT_FAILED : NODE_ACCEPT_INVALID;
+        goto out;
+    }
+    if (store_block(c, raw, len, err, errlen) != 0 || write_state(c, err, errlen) != 0) {
+        rc = NODE_ACCEPT_FAILED;
+        goto out;
+    }
+    for (long i = 0; mp && i < n; i++)
+        node_mempool_remove(mp, ids[i]);
+    rc = NODE_ACCEPT_OK;
+out:
+    pthread_rwlock_unlock(&c->lock);
+    free(ids);
+    return rc;
 }

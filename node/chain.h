@@ -99,4 +99,20 @@ int node_chain_storage_ok(const struct node_chain *c);
 
 struct node_chain_stats *node_chain_stats(struct node_chain *c);
 
+enum node_accept {
+    NODE_ACCEPT_OK = 0,      /* connected as the new tip, block file and chainstate written */
+    NODE_ACCEPT_HAVE = 1,    /* already in the chain */
+    NODE_ACCEPT_INVALID = 2, /* refused; err holds Bitcoin Core's reason ("high-hash") */
+    NODE_ACCEPT_FAILED = 3,  /* our side failed (storage, memory); err says why */
+};
+
+/* Accept a serialized block received from a peer: it must extend the tip
+ * (bad-prevblk otherwise: no reorganisations), carry regtest bits and meet
+ * them, have a later time than the median of the last 11, fit the weight
+ * limit, a coinbase first (bitcoin) and a matching merkle root. It is then
+ * stored and connected the way produced blocks are, and its transactions
+ * leave `mp` (may be NULL). Returns an enum node_accept. */
+int node_chain_accept_block(struct node_chain *c, struct node_mempool *mp, const uint8_t *raw,
+                            size_t len, char *err, size_t errlen);
+
 #endif
