@@ -38,12 +38,13 @@ COMPOSE_PORTS = {
     "node-btc-b": {18333},
     "node-evm-a": {18334},
     "node-evm-b": {18335},
-    "edge": {8080, 8081, 8082, 8404, 9100, 9101, 9102},
+    "edge": {8080, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102},
     "http0": set(),
     "http1": set(),
     "relaystats": {8090},
 }
-DESIGN_PORTS = {8080, 8081, 8082, 8404, 9100, 9101, 9102, 8090, 55432, 56379}
+# 8405/8406: the http0/http1 HAProxy exporters (scripts/stack), next to the edge's 8404.
+DESIGN_PORTS = {8080, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102, 8090, 55432, 56379}
 NODE_PORTS = range(18332, 18340)
 GATEWAY_PORTS = {9100, 9101, 9102}
 RELAYSTATS_PORT = 8090
@@ -190,7 +191,7 @@ class Checker:
                     if t.get(k):
                         listen.add(int(str(t[k]).rsplit(":", 1)[1]))
             listen.add(int(str((conf.get("relaystats") or {}).get("listen", ":0")).rsplit(":", 1)[1]))
-            want = {8080, 8081, 8082, 8404, 9100, 9101, 9102, 8090}
+            want = {8080, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102, 8090}
             if listen != want:
                 self.fail(f"deploy/compose/ccgw.yaml listens on {sorted(listen)}, not {sorted(want)}")
             else:
@@ -722,7 +723,7 @@ class Checker:
                     if host != "127.0.0.1":
                         self.fail(f"prometheus.yml: target {t} is not on the local stack")
                     targets.add(int(port))
-        want = {8404, 9100, 9101, 9102, 8090} | set(NODE_PORTS[:4])
+        want = {8404, 8405, 8406, 9100, 9101, 9102, 8090} | set(NODE_PORTS[:4])
         if targets != want:
             self.fail(f"prometheus.yml scrapes {sorted(targets)}, the stack serves {sorted(want)}")
         else:
