@@ -30,6 +30,7 @@
 static const char usage[] =
     "usage: cc-gateway [--config FILE] --source NAME [options] [-- haproxy ARGS...]\n"
     "       cc-gateway replay [--config FILE] --source NAME [--write] FILE...\n"
+    "(options may come before or after \"replay\")\n"
     "\n"
     "Reads one HAProxy's log output (stdin, or HAProxy run as a child after --),\n"
     "stores notices and request lines locally and counts relays.\n"
@@ -79,13 +80,22 @@ static int parse_options(int argc, char **argv, struct options *o)
     int64_t size;
     int c;
 
-    if (argc > 1 && strcmp(argv[1], "replay") == 0) {
-        o->replay = 1;
-        argv++;
-        argc--;
-    }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+c:s:l:hV", longopts, NULL)) != -1) {
+    for (;;) {
+        c = getopt_long(argc, argv, "+c:s:l:hV", longopts, NULL);
+        /* "replay" may come after options too (cc-gateway --config F replay
+         * ...); options may follow it. A "replay" after "--" is a command
+         * for the child. */
+        if (c == -1 && !o->replay && optind < argc && strcmp(argv[optind], "replay") == 0 &&
+            strcmp(argv[optind - 1], "--") != 0) {
+            o->replay = 1;
+            argc -= optind;
+            argv += optind;
+            optind = 1;
+            continue;
+        }
+        if (c == -1)
+            break;
         switch (c) {
         case 'c': o->config = optarg; break;
         case 's': o->source = optarg; break;
@@ -138,10 +148,8 @@ static void flush_now(void *ctx)
 static int delivery_begin(struct gateway *gw)
 {
     char err[512];
-    struct delivery_options d = {.conf = gw->conf,
-                                 .source = gw->source,
-                                 .counter = gw->counter,
-                                 .counter_lock = &gw->lock};
+    struct delivery_options d = {
+        .conf = gw->conf, .source = gw->source, .counter = gw->counter, .counter_lock = &gw->lock};
     gw->delivery = delivery_start(&d, err, sizeof(err));
     if (!gw->delivery) {
         LOG_EVENT(LOG_ERROR, "delivery_failed", NULL, err, LF_STR("source", gw->source));
@@ -220,8 +228,8 @@ static int gateway_open(struct gateway *gw, const struct conf *conf, const struc
     if (listen && strcmp(listen, "none") != 0 && metrics_start(gw, listen, err, sizeof(err)) < 0)
         goto fail;
     if (gw->tier->stats_socket &&
-        !(gw->statsock = statsock_start(gw->tier->stats_socket, STATSOCK_INTERVAL_MS, err,
-                                        sizeof(err))))
+        !(gw->statsock =
+              statsock_start(gw->tier->stats_socket, STATSOCK_INTERVAL_MS, err, sizeof(err))))
         goto fail;
     return 0;
 fail:

@@ -30,8 +30,14 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-    "usage: relaystats [--config FILE] [--db CONNINFO] [--log-level L] [--log-format F] "
-    "COMMAND [ARGS]\n"
+    "usage: relaystats COMMAND [ARGS] [GLOBAL OPTIONS]\n"
+    "\n"
+    "global options (before or after COMMAND):\n"
+    "  --config FILE                 deployment config (default $CCGW_CONFIG)\n"
+    "  --db CONNINFO                 PostgreSQL URL or conninfo (default: postgres.url)\n"
+    "  --log-level debug|info|warn|error\n"
+    "  --log-format text|json\n"
+    "  --help, --version\n"
     "\n"
     "commands:\n"
     "  query   --from T --to T [--step 5m|1h|1d] [--gateway G] [--chain C] [--account A]\n"
@@ -48,12 +54,13 @@ static const char usage_text[] =
     "Times are ISO 8601 UTC (2026-11-21T10:20:00Z, 2026-11-21) or relative (now, -24h, -7d).\n"
     "Ranges are half-open [from, to). Absolute times must sit on a step boundary (an error\n"
     "names the nearest ones); relative times are rounded outward (from down, to up).\n"
-    "The database is --db, else the config's postgres.url. --config defaults to $CCGW_CONFIG.\n"
     "Exit status: 0 ok, 1 failure, 2 bad usage or input.\n";
 
 struct globals {
     const char *config_path;
     const char *db;
+    const char *log_level;
+    const char *log_format;
     struct conf conf;
     int have_conf;
 };
@@ -83,37 +90,114 @@ static PGconn *connect_db(struct globals *g, struct rserr *err)
     return rsdb_connect(url, err);
 }
 
-/* Parse a subcommand's options; `opts` ends with a zero entry, values go to
- * vals[] indexed by the option's `val` (flags get "1"). */
-static int parse_sub(int argc, char **argv, const struct option *opts, const char **vals)
+/* Option values go to vals[] indexed by the option's `val`; the global
+ * options share that index space so that they may follow the command. */
+enum {
+    O_GATEWAY = 1,
+    O_CHAIN,
+    O_ACCOUNT,
+    O_PROVIDER,
+    O_FROM,
+    O_TO,
+    O_STEP,
+    O_BY,
+    O_FORMAT,
+    O_SOURCE,
+    O_ADMIN,
+    O_LISTEN,
+    O_THREADS,
+    O_CONFIG,
+    O_DB,
+    O_LOG_LEVEL,
+    O_LOG_FORMAT,
+    O_HELP,
+    O_VERSION,
+    O_ARG, /* the positional argument (token create) */
+    O_COUNT
+};
+
+static const struct option global_opts[] = {{"config", required_argument, NULL, O_CONFIG},
+                                            {"db", required_argument, NULL, O_DB},
+                                            {"log-level", required_argument, NULL, O_LOG_LEVEL},
+                                            {"log-format", required_argument, NULL, O_LOG_FORMAT},
+                                            {"help", no_argument, NULL, O_HELP},
+                                            {"version", no_argument, NULL, O_VERSION},
+                                            {NULL, 0, NULL, 0}};
+
+#define GLOBAL_OPTS (sizeof(global_opts) / sizeof(global_opts[0]) - 1)
+#define CMD_OPTS_MAX 16
+
+/* Record global option `ch`; 1 when it was one, 0 otherwise. */
+static int set_global(struct globals *g, int ch, const char *arg)
 {
+    switch (ch) {
+    case O_CONFIG:
+        g->config_path = arg;
+        return 1;
+    case O_DB:
+        g->db = arg;
+        return 1;
+    case O_LOG_LEVEL:
+        g->log_level = arg;
+        return 1;
+    case O_LOG_FORMAT:
+        g->log_format = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Print the --help or --version text for `ch`; 1 when it was one of them. */
+static int info_option(int ch)
+{
+    if (ch == O_HELP)
+        fputs(usage_text, stdout);
+    else if (ch == O_VERSION)
+        printf("relaystats %s (schema %d)\n", CCGW_VERSION, SCHEMA_VERSION);
+    return ch == O_HELP || ch == O_VERSION;
+}
+
+/* Parse what follows COMMAND (argv[0] is the command): the command's
+ * options `opts` (ending with a zero entry) and the global options, in any
+ * order. Values go to vals[], globals to g; positional arguments are moved
+ * to argv[*first..argc). 0, 1 after --help/--version, or EXIT_USAGE. */
+static int parse_sub(int argc, char **argv, const struct option *opts, struct globals *g,
+                     const char **vals, int *first)
+{
+    struct option all[CMD_OPTS_MAX + GLOBAL_OPTS + 1];
+    size_t n = 0;
     int ch;
 
-    optind = 1;
+    for (; opts[n].name && n < CMD_OPTS_MAX; n++)
+        all[n] = opts[n];
+    memcpy(all + n, global_opts, sizeof(global_opts));
+    /* optind 0 re-initialises getopt: the first scan stopped at COMMAND
+     * ("+"), this one permutes, so options may follow positional ones */
+    optind = 0;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":", all, NULL)) != -1) {
         if (ch == '?')
             return usage_error("unknown option '%s'", argv[optind - 1]);
         if (ch == ':')
             return usage_error("option '%s' needs a value", argv[optind - 1]);
-        vals[ch] = optarg ? optarg : "1";
+        if (info_option(ch))
+            return 1;
+        if (!set_global(g, ch, optarg))
+            vals[ch] = optarg ? optarg : "1";
     }
-    if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
+    *first = optind;
     return 0;
 }
-
-enum {
-    O_GATEWAY = 1, O_CHAIN, O_ACCOUNT, O_PROVIDER, O_FROM, O_TO, O_STEP, O_BY, O_FORMAT,
-    O_SOURCE, O_ADMIN, O_LISTEN, O_THREADS, O_COUNT
-};
 
 static int check_names(const char **v, struct rserr *err)
 {
     static const struct {
         int idx;
         const char *name;
-    } names[] = {{O_GATEWAY, "gateway"}, {O_CHAIN, "chain"}, {O_ACCOUNT, "account"},
+    } names[] = {{O_GATEWAY, "gateway"},
+                 {O_CHAIN, "chain"},
+                 {O_ACCOUNT, "account"},
                  {O_PROVIDER, "provider"}};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -122,17 +206,20 @@ static int check_names(const char **v, struct rserr *err)
     return 0;
 }
 
-static int cmd_query(struct globals *g, int argc, char **argv)
+static const struct option query_opts[] = {{"gateway", required_argument, NULL, O_GATEWAY},
+                                           {"chain", required_argument, NULL, O_CHAIN},
+                                           {"account", required_argument, NULL, O_ACCOUNT},
+                                           {"provider", required_argument, NULL, O_PROVIDER},
+                                           {"from", required_argument, NULL, O_FROM},
+                                           {"to", required_argument, NULL, O_TO},
+                                           {"step", required_argument, NULL, O_STEP},
+                                           {"by", required_argument, NULL, O_BY},
+                                           {"format", required_argument, NULL, O_FORMAT},
+                                           {"source", required_argument, NULL, O_SOURCE},
+                                           {NULL, 0, NULL, 0}};
+
+static int cmd_query(struct globals *g, const char **v)
 {
-    static const struct option opts[] = {
-        {"gateway", required_argument, NULL, O_GATEWAY}, {"chain", required_argument, NULL, O_CHAIN},
-        {"account", required_argument, NULL, O_ACCOUNT},
-        {"provider", required_argument, NULL, O_PROVIDER},
-        {"from", required_argument, NULL, O_FROM},       {"to", required_argument, NULL, O_TO},
-        {"step", required_argument, NULL, O_STEP},       {"by", required_argument, NULL, O_BY},
-        {"format", required_argument, NULL, O_FORMAT},
-        {"source", required_argument, NULL, O_SOURCE},   {NULL, 0, NULL, 0}};
-    const char *v[O_COUNT] = {0};
     const char *format;
     struct rsquery q = {0};
     struct rsquery_result res;
@@ -141,8 +228,6 @@ static int cmd_query(struct globals *g, int argc, char **argv)
     PGconn *pg = NULL;
     int rc;
 
-    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
-        return rc;
     format = v[O_FORMAT] ? v[O_FORMAT] : "table";
     if (strcmp(format, "table") && strcmp(format, "json") && strcmp(format, "csv"))
         return usage_error("--format must be table, json or csv, not '%s'", format);
@@ -182,14 +267,14 @@ static int cmd_query(struct globals *g, int argc, char **argv)
     return rc ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-static int cmd_export(struct globals *g, int argc, char **argv)
+static const struct option export_opts[] = {{"provider", required_argument, NULL, O_PROVIDER},
+                                            {"from", required_argument, NULL, O_FROM},
+                                            {"to", required_argument, NULL, O_TO},
+                                            {"format", required_argument, NULL, O_FORMAT},
+                                            {NULL, 0, NULL, 0}};
+
+static int cmd_export(struct globals *g, const char **v)
 {
-    static const struct option opts[] = {{"provider", required_argument, NULL, O_PROVIDER},
-                                         {"from", required_argument, NULL, O_FROM},
-                                         {"to", required_argument, NULL, O_TO},
-                                         {"format", required_argument, NULL, O_FORMAT},
-                                         {NULL, 0, NULL, 0}};
-    const char *v[O_COUNT] = {0};
     const char *format;
     struct rstime_range range;
     struct rsexport e;
@@ -197,8 +282,6 @@ static int cmd_export(struct globals *g, int argc, char **argv)
     PGconn *pg;
     int rc;
 
-    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
-        return rc;
     format = v[O_FORMAT] ? v[O_FORMAT] : "csv";
     if (strcmp(format, "json") && strcmp(format, "csv"))
         return usage_error("--format must be csv or json, not '%s'", format);
@@ -230,17 +313,16 @@ static int cmd_export(struct globals *g, int argc, char **argv)
     return rc ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-static int cmd_migrate(struct globals *g, int argc, char **argv)
+static const struct option migrate_opts[] = {{NULL, 0, NULL, 0}};
+
+static int cmd_migrate(struct globals *g, const char **v)
 {
-    static const struct option opts[] = {{NULL, 0, NULL, 0}};
-    const char *v[O_COUNT] = {0};
     struct rserr err = {0};
     char msg[512] = "";
     PGconn *pg;
     int rc, from = 0, to = 0;
 
-    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
-        return rc;
+    (void)v; /* no options of its own */
     pg = connect_db(g, &err);
     if (!pg)
         return fail_with(&err);
@@ -255,17 +337,15 @@ static int cmd_migrate(struct globals *g, int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
-static int cmd_sync(struct globals *g, int argc, char **argv)
+static const struct option sync_opts[] = {{NULL, 0, NULL, 0}};
+
+static int cmd_sync(struct globals *g, const char **v)
 {
-    static const struct option opts[] = {{NULL, 0, NULL, 0}};
-    const char *v[O_COUNT] = {0};
     struct rssync_stats st;
     struct rserr err = {0};
     PGconn *pg;
-    int rc;
 
-    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
-        return rc;
+    (void)v; /* no options of its own */
     if (!g->have_conf)
         return usage_error("%s", "sync needs --config (or $CCGW_CONFIG)");
     pg = connect_db(g, &err);
@@ -279,21 +359,18 @@ static int cmd_sync(struct globals *g, int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
-static int cmd_token(struct globals *g, int argc, char **argv)
+static const struct option token_opts[] = {{"provider", required_argument, NULL, O_PROVIDER},
+                                           {"admin", no_argument, NULL, O_ADMIN},
+                                           {NULL, 0, NULL, 0}};
+
+static int cmd_token(struct globals *g, const char **v)
 {
-    static const struct option opts[] = {{"provider", required_argument, NULL, O_PROVIDER},
-                                         {"admin", no_argument, NULL, O_ADMIN},
-                                         {NULL, 0, NULL, 0}};
-    const char *v[O_COUNT] = {0};
     char token[RSAUTH_TOKEN_LEN + 1];
     struct rserr err = {0};
     PGconn *pg;
-    int rc;
 
-    if (argc < 2 || strcmp(argv[1], "create") != 0)
+    if (strcmp(v[O_ARG], "create") != 0)
         return usage_error("%s", "usage: relaystats token create --provider P | --admin");
-    if ((rc = parse_sub(argc - 1, argv + 1, opts, v)) != 0)
-        return rc;
     if (!v[O_PROVIDER] == !v[O_ADMIN])
         return usage_error("%s", "token create needs exactly one of --provider P or --admin");
     if (check_names(v, &err) != 0)
@@ -308,12 +385,12 @@ static int cmd_token(struct globals *g, int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
-static int cmd_serve(struct globals *g, int argc, char **argv)
+static const struct option serve_opts[] = {{"listen", required_argument, NULL, O_LISTEN},
+                                           {"threads", required_argument, NULL, O_THREADS},
+                                           {NULL, 0, NULL, 0}};
+
+static int cmd_serve(struct globals *g, const char **v)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, O_LISTEN},
-                                         {"threads", required_argument, NULL, O_THREADS},
-                                         {NULL, 0, NULL, 0}};
-    const char *v[O_COUNT] = {0};
     const char *url = g->db ? g->db : (g->have_conf ? g->conf.postgres.url : NULL);
     struct httpd_options hopts = {0};
     struct rsdb_pool *pool = NULL;
@@ -324,8 +401,6 @@ static int cmd_serve(struct globals *g, int argc, char **argv)
     int rc, sig = 0;
     long threads = 4;
 
-    if ((rc = parse_sub(argc, argv, opts, v)) != 0)
-        return rc;
     if (v[O_THREADS]) {
         char *end;
         threads = strtol(v[O_THREADS], &end, 10);
@@ -334,9 +409,9 @@ static int cmd_serve(struct globals *g, int argc, char **argv)
     }
     if (!url)
         return usage_error("%s", "serve needs --db or a config with postgres.url");
-    hopts.listen = v[O_LISTEN] ? v[O_LISTEN]
-                               : (g->conf.relaystats.listen ? g->conf.relaystats.listen
-                                                            : "127.0.0.1:8090");
+    hopts.listen = v[O_LISTEN]
+                       ? v[O_LISTEN]
+                       : (g->conf.relaystats.listen ? g->conf.relaystats.listen : "127.0.0.1:8090");
     hopts.threads = (unsigned)threads;
     pool = rsdb_pool_new(url, (size_t)threads);
     api = calloc(1, sizeof(*api));
@@ -373,54 +448,49 @@ done:
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"db", required_argument, NULL, 'd'},
-                                         {"log-level", required_argument, NULL, 'l'},
-                                         {"log-format", required_argument, NULL, 'f'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
     static const struct {
         const char *name;
-        int (*fn)(struct globals *, int, char **);
-    } cmds[] = {{"query", cmd_query},     {"export", cmd_export}, {"migrate", cmd_migrate},
-                {"sync", cmd_sync},       {"token", cmd_token},   {"serve", cmd_serve}};
+        int (*fn)(struct globals *, const char **);
+        const struct option *opts;
+        int npos; /* positional arguments it takes (at most one, in v[O_ARG]) */
+    } cmds[] = {{"query", cmd_query, query_opts, 0},       {"export", cmd_export, export_opts, 0},
+                {"migrate", cmd_migrate, migrate_opts, 0}, {"sync", cmd_sync, sync_opts, 0},
+                {"token", cmd_token, token_opts, 1},       {"serve", cmd_serve, serve_opts, 0}};
+    const char *v[O_COUNT] = {0};
     struct globals g = {0};
     enum log_level level = LOG_INFO;
     enum log_format format = LOG_FORMAT_TEXT;
-    const char *level_arg = NULL, *format_arg = NULL;
     struct cfg_error cerr;
-    int ch, rc = EXIT_USAGE;
+    size_t c;
+    int ch, first = 0, rc = EXIT_USAGE;
 
+    /* global options before COMMAND; "+" stops the scan at COMMAND */
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            g.config_path = optarg;
-            break;
-        case 'd':
-            g.db = optarg;
-            break;
-        case 'l':
-            level_arg = optarg;
-            break;
-        case 'f':
-            format_arg = optarg;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return EXIT_SUCCESS;
-        case 'V':
-            printf("relaystats %s (schema %d)\n", CCGW_VERSION, SCHEMA_VERSION);
-            return EXIT_SUCCESS;
-        case ':':
+    while ((ch = getopt_long(argc, argv, "+:", global_opts, NULL)) != -1) {
+        if (ch == ':')
             return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default:
+        if (ch == '?')
             return usage_error("unknown option '%s'", argv[optind - 1]);
-        }
+        if (info_option(ch))
+            return EXIT_SUCCESS;
+        set_global(&g, ch, optarg);
     }
     if (optind >= argc)
         return usage_error("%s", "missing COMMAND");
+    for (c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++)
+        if (strcmp(argv[optind], cmds[c].name) == 0)
+            break;
+    if (c == sizeof(cmds) / sizeof(cmds[0]))
+        return usage_error("unknown command '%s'", argv[optind]);
+    argc -= optind;
+    argv += optind;
+    rc = parse_sub(argc, argv, cmds[c].opts, &g, v, &first);
+    if (rc != 0)
+        return rc == 1 ? EXIT_SUCCESS : rc;
+    if (argc - first > cmds[c].npos)
+        return usage_error("unexpected argument '%s'", argv[first + cmds[c].npos]);
+    if (argc - first < cmds[c].npos)
+        return usage_error("%s needs an argument (see --help)", cmds[c].name);
     g.config_path = conf_path(g.config_path);
     if (g.config_path) {
         if (conf_load(g.config_path, &g.conf, &cerr) != 0) {
@@ -431,22 +501,18 @@ int main(int argc, char **argv)
         level = (enum log_level)g.conf.logs.level;
         format = (enum log_format)g.conf.logs.format;
     }
-    if (level_arg && log_level_parse(level_arg, &level) != 0) {
-        rc = usage_error("--log-level must be debug, info, warn or error, not '%s'", level_arg);
+    if (g.log_level && log_level_parse(g.log_level, &level) != 0) {
+        rc = usage_error("--log-level must be debug, info, warn or error, not '%s'", g.log_level);
         goto done;
     }
-    if (format_arg && log_format_parse(format_arg, &format) != 0) {
-        rc = usage_error("--log-format must be text or json, not '%s'", format_arg);
+    if (g.log_format && log_format_parse(g.log_format, &format) != 0) {
+        rc = usage_error("--log-format must be text or json, not '%s'", g.log_format);
         goto done;
     }
     log_setup("relaystats", format, level, 2);
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-        if (strcmp(argv[optind], cmds[i].name) == 0) {
-            rc = cmds[i].fn(&g, argc - optind, argv + optind);
-            goto done;
-        }
-    }
-    rc = usage_error("unknown command '%s'", argv[optind]);
+    if (cmds[c].npos)
+        v[O_ARG] = argv[first];
+    rc = cmds[c].fn(&g, v);
 done:
     if (g.have_conf)
         conf_free(&g.conf);

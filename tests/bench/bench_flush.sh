@@ -110,7 +110,6 @@ cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/lib" -I"$ROOT/gateway" $(pkg-config --cfl
     -o "$IT_DIR/bench_flush" "$IT_DIR/bench_flush.c" "$OBJ/obj/libgateway.a" "$OBJ/libcc.a" \
     $(pkg-config --libs $PKGS) -lm -lpthread || fail "compile"
 
-touch "$IT_DIR/postgres.log" && chown postgres: "$IT_DIR/postgres.log"
 pg_start
 "$CCGW_BIN/relaystats" --db "$PG_URL" migrate >/dev/null || fail "migrate"
 [ -n "${BENCH_LOG_SQL:-}" ] && psql_q "ALTER SYSTEM SET log_min_duration_statement = 0" && psql_q "SELECT pg_reload_conf()" >/dev/null

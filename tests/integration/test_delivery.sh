@@ -91,8 +91,6 @@ start_gw() {
     IT_PIDS[$name]=$!
 }
 
-# lib.sh: pg_ctl -l writes as postgres into the root-owned test dir
-touch "$IT_DIR/postgres.log" && chown postgres: "$IT_DIR/postgres.log"
 pg_start
 write_config "$IT_DIR/ccgw.yaml" "$IT_DIR/data" "$PG_URL" 2
 
@@ -103,9 +101,12 @@ fi
 grep -q "schema version 0" "$IT_DIR/refused.log" || { cat "$IT_DIR/refused.log"; fail "no schema message"; }
 echo "ok: refused with: $(grep -o 'database schema version 0[^"]*' "$IT_DIR/refused.log" | head -1)"
 
-note "schema: migrate twice"
-"$RS" --config "$IT_DIR/ccgw.yaml" migrate || fail "migrate"
-"$RS" --config "$IT_DIR/ccgw.yaml" migrate || fail "migrate again"
+note "schema: migrate twice, global options after and before the command"
+"$RS" migrate --config "$IT_DIR/ccgw.yaml" || fail "relaystats migrate --config F"
+"$RS" --config "$IT_DIR/ccgw.yaml" migrate || fail "relaystats --config F migrate"
+"$RS" migrate --bogus 2>/dev/null; assert_eq "$?" "2" "unknown option after the command: usage error"
+"$RS" migrate extra --config "$IT_DIR/ccgw.yaml" 2>/dev/null; assert_eq "$?" "2" "stray argument: usage error"
+"$RS" sync --help | grep -q "global options (before or after COMMAND)" || fail "--help after the command"
 assert_eq "$(psql_q "SELECT count(*) || '/' || max(version) FROM schema_migrations")" "1/1" "schema_migrations rows/version"
 runuser -u postgres -- "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres ccgw_race
 RACE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/ccgw_race"
@@ -139,6 +140,11 @@ grep -q "test hook" "$IT_DIR/gw1.log" || fail "the lost-answer hook did not fire
 wait_log gw1 "already_applied=true" 10 || fail "the retry was not found already applied"
 assert_eq "$(total)" "$N" "relay_counts after the retry"
 echo "ok: lost COMMIT answer retried, found in the ledger, applied once"
+Q=(--from 2026-11-21T10:00:00Z --to 2026-11-21T11:00:00Z --step 1h --format csv)
+A=$("$RS" query "${Q[@]}" --config "$IT_DIR/ccgw.yaml" --log-level error) || fail "query --config after"
+B=$("$RS" --config "$IT_DIR/ccgw.yaml" --log-level error query "${Q[@]}") || fail "query --config before"
+assert_eq "$A" "$B" "relaystats query: same answer with --config before or after the command"
+echo "$A" | grep -q ",$N\$" || fail "query total is not $N: $A"
 
 note "notice/warning/alert lines land in gateway_events"
 printf '%s\n' '<1>Server be_0021/n0021a is DOWN, reason: Layer4 connection problem, info: "Connection refused", tab:	, quote: \' >&$FEED
@@ -175,3 +181,11 @@ sleep 1
 stop_bg gw2
 exec {FEED}>&-
 assert_eq "$(total)" "$N" "relay_counts after a restart with nothing new"
+
+note "cc-gateway replay --write, with --config before and after \"replay\""
+lines 100 $N >"$IT_DIR/replay.log"
+"$GW" --config "$IT_DIR/ccgw.yaml" replay --source http0 --write "$IT_DIR/replay.log" >/dev/null \
+    2>"$IT_DIR/replay1.log" || { cat "$IT_DIR/replay1.log"; fail "cc-gateway --config F replay"; }
+"$GW" replay --source http0 --write --config "$IT_DIR/ccgw.yaml" "$IT_DIR/replay.log" >/dev/null \
+    2>"$IT_DIR/replay2.log" || { cat "$IT_DIR/replay2.log"; fail "cc-gateway replay ... --config F"; }
+assert_eq "$(total)" "$((N + 200))" "relay_counts after two replays of 100 lines"

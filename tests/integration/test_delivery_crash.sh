@@ -12,7 +12,6 @@ RATE=2000          # lines per second
 FSYNC_MS=1000
 SLACK=600          # lines: pipe buffer and the read-to-count path
 
-touch "$IT_DIR/postgres.log" && chown postgres: "$IT_DIR/postgres.log"
 pg_start
 cat >"$IT_DIR/ccgw.yaml" <<YAML
 gateway:

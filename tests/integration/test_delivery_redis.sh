@@ -6,7 +6,6 @@ source "$(dirname "$0")/lib.sh"
 it_setup
 
 GW="$CCGW_BIN/cc-gateway"
-touch "$IT_DIR/postgres.log" && chown postgres: "$IT_DIR/postgres.log"
 pg_start
 redis_start
 cat >"$IT_DIR/ccgw.yaml" <<YAML

@@ -6,18 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 it_setup
 
-ports_free() {
-    local p
-    for p in 8080 8081 8082 8404 9100 9101 9102 8090 55432 56379 18332 18333 18334 18335 \
-             19332 19333 19334 19335; do
-        (exec 3<>"/dev/tcp/127.0.0.1/$((p + $1))") 2>/dev/null && return 1
-    done
-    return 0
-}
-for _ in $(seq 20); do
-    OFF=$(( (RANDOM % 80 + 10) * 100 + 37 ))
-    ports_free "$OFF" && break
-done
+stack_offset
 export CCGW_PORT_OFFSET=$OFF CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
 EDGE=$((8080 + OFF))
 PG_URL="postgresql://postgres@127.0.0.1:$((55432 + OFF))/ccgw"

@@ -12,8 +12,6 @@ source "$(dirname "$0")/lib.sh"
 it_setup
 RS=$CCGW_BIN/relaystats
 
-# pg_ctl writes its log as the postgres user into the root-owned $IT_DIR.
-touch "$IT_DIR/postgres.log" && chown postgres: "$IT_DIR/postgres.log"
 pg_start
 redis_start
 API_PORT=$(free_port)

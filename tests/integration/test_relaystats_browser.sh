@@ -14,7 +14,6 @@ if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
     (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund) || fail "npm ci in tests/browser"
 fi
 
-touch "$IT_DIR/postgres.log" && chown postgres: "$IT_DIR/postgres.log"
 pg_start
 redis_start
 API_PORT=$(free_port)
