@@ -12,19 +12,21 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "headers.h"
 #include "hmap.h"
 #include "log.h"
 #include "mempool.h"
+#include "prune.h"
 #include "store.h"
 #include "tx.h"
 
 #define ERR(...) node_errf(err, errlen, __VA_ARGS__)
 
 #define STATE_MAGIC 0x53434343u /* "CCCS" little-endian */
-#define STATE_VERSION 1
+#define STATE_VERSION 2 /* 2 adds the prune height; 1 is still read */
 #define OUTPOINT_SIZE 36
 #define MAX_BLOCK_FILE (64u << 20)
-#define MIN_FREE_BYTES (16u << 20)
+#define MIN_FREE_BYTES (16u << 20) /* default floor of node_chain_set_min_free() */
 #define GENESIS_TIME 1296688602u
 
 struct node_chain {
@@ -32,16 +34,30 @@ struct node_chain {
     char *dir;
     char *blocks_dir;
     char *state_path;
+    char *headers_path;
     int evm;
     struct node_block_meta *blocks; /* by height */
     size_t nblocks, cap;
     struct node_hmap *by_hash; /* hash -> height */
     struct node_hmap *utxo;    /* txid||vout -> value */
+    struct node_headers *headers;
     _Atomic int64_t height;
-    _Atomic uint64_t size_bytes;
-    atomic_int storage_ok;
+    _Atomic int64_t pruned_below; /* block files below this height are deleted */
+    _Atomic uint64_t block_bytes; /* sizes of the stored block files */
+    _Atomic uint64_t state_bytes; /* size of the chainstate file */
+    _Atomic uint64_t min_free_bytes;
+    atomic_int storage_state; /* enum node_storage_state */
+    int utxo_broken;          /* an update ran out of memory: never write the chainstate */
     struct node_chain_stats stats;
 };
+
+/* Record that a write failed with `errnum`: /health/ready turns 503 with
+ * the reason until the disk monitor's next probe succeeds. */
+static void storage_failed(struct node_chain *c, int errnum)
+{
+    enum node_storage_state s = node_store_classify(errnum);
+    atomic_store(&c->storage_state, s == NODE_STORAGE_OK ? NODE_STORAGE_UNAVAILABLE : s);
+}
 
 void node_header_write(const struct node_header *h, uint8_t out[NODE_HEADER_SIZE])
 {
@@ -179,8 +195,36 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Make room for the next index entry and map its hash: the part of adding
+ * a block that can fail (out of memory, -1), undone by node_hmap_del().
+ * Caller holds the write lock. */
+static int index_reserve(struct node_chain *c, const struct node_block_meta *meta)
+{
+    if (c->nblocks == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        struct node_block_meta *b = realloc(c->blocks, cap * sizeof(*b));
+        if (!b)
+            return -1;
+        c->blocks = b;
+        c->cap = cap;
+    }
+    return node_hmap_put(c->by_hash, meta->hash, c->nblocks);
+}
+
+/* Add the reserved entry as the new tip. */
+static void index_commit(struct node_chain *c, const struct node_block_meta *meta)
+{
+    if ((int64_t)c->nblocks >= atomic_load(&c->pruned_below))
+        atomic_fetch_add(&c->block_bytes, meta->size);
+    c->blocks[c->nblocks++] = *meta;
+    atomic_store(&c->height, (int64_t)c->nblocks - 1);
+}
+
 /* Validate a serialized block against the tip and add it to the index;
- * with `apply_utxo`, update the UTXO set. Caller holds the write lock. */
+ * with `apply_utxo`, update the UTXO set. A block the headers index does not
+ * hold yet gets its record appended (durably) before any state changes, so
+ * the caller must have made its block file durable first. Caller holds the
+ * write lock. */
 static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, int apply_utxo,
                          char *err, size_t errlen)
 {
@@ -189,8 +233,9 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
     uint8_t(*ids)[32] = NULL;
     uint8_t root[32];
     struct node_slice *txs = NULL;
+    struct node_tx *decoded = NULL;
     double t0 = now_seconds();
-    long n;
+    long n, ndecoded = 0;
     size_t weight = NODE_HEADER_SIZE * 4;
     int rc = -1;
 
@@ -201,7 +246,8 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
     if (n > 0) {
         txs = calloc((size_t)n, sizeof(*txs));
         ids = calloc((size_t)n, 32);
-        if (!txs || !ids) {
+        decoded = c->evm ? NULL : calloc((size_t)n, sizeof(*decoded));
+        if (!txs || !ids || (!c->evm && !decoded)) {
             ERR("out of memory");
             goto fail;
         }
@@ -227,20 +273,15 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
         goto fail;
     }
     for (long i = 0; i < n; i++) {
-        struct node_tx tx;
-        if (tx_id(c, txs[i].p, txs[i].len, ids[i], &tx, err, errlen) != 0)
+        struct node_tx *tx = c->evm ? NULL : &decoded[i];
+        struct node_tx scratch;
+        if (tx_id(c, txs[i].p, txs[i].len, ids[i], tx ? tx : &scratch, err, errlen) != 0)
             goto fail;
         if (!c->evm) {
-            weight += tx.weight;
-            int bad = (i == 0) != node_tx_is_coinbase(&tx);
-            int oom = !bad && apply_utxo && utxo_apply(c, &tx) != 0;
-            node_tx_free(&tx);
-            if (bad) {
+            ndecoded++;
+            weight += tx->weight;
+            if ((i == 0) != node_tx_is_coinbase(tx)) {
                 ERR("transaction %ld: coinbase misplaced", i);
-                goto fail;
-            }
-            if (oom) {
-                ERR("out of memory");
                 goto fail;
             }
         } else {
@@ -251,31 +292,38 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
         ERR("merkle root mismatch");
         goto fail;
     }
-    if (c->nblocks == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        struct node_block_meta *b = realloc(c->blocks, cap * sizeof(*b));
-        if (!b) {
-            ERR("out of memory");
-            goto fail;
-        }
-        c->blocks = b;
-        c->cap = cap;
-    }
-    if (node_hmap_put(c->by_hash, meta.hash, c->nblocks) != 0) {
-        ERR("out of memory");
-        goto fail;
-    }
     meta.header = h;
     meta.ntx = (uint32_t)n;
     meta.size = (uint32_t)len;
     meta.weight = (uint32_t)weight;
-    c->blocks[c->nblocks++] = meta;
-    atomic_store(&c->height, (int64_t)c->nblocks - 1);
-    atomic_fetch_add(&c->size_bytes, len);
+    if (index_reserve(c, &meta) != 0) {
+        ERR("out of memory");
+        goto fail;
+    }
+    if (c->nblocks >= node_headers_count(c->headers) &&
+        node_headers_append(c->headers, &meta, err, errlen) != 0) {
+        storage_failed(c, errno);
+        node_hmap_del(c->by_hash, meta.hash);
+        goto fail;
+    }
+    index_commit(c, &meta);
+    for (long i = 0; apply_utxo && i < ndecoded; i++) {
+        if (!c->utxo_broken && utxo_apply(c, &decoded[i]) != 0) {
+            /* The set is now partly updated. The block is durable, so the
+             * chainstate is no longer written and a restart replays it. */
+            c->utxo_broken = 1;
+            log_msg(LOG_ERROR, "utxo_incomplete",
+                    "out of memory applying block %zu: chainstate frozen until restart",
+                    c->nblocks - 1);
+        }
+    }
     atomic_fetch_add(&c->stats.blocks_processed, 1);
     prom_histogram_observe(&c->stats.validation_seconds, now_seconds() - t0);
     rc = 0;
 fail:
+    for (long i = 0; i < ndecoded; i++)
+        node_tx_free(&decoded[i]);
+    free(decoded);
     free(txs);
     free(ids);
     return rc;
@@ -306,10 +354,14 @@ static int write_state(struct node_chain *c, char *err, size_t errlen)
     uint8_t sum[32];
     int rc = -1;
 
+    if (c->utxo_broken)
+        return ERR("chainstate not written: the UTXO set is incomplete after running out of "
+                   "memory (a restart rebuilds it)");
     node_buf_u32le(&b, STATE_MAGIC);
     node_buf_u32le(&b, STATE_VERSION);
     node_buf_u64le(&b, (uint64_t)(c->nblocks - 1));
     node_buf_put(&b, c->blocks[c->nblocks - 1].hash, 32);
+    node_buf_u64le(&b, (uint64_t)atomic_load(&c->pruned_below));
     node_buf_u64le(&b, node_hmap_count(c->utxo));
     node_hmap_each(c->utxo, state_put_utxo, &w);
     if (b.failed || node_sha256d(b.data, b.len, NULL, 0, sum) != 0 ||
@@ -318,24 +370,25 @@ static int write_state(struct node_chain *c, char *err, size_t errlen)
         goto fail;
     }
     if (node_store_write_atomic(c->state_path, b.data, b.len, err, errlen) != 0) {
-        atomic_store(&c->storage_ok, 0);
+        storage_failed(c, errno);
         goto fail;
     }
+    atomic_store(&c->state_bytes, b.len);
     rc = 0;
 fail:
     node_buf_free(&b);
     return rc;
 }
 
-/* Load the chainstate: tip height and hash, UTXO set. 1 loaded, 0 absent,
- * -1 corrupt (err filled). */
+/* Load the chainstate: tip height and hash, prune height (version 2), UTXO
+ * set. 1 loaded, 0 absent, -1 corrupt (err filled). */
 static int read_state(struct node_chain *c, int64_t *height, uint8_t tip[32], char *err,
                       size_t errlen)
 {
     uint8_t *data = NULL, sum[32];
     size_t len;
     uint32_t magic, version;
-    uint64_t h, count;
+    uint64_t h, count, pruned = 0;
     const uint8_t *p;
     int rc = -1;
 
@@ -348,12 +401,15 @@ static int read_state(struct node_chain *c, int64_t *height, uint8_t tip[32], ch
         goto fail;
     }
     if (node_read_u32le(&r, &magic) != 0 || magic != STATE_MAGIC ||
-        node_read_u32le(&r, &version) != 0 || version != STATE_VERSION ||
+        node_read_u32le(&r, &version) != 0 || version < 1 || version > STATE_VERSION ||
         node_read_u64le(&r, &h) != 0 || node_read_bytes(&r, 32, &p) != 0 ||
-        node_read_u64le(&r, &count) != 0 || count > (r.len - r.pos) / (OUTPOINT_SIZE + 8)) {
+        (version >= 2 && node_read_u64le(&r, &pruned) != 0) ||
+        node_read_u64le(&r, &count) != 0 || count > (r.len - r.pos) / (OUTPOINT_SIZE + 8) ||
+        pruned > h) {
         ERR("%s: not a chainstate file of this version", c->state_path);
         goto fail;
     }
+    atomic_store(&c->pruned_below, (int64_t)pruned);
     memcpy(tip, p, 32);
     *height = (int64_t)h;
     for (uint64_t i = 0; i < count; i++) {
@@ -366,7 +422,7 @@ static int read_state(struct node_chain *c, int64_t *height, uint8_t tip[32], ch
             goto fail;
         }
     }
-    atomic_fetch_add(&c->size_bytes, len);
+    atomic_store(&c->state_bytes, len);
     rc = 1;
 fail:
     free(data);
@@ -438,7 +494,7 @@ static int store_block(struct node_chain *c, const uint8_t *raw, size_t len, cha
     char path[4096];
     block_path(c, (int64_t)c->nblocks, path, sizeof(path));
     if (node_store_write_atomic(path, raw, len, err, errlen) != 0) {
-        atomic_store(&c->storage_ok, 0);
+        storage_failed(c, errno);
         return -1;
     }
     if (connect_block(c, raw, len, 1, err, errlen) != 0) {
@@ -525,54 +581,130 @@ fail:
     return rc;
 }
 
-/* Index every block file; replay the UTXO set for blocks above the
- * chainstate's height. Files above the chainstate that do not connect are
- * crash debris and are removed. */
-static int load_blocks(struct node_chain *c, int have_state, int64_t state_height,
-                       const uint8_t state_tip[32], int *replayed, char *err, size_t errlen)
+/* Add a record of the headers index without reading its block file: it
+ * must extend the tip and meet its proof of work. 0, or -1 with err. */
+static int index_header(struct node_chain *c, const struct node_block_meta *m, char *err,
+                        size_t errlen)
 {
+    static const uint8_t zero[32];
+    const uint8_t *prev = c->nblocks ? c->blocks[c->nblocks - 1].hash : zero;
+    if (memcmp(m->header.prev, prev, 32) != 0)
+        return ERR("header does not extend the one before it");
+    if (!check_pow(m->hash, m->header.bits))
+        return ERR("proof of work does not meet the target");
+    if (index_reserve(c, m) != 0)
+        return ERR("out of memory");
+    index_commit(c, m);
+    return 0;
+}
+
+/* Crash debris from `height` on: remove its block file and cut the headers
+ * index there. 0, or -1 with err when the index cannot be cut. */
+static int discard_from(struct node_chain *c, int64_t height, const char *path, const char *why,
+                        char *err, size_t errlen)
+{
+    log_msg(LOG_WARN, "block_discarded", "%s: %s", path, why);
+    unlink(path);
+    return node_headers_truncate(c->headers, (size_t)height, err, errlen);
+}
+
+/* Build the index: records of the headers index up to the chainstate tip
+ * need no block file (they may be pruned); blocks above the tip are replayed
+ * into the UTXO set from their files; block files beyond the last record
+ * (a data dir from before the headers index, or a crash between a block
+ * file and its record) are connected and their records appended. What does
+ * not connect above the chainstate is crash debris and is removed. */
+static int load_blocks(struct node_chain *c, const struct node_block_meta *recs, size_t nrecs,
+                       int have_state, int64_t state_height, const uint8_t state_tip[32],
+                       int *replayed, char *err, size_t errlen)
+{
+    int64_t pruned = atomic_load(&c->pruned_below);
     char path[4096];
     for (int64_t height = 0;; height++) {
-        uint8_t *raw;
+        uint8_t *raw, hash[32];
         size_t len;
         char why[256];
         int beyond = !have_state || height > state_height;
+        int known = (size_t)height < nrecs;
 
         block_path(c, height, path, sizeof(path));
-        if (node_store_read(path, MAX_BLOCK_FILE, &raw, &len, why, sizeof(why)) != 0) {
-            if (errno == ENOENT && beyond)
+        if (known && !beyond) {
+            /* A stat, not a read: a missing file is a hole, not debris. */
+            if (height >= pruned && access(path, F_OK) != 0)
+                return ERR("%s: %s", path, strerror(errno));
+            if (index_header(c, &recs[height], why, sizeof(why)) != 0)
+                return ERR("%s: height %lld: %s", c->headers_path, (long long)height, why);
+        } else if (node_store_read(path, MAX_BLOCK_FILE, &raw, &len, why, sizeof(why)) != 0) {
+            int missing = errno == ENOENT;
+            if (!beyond && height < pruned)
+                return ERR("%s: the headers index ends at height %lld and the block files "
+                           "below %lld are pruned: cannot rebuild it",
+                           c->headers_path, (long long)height, (long long)pruned);
+            if (!beyond)
+                return ERR("%s", why);
+            if (known && (size_t)height + 1 < nrecs)
+                return ERR("%s: block file of indexed height %lld missing above the chainstate "
+                           "(%s)",
+                           c->dir, (long long)height, why);
+            if (missing && !known)
                 break;
-            if (beyond) {
-                log_msg(LOG_WARN, "block_discarded", "%s", why);
-                unlink(path);
+            if (discard_from(c, height, path, why, err, errlen) != 0)
+                return -1;
+            break;
+        } else {
+            int rc = -1;
+            if (node_sha256d(raw, len < NODE_HEADER_SIZE ? len : NODE_HEADER_SIZE, NULL, 0,
+                             hash) != 0)
+                snprintf(why, sizeof(why), "out of memory");
+            else if (known && memcmp(hash, recs[height].hash, 32) != 0)
+                snprintf(why, sizeof(why), "block file does not match the headers index");
+            else
+                rc = connect_block(c, raw, len, beyond, why, sizeof(why));
+            free(raw);
+            if (rc != 0) {
+                /* Not debris when its record could not be written. */
+                if (!beyond || atomic_load(&c->storage_state) != NODE_STORAGE_OK)
+                    return ERR("%s: %s", path, why);
+                if (discard_from(c, height, path, why, err, errlen) != 0)
+                    return -1;
                 break;
             }
-            return ERR("%s", why);
-        }
-        int rc = connect_block(c, raw, len, beyond, why, sizeof(why));
-        free(raw);
-        if (rc != 0) {
-            if (!beyond)
-                return ERR("%s: %s", path, why);
-            log_msg(LOG_WARN, "block_discarded", "%s: %s", path, why);
-            unlink(path);
-            break;
+            if (beyond)
+                (*replayed)++;
         }
         if (have_state && height == state_height &&
             memcmp(c->blocks[height].hash, state_tip, 32) != 0)
-            return ERR("%s: chainstate tip does not match the block files", c->state_path);
-        if (beyond)
-            (*replayed)++;
+            return ERR("%s: chainstate tip does not match the block index", c->state_path);
     }
     if (have_state && (int64_t)c->nblocks <= state_height)
-        return ERR("%s: block files end at height %lld below the chainstate tip %lld", c->dir,
+        return ERR("%s: blocks end at height %lld below the chainstate tip %lld", c->dir,
                    (long long)c->nblocks - 1, (long long)state_height);
     return 0;
+}
+
+/* Delete block files below the prune height that a crash left behind: a
+ * prune persists its height first, then unlinks upward, so leftovers are
+ * the highest ones below it. */
+static void remove_pruned_leftovers(struct node_chain *c)
+{
+    char path[4096];
+    long long removed = 0;
+    for (int64_t h = atomic_load(&c->pruned_below) - 1; h >= 0; h--) {
+        block_path(c, h, path, sizeof(path));
+        if (unlink(path) != 0)
+            break;
+        removed++;
+    }
+    if (removed)
+        log_msg(LOG_INFO, "prune_leftovers", "%lld block files below the prune height removed",
+                removed);
 }
 
 struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, size_t errlen)
 {
     struct node_chain *c = calloc(1, sizeof(*c));
+    struct node_block_meta *recs = NULL;
+    size_t nrecs = 0;
     int64_t state_height = -1;
     uint8_t state_tip[32];
     int have_state, replayed = 0;
@@ -584,10 +716,12 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
     pthread_rwlock_init(&c->lock, NULL);
     c->evm = evm;
     atomic_store(&c->height, -1);
+    atomic_store(&c->min_free_bytes, MIN_FREE_BYTES);
     prom_histogram_init(&c->stats.validation_seconds, PROM_LATENCY_BOUNDS, PROM_LATENCY_NBOUNDS);
     if (asprintf(&c->dir, "%s", data_dir) < 0 ||
         asprintf(&c->blocks_dir, "%s/blocks", data_dir) < 0 ||
-        asprintf(&c->state_path, "%s/chainstate.dat", data_dir) < 0) {
+        asprintf(&c->state_path, "%s/chainstate.dat", data_dir) < 0 ||
+        asprintf(&c->headers_path, "%s/headers.dat", data_dir) < 0) {
         ERR("out of memory");
         goto fail;
     }
@@ -602,8 +736,16 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
     have_state = read_state(c, &state_height, state_tip, err, errlen);
     if (have_state < 0)
         goto fail;
-    if (load_blocks(c, have_state, state_height, state_tip, &replayed, err, errlen) != 0)
+    c->headers = node_headers_open(c->headers_path, &recs, &nrecs, err, errlen);
+    if (!c->headers)
         goto fail;
+    if (load_blocks(c, recs, nrecs, have_state, state_height, state_tip, &replayed, err,
+                    errlen) != 0)
+        goto fail;
+    if (c->nblocks > nrecs && nrecs == 0)
+        log_msg(LOG_INFO, "headers_index_built", "%s: %zu records from the block files",
+                c->headers_path, c->nblocks);
+    remove_pruned_leftovers(c);
     if (c->nblocks == 0) {
         /* Genesis pays to OP_TRUE; its time is fixed so it is the same everywhere. */
         static const uint8_t op_true[] = {0x51};
@@ -618,9 +760,10 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
         if (write_state(c, err, errlen) != 0)
             goto fail;
     }
-    atomic_store(&c->storage_ok, 1);
+    free(recs);
     return c;
 fail:
+    free(recs);
     node_chain_close(c);
     return NULL;
 }
@@ -635,6 +778,8 @@ void node_chain_close(struct node_chain *c)
     free(c->dir);
     free(c->blocks_dir);
     free(c->state_path);
+    free(c->headers_path);
+    node_headers_close(c->headers);
     pthread_rwlock_destroy(&c->lock);
     free(c);
 }
@@ -680,10 +825,22 @@ int node_chain_read_block(struct node_chain *c, int64_t height, uint8_t **raw, s
                           char *err, size_t errlen)
 {
     char path[4096];
-    if (height < 0 || height > node_chain_height(c))
-        return ERR("block height out of range");
-    block_path(c, height, path, sizeof(path));
-    return node_store_read(path, MAX_BLOCK_FILE, raw, len, err, errlen);
+    int rc;
+
+    /* Under the read lock: a prune (write lock) cannot unlink the file
+     * between the check and the read. */
+    pthread_rwlock_rdlock(&c->lock);
+    if (height < 0 || (size_t)height >= c->nblocks) {
+        rc = ERR("block height out of range");
+    } else if (height < atomic_load(&c->pruned_below)) {
+        rc = ERR("block %lld: pruned data", (long long)height);
+        errno = ENOENT;
+    } else {
+        block_path(c, height, path, sizeof(path));
+        rc = node_store_read(path, MAX_BLOCK_FILE, raw, len, err, errlen);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return rc;
 }
 
 int node_chain_generate(struct node_chain *c, struct node_mempool *mp, const uint8_t *script,
@@ -749,19 +906,85 @@ int node_chain_has_unspent(struct node_chain *c, const uint8_t txid[32])
 
 uint64_t node_chain_size_bytes(const struct node_chain *c)
 {
-    return atomic_load(&((struct node_chain *)c)->size_bytes);
+    struct node_chain *m = (struct node_chain *)c;
+    uint64_t headers = NODE_HEADERS_PREFIX + (uint64_t)(node_chain_height(c) + 1) *
+                                                 NODE_HEADERS_RECORD;
+    return atomic_load(&m->block_bytes) + atomic_load(&m->state_bytes) + headers;
+}
+
+void node_chain_set_min_free(struct node_chain *c, uint64_t bytes)
+{
+    atomic_store(&c->min_free_bytes, bytes);
 }
 
 int node_chain_check_storage(struct node_chain *c, char *err, size_t errlen)
 {
-    int rc = node_store_probe(c->blocks_dir, MIN_FREE_BYTES, err, errlen);
-    atomic_store(&c->storage_ok, rc == 0);
+    int rc = node_store_probe(c->blocks_dir, atomic_load(&c->min_free_bytes), err, errlen);
+    if (rc == 0)
+        atomic_store(&c->storage_state, NODE_STORAGE_OK);
+    else
+        storage_failed(c, errno);
     return rc;
 }
 
 int node_chain_storage_ok(const struct node_chain *c)
 {
-    return atomic_load(&((struct node_chain *)c)->storage_ok);
+    return atomic_load(&((struct node_chain *)c)->storage_state) == NODE_STORAGE_OK;
+}
+
+const char *node_chain_storage_reason(const struct node_chain *c)
+{
+    return node_store_reason(atomic_load(&((struct node_chain *)c)->storage_state));
+}
+
+int64_t node_chain_prune_height(const struct node_chain *c)
+{
+    return atomic_load(&((struct node_chain *)c)->pruned_below);
+}
+
+int node_chain_is_pruned(const struct node_chain *c, int64_t height)
+{
+    return height >= 0 && height < node_chain_prune_height(c);
+}
+
+int node_chain_prune(struct node_chain *c, uint64_t target, int64_t keep, int64_t upto,
+                     struct node_prune_plan *done, char *err, size_t errlen)
+{
+    struct node_prune_plan plan;
+    char path[4096];
+    int rc = -1;
+
+    pthread_rwlock_wrlock(&c->lock);
+    int64_t old = atomic_load(&c->pruned_below);
+    node_prune_plan(c->blocks, (int64_t)c->nblocks, old, keep, node_chain_size_bytes(c), target,
+                    upto, &plan);
+    if (plan.to > plan.from) {
+        /* The new height is durable before any file goes: a crash now leaves
+         * files below it (removed at the next open), never a hole. */
+        atomic_store(&c->pruned_below, plan.to);
+        if (write_state(c, err, errlen) != 0) {
+            atomic_store(&c->pruned_below, old);
+            goto out;
+        }
+        atomic_fetch_sub(&c->block_bytes, plan.bytes);
+        for (int64_t h = plan.from; h < plan.to; h++) {
+            block_path(c, h, path, sizeof(path));
+            if (unlink(path) != 0 && errno != ENOENT)
+                log_msg(LOG_WARN, "prune_unlink_failed", "%s: %s", path, strerror(errno));
+        }
+        atomic_fetch_add(&c->stats.prune_runs, 1);
+        atomic_fetch_add(&c->stats.pruned_blocks, (uint64_t)(plan.to - plan.from));
+        atomic_fetch_add(&c->stats.pruned_bytes, plan.bytes);
+        LOG_EVENT(LOG_INFO, "blocks_pruned", NULL, NULL, LF_INT("from_height", plan.from),
+                  LF_INT("to_height", plan.to - 1), LF_INT("blocks", plan.to - plan.from),
+                  LF_INT("bytes_freed", plan.bytes), LF_INT("size_bytes", node_chain_size_bytes(c)),
+                  LF_INT("tip", (int64_t)c->nblocks - 1));
+    }
+    *done = plan;
+    rc = 0;
+out:
+    pthread_rwlock_unlock(&c->lock);
+    return rc;
 }
 
 struct node_chain_stats *node_chain_stats(struct node_chain *c)

@@ -39,6 +39,9 @@ struct node_block_meta {
 struct node_chain_stats {
     _Atomic uint64_t blocks_processed; /* connected since start */
     struct prom_histogram validation_seconds;
+    _Atomic uint64_t prune_runs;    /* prunes that deleted at least one block file */
+    _Atomic uint64_t pruned_blocks; /* block files deleted by them */
+    _Atomic uint64_t pruned_bytes;  /* bytes freed by them */
 };
 
 struct node_chain;
@@ -64,7 +67,8 @@ int node_chain_find(struct node_chain *c, const uint8_t hash[32], int64_t *heigh
 /* Median time of the 11 blocks ending at `height`. */
 uint32_t node_chain_median_time(struct node_chain *c, int64_t height);
 
-/* The serialized block at `height` (malloc'd). 0, or -1 with err. */
+/* The serialized block at `height` (malloc'd). 0, or -1 with err; for a
+ * pruned block err says "pruned data" and node_chain_is_pruned() is true. */
 int node_chain_read_block(struct node_chain *c, int64_t height, uint8_t **raw, size_t *len,
                           char *err, size_t errlen);
 
@@ -87,15 +91,37 @@ int node_chain_generate(struct node_chain *c, struct node_mempool *mp, const uin
 size_t node_chain_utxo_count(struct node_chain *c);
 /* Whether any output of transaction `txid` is unspent (already confirmed). */
 int node_chain_has_unspent(struct node_chain *c, const uint8_t txid[32]);
-/* Bytes of block files and chainstate. */
+/* The node's own storage: bytes of the stored block files, the headers
+ * index and the chainstate. Lock-free. */
 uint64_t node_chain_size_bytes(const struct node_chain *c);
 /* Block subsidy in satoshis at `height` (regtest halving every 150). */
 int64_t node_chain_subsidy(int64_t height);
 
-/* Re-check that the data dir is usable; updates the flag read by
- * node_chain_storage_ok(). 0 usable, -1 with err. */
+/* Re-check that the data dir is usable (a durable probe write and at least
+ * the node_chain_set_min_free() floor free, 16 MiB by default); updates the
+ * state read by node_chain_storage_ok(). A failed block or chainstate write
+ * sets it too. 0 usable, -1 with err. */
 int node_chain_check_storage(struct node_chain *c, char *err, size_t errlen);
+void node_chain_set_min_free(struct node_chain *c, uint64_t bytes);
 int node_chain_storage_ok(const struct node_chain *c);
+/* "storage: read-only", "storage: no space", "storage: unavailable", or
+ * NULL when usable (static strings). */
+const char *node_chain_storage_reason(const struct node_chain *c);
+
+/* First height whose block file is stored (Bitcoin Core's pruneheight; 0
+ * when nothing is pruned). Lock-free. */
+int64_t node_chain_prune_height(const struct node_chain *c);
+/* Whether the block at `height` was pruned (its header is still indexed). */
+int node_chain_is_pruned(const struct node_chain *c, int64_t height);
+
+struct node_prune_plan;
+/* Delete the oldest block files per node_prune_plan() (prune.h): while own
+ * size > `target`, keeping the `keep` most recent blocks, up to height
+ * `upto` (INT64_MAX: no bound). The new prune height is written to the
+ * chainstate before any file is removed. `done` gets what was deleted
+ * (from == to: nothing). 0, or -1 with err (nothing deleted). */
+int node_chain_prune(struct node_chain *c, uint64_t target, int64_t keep, int64_t upto,
+                     struct node_prune_plan *done, char *err, size_t errlen);
 
 struct node_chain_stats *node_chain_stats(struct node_chain *c);
 

@@ -96,11 +96,14 @@ int node_store_write_atomic(const char *path, const void *data, size_t len, char
     if (fsync_dir_of(path) != 0)
         return ERR("%s: fsync of directory: %s", path, strerror(errno));
     return 0;
-fail:
+fail: {
+    int e = errno; /* the caller classifies the failure by it */
     if (fd >= 0)
         close(fd);
     unlink(tmp);
+    errno = e;
     return -1;
+}
 }
 
 int node_store_read(const char *path, size_t max, uint8_t **data, size_t *len, char *err,
@@ -162,19 +165,63 @@ int node_store_probe(const char *dir, uint64_t min_free_bytes, char *err, size_t
     if (snprintf(path, sizeof(path), "%s/.probe", dir) >= (int)sizeof(path))
         return ERR("%s: path too long", dir);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return ERR("%s: %s", path, strerror(errno));
+    if (fd < 0) {
+        int e = errno;
+        ERR("%s: %s", path, strerror(e));
+        errno = e;
+        return -1;
+    }
     if (write_all(fd, (const uint8_t *)"ok", 2) != 0 || fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(path);
-        return ERR("%s: %s", path, strerror(e));
+        ERR("%s: %s", path, strerror(e));
+        errno = e;
+        return -1;
     }
     close(fd);
     unlink(path);
-    if (statvfs(dir, &vfs) != 0)
-        return ERR("%s: statvfs: %s", dir, strerror(errno));
-    if ((uint64_t)vfs.f_bavail * vfs.f_frsize < min_free_bytes)
-        return ERR("%s: less than %llu bytes free", dir, (unsigned long long)min_free_bytes);
+    if (statvfs(dir, &vfs) != 0) {
+        int e = errno;
+        ERR("%s: statvfs: %s", dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if ((uint64_t)vfs.f_bavail * vfs.f_frsize < min_free_bytes) {
+        ERR("%s: less than %llu bytes free", dir, (unsigned long long)min_free_bytes);
+        errno = ENOSPC;
+        return -1;
+    }
     return 0;
+}
+
+enum node_storage_state node_store_classify(int errnum)
+{
+    switch (errnum) {
+    case 0:
+        return NODE_STORAGE_OK;
+    case EROFS:
+    case EACCES:
+    case EPERM:
+        return NODE_STORAGE_READONLY;
+    case ENOSPC:
+    case EDQUOT:
+        return NODE_STORAGE_FULL;
+    default:
+        return NODE_STORAGE_UNAVAILABLE;
+    }
+}
+
+const char *node_store_reason(enum node_storage_state s)
+{
+    switch (s) {
+    case NODE_STORAGE_READONLY:
+        return "storage: read-only";
+    case NODE_STORAGE_FULL:
+        return "storage: no space";
+    case NODE_STORAGE_UNAVAILABLE:
+        return "storage: unavailable";
+    default:
+        return NULL;
+    }
 }

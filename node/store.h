@@ -21,7 +21,23 @@ int node_store_read(const char *path, size_t max, uint8_t **data, size_t *len, c
                     size_t errlen);
 
 /* Whether `dir` accepts a small durable write and has at least
- * `min_free_bytes` free. 0 when usable, -1 with the reason in err. */
+ * `min_free_bytes` free. 0 when usable, -1 with the reason in err and errno
+ * telling why (ENOSPC when below `min_free_bytes`). */
 int node_store_probe(const char *dir, uint64_t min_free_bytes, char *err, size_t errlen);
+
+/* Why the data dir cannot be written, from the errno of a failed write. */
+enum node_storage_state {
+    NODE_STORAGE_OK = 0,
+    NODE_STORAGE_READONLY,    /* EROFS (and EACCES/EPERM) */
+    NODE_STORAGE_FULL,        /* ENOSPC, EDQUOT, below the free-space floor */
+    NODE_STORAGE_UNAVAILABLE, /* anything else: I/O error, dir gone */
+};
+
+/* Classify the errno of a failed write or probe. */
+enum node_storage_state node_store_classify(int errnum);
+
+/* The /health/ready reason of a state ("storage: read-only", "storage: no
+ * space", "storage: unavailable"); NULL for NODE_STORAGE_OK. Static. */
+const char *node_store_reason(enum node_storage_state s);
 
 #endif

@@ -1,0 +1,247 @@
+/* The append-only headers index (see headers.h). */
+#include "headers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/sha2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "log.h"
+
+#define ERR(...) node_errf(err, errlen, __VA_ARGS__)
+#define BODY (NODE_HEADERS_RECORD - 4)
+#define MAX_RECORDS ((size_t)1 << 28) /* far above any chain this node keeps */
+
+struct node_headers {
+    int fd;
+    char *path;
+    size_t count;
+};
+
+/* SHA-256 applied twice (nettle's: no allocation, cannot fail). */
+static void sha256d(const uint8_t *p, size_t n, uint8_t out[32])
+{
+    struct sha256_ctx ctx;
+    uint8_t first[SHA256_DIGEST_SIZE];
+    sha256_init(&ctx);
+    sha256_update(&ctx, n, p);
+    sha256_digest(&ctx, sizeof(first), first);
+    sha256_init(&ctx);
+    sha256_update(&ctx, sizeof(first), first);
+    sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void node_headers_encode(const struct node_block_meta *m, uint8_t out[NODE_HEADERS_RECORD])
+{
+    uint8_t sum[32];
+    node_header_write(&m->header, out);
+    put_u32(out + NODE_HEADER_SIZE, m->ntx);
+    put_u32(out + NODE_HEADER_SIZE + 4, m->size);
+    put_u32(out + NODE_HEADER_SIZE + 8, m->weight);
+    sha256d(out, BODY, sum);
+    memcpy(out + BODY, sum, 4);
+}
+
+int node_headers_decode(const uint8_t in[NODE_HEADERS_RECORD], struct node_block_meta *m)
+{
+    uint8_t sum[32];
+    sha256d(in, BODY, sum);
+    if (memcmp(sum, in + BODY, 4) != 0)
+        return -1;
+    memset(m, 0, sizeof(*m));
+    node_header_read(in, &m->header);
+    sha256d(in, NODE_HEADER_SIZE, m->hash);
+    m->ntx = get_u32(in + NODE_HEADER_SIZE);
+    m->size = get_u32(in + NODE_HEADER_SIZE + 4);
+    m->weight = get_u32(in + NODE_HEADER_SIZE + 8);
+    return 0;
+}
+
+static int read_full(int fd, uint8_t *p, size_t len, off_t off)
+{
+    while (len) {
+        ssize_t r = pread(fd, p, len, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        off += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t len, off_t off)
+{
+    while (len) {
+        ssize_t w = pwrite(fd, p, len, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        off += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static off_t record_offset(size_t height)
+{
+    return (off_t)NODE_HEADERS_PREFIX + (off_t)height * NODE_HEADERS_RECORD;
+}
+
+/* Write the magic of a new (or torn-at-creation) file. */
+static int write_prefix(struct node_headers *h, char *err, size_t errlen)
+{
+    if (ftruncate(h->fd, 0) != 0 ||
+        write_full(h->fd, (const uint8_t *)NODE_HEADERS_MAGIC, NODE_HEADERS_PREFIX, 0) != 0 ||
+        fdatasync(h->fd) != 0)
+        return ERR("%s: %s", h->path, strerror(errno));
+    return 0;
+}
+
+struct node_headers *node_headers_open(const char *path, struct node_block_meta **metas, size_t *n,
+                                       char *err, size_t errlen)
+{
+    struct node_headers *h = calloc(1, sizeof(*h));
+    struct node_block_meta *m = NULL;
+    uint8_t *data = NULL;
+    struct stat st;
+    size_t nrec, good = 0;
+
+    *metas = NULL;
+    *n = 0;
+    if (!h) {
+        ERR("%s: out of memory", path);
+        return NULL;
+    }
+    h->fd = -1;
+    if (!(h->path = strdup(path))) {
+        ERR("%s: out of memory", path);
+        goto fail;
+    }
+    h->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (h->fd < 0 && errno == EROFS)
+        h->fd = open(path, O_RDONLY | O_CLOEXEC); /* serve reads; appends will fail */
+    if (h->fd < 0) {
+        ERR("%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (fstat(h->fd, &st) != 0) {
+        ERR("%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (st.st_size < NODE_HEADERS_PREFIX) {
+        /* New, or torn before its first record: nothing in it to lose. */
+        if (write_prefix(h, err, errlen) != 0)
+            goto fail;
+        return h;
+    }
+    nrec = (size_t)(st.st_size - NODE_HEADERS_PREFIX) / NODE_HEADERS_RECORD;
+    if (nrec > MAX_RECORDS) {
+        ERR("%s: %zu records is more than this node keeps", path, nrec);
+        goto fail;
+    }
+    data = malloc(NODE_HEADERS_PREFIX + nrec * NODE_HEADERS_RECORD);
+    m = calloc(nrec ? nrec : 1, sizeof(*m));
+    if (!data || !m) {
+        ERR("%s: out of memory", path);
+        goto fail;
+    }
+    if (read_full(h->fd, data, NODE_HEADERS_PREFIX + nrec * NODE_HEADERS_RECORD, 0) != 0) {
+        ERR("%s: read: %s", path, errno ? strerror(errno) : "short read");
+        goto fail;
+    }
+    if (memcmp(data, NODE_HEADERS_MAGIC, NODE_HEADERS_PREFIX) != 0) {
+        ERR("%s: not a headers index of this version", path);
+        goto fail;
+    }
+    while (good < nrec &&
+           node_headers_decode(data + NODE_HEADERS_PREFIX + good * NODE_HEADERS_RECORD,
+                               &m[good]) == 0)
+        good++;
+    h->count = good;
+    if (record_offset(good) != st.st_size) {
+        /* Failing to cut the tail is harmless: appends overwrite it. */
+        if (ftruncate(h->fd, record_offset(good)) == 0)
+            fdatasync(h->fd);
+    }
+    free(data);
+    *metas = m;
+    *n = good;
+    return h;
+fail:
+    free(data);
+    free(m);
+    node_headers_close(h);
+    return NULL;
+}
+
+int node_headers_append(struct node_headers *h, const struct node_block_meta *m, char *err,
+                        size_t errlen)
+{
+    uint8_t rec[NODE_HEADERS_RECORD];
+    off_t off = record_offset(h->count);
+
+    node_headers_encode(m, rec);
+    if (write_full(h->fd, rec, sizeof(rec), off) != 0 || fdatasync(h->fd) != 0) {
+        int e = errno;
+        ERR("%s: %s", h->path, strerror(e));
+        /* A record left behind is harmless: the next append overwrites it,
+         * and on reopen a record above the chainstate without its block file
+         * is discarded. */
+        if (ftruncate(h->fd, off) != 0)
+            log_msg(LOG_WARN, "headers_truncate_failed", "%s: %s", h->path, strerror(errno));
+        errno = e;
+        return -1;
+    }
+    h->count++;
+    return 0;
+}
+
+int node_headers_truncate(struct node_headers *h, size_t count, char *err, size_t errlen)
+{
+    if (count >= h->count)
+        return 0;
+    if (ftruncate(h->fd, record_offset(count)) != 0 || fdatasync(h->fd) != 0)
+        return ERR("%s: truncate: %s", h->path, strerror(errno));
+    h->count = count;
+    return 0;
+}
+
+size_t node_headers_count(const struct node_headers *h)
+{
+    return h->count;
+}
+
+uint64_t node_headers_bytes(const struct node_headers *h)
+{
+    return (uint64_t)record_offset(h->count);
+}
+
+void node_headers_close(struct node_headers *h)
+{
+    if (!h)
+        return;
+    if (h->fd >= 0)
+        close(h->fd);
+    free(h->path);
+    free(h);
+}
