@@ -119,8 +119,10 @@ static const struct cfg_field flush_fields[] = {
     FLD(CFG_INT, "redis_interval_ms", struct conf_flush, redis_interval_ms, .min = 10,
         .max = 60000),
     FLD(CFG_INT, "retry_max_secs", struct conf_flush, retry_max_secs, .min = 1, .max = 3600),
+    FLD(CFG_SIZE, "journal_compact_bytes", struct conf_flush, journal_compact_bytes,
+        .min = 4096, .max = 1e12),
 };
-static const struct cfg_schema flush_schema = {"flush", flush_fields, 4, 0, 0};
+static const struct cfg_schema flush_schema = {"flush", flush_fields, 5, 0, 0};
 
 static const struct cfg_field logs_fields[] = {
     FLD(CFG_ENUM, "format", struct conf_logs, format, .enums = log_formats),
@@ -373,6 +375,7 @@ static void preset_numbers(struct conf *c)
     c->flush.fsync_interval_ms = 1000;
     c->flush.redis_interval_ms = 1000;
     c->flush.retry_max_secs = 60;
+    c->flush.journal_compact_bytes = 16 * 1000 * 1000;
     c->logs.format = LOG_FORMAT_TEXT;
     c->logs.level = LOG_INFO;
     c->logs.request_log_max_bytes = 40 * 1000 * 1000;

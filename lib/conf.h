@@ -83,6 +83,7 @@ struct conf_flush {
     int64_t fsync_interval_ms; /* journal fsync period, default 1000 */
     int64_t redis_interval_ms; /* Redis publish period, default 1000 */
     int64_t retry_max_secs;    /* cap of the flush retry backoff, default 60 */
+    int64_t journal_compact_bytes; /* journal compaction threshold, default 16 MB */
 };
 
 struct conf_logs {
