@@ -19,7 +19,7 @@ export CCGW_PORT_OFFSET=$OFF CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
 EDGE=$((8080 + OFF)); GW_HTTP0=$((9101 + OFF)); GW_HTTP1=$((9102 + OFF))
 
 stack_down() { "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log" >&2; }
-trap 'stack_down; it_cleanup' EXIT
+trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
 
 metric() { # port name -> value (0 when absent)
     curl -fsS --max-time 2 "http://127.0.0.1:$1/metrics" 2>/dev/null \

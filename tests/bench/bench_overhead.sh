@@ -17,7 +17,7 @@ export CCGW_PORT_OFFSET=$OFF CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
 EDGE=$((8080 + OFF)); NODE=$((18332 + 2 + OFF))
 
 stack_down() { "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log" >&2; }
-trap 'stack_down; it_cleanup' EXIT
+trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
 
 note "stack up on port offset $OFF"
 "$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up.log" 2>&1 || { cat "$IT_DIR/up.log" >&2; fail "stack up"; }
