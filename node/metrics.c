@@ -10,6 +10,7 @@
 #include "chain.h"
 #include "mempool.h"
 #include "node.h"
+#include "peermgr.h"
 
 struct method_series {
     const char *name;
@@ -141,8 +142,7 @@ char *node_metrics_render(struct node *n, size_t *len)
     FAM("ccnode_chain_height", PROM_GAUGE, "Height of the best block.");
     SAMPLE("ccnode_chain_height", NULL, chain_open ? node_chain_height(n->chain) : -1);
 
-    FAM("ccnode_peers_connected", PROM_GAUGE, "Peers currently connected.");
-    SAMPLE("ccnode_peers_connected", NULL, 0);
+    rc |= node_peermgr_metrics(n->peers, p);
     FAM("ccnode_peers_max", PROM_GAUGE, "Configured maximum number of peers.");
     SAMPLE("ccnode_peers_max", NULL, n->cfg->network.max_peers);
     FAM("ccnode_network_received_bytes_total", PROM_COUNTER,

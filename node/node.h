@@ -15,8 +15,10 @@
 
 struct node_chain;
 struct node_mempool;
+struct node_disk;
 struct node_rl;
 struct node_metrics;
+struct node_peermgr;
 
 enum node_phase {
     NODE_PHASE_LOADING = 0, /* chain being opened: RPC in warm-up, not ready */
@@ -30,7 +32,9 @@ struct node {
     struct node_chain *chain; /* NULL until loaded */
     struct node_mempool *mempool;
     struct node_rl *rl; /* NULL when rate limiting is off */
+    struct node_disk *disk; /* disk monitor; NULL until the chain is open */
     struct node_metrics *metrics;
+    struct node_peermgr *peers; /* NULL until the chain is open */
     atomic_int phase;      /* enum node_phase */
     int64_t start_time;    /* epoch seconds */
     char cookie[65];       /* hex secret of __cookie__, "" when none */

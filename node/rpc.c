@@ -10,8 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "chain.h"
 #include "log.h"
 #include "metrics.h"
+#include "peermgr.h"
 #include "ratelimit.h"
 
 #define MAX_LIMITED_METHODS 16 /* distinct overridden methods checked per request */
@@ -186,6 +188,23 @@ static const char *warmup_message(const struct node *n)
                : "Verifying blocks\xe2\x80\xa6";
 }
 
+/* Whether `m` is refused while the node is behind its peers. Bitcoin: what
+ * Bitcoin Core refuses in initial block download (getblocktemplate) plus
+ * block production, which would fork the chain; reads answer from the
+ * partial chain, as in Core. EVM: everything but the identity and sync
+ * status methods, since a lagging state is a wrong answer there. */
+static int refused_while_syncing(const struct node *n, const char *m)
+{
+    static const char *const btc[] = {"getblocktemplate", "generate", "generatetoaddress", NULL};
+    static const char *const evm_ok[] = {"eth_chainId", "eth_syncing", "net_peerCount",
+                                         "net_version", "web3_clientVersion", NULL};
+    const char *const *list = is_evm(n) ? evm_ok : btc;
+    int listed = 0;
+    for (size_t i = 0; list[i]; i++)
+        listed |= strcmp(list[i], m) == 0;
+    return is_evm(n) ? !listed : listed;
+}
+
 /* Execute one parsed call. 0 with *result, or -1 with e. */
 static int exec_call(struct node *n, const struct call *c, json_t **result,
                      struct node_rpc_error *e)
@@ -202,6 +221,14 @@ static int exec_call(struct node *n, const struct call *c, json_t **result,
             return node_rpc_fail(e, RPC_METHOD_NOT_FOUND,
                                  "the method %.128s does not exist/is not available", c->method);
         return node_rpc_fail(e, RPC_METHOD_NOT_FOUND, "Method not found");
+    }
+    if (node_peermgr_syncing(n->peers) && refused_while_syncing(n, m->name)) {
+        if (is_evm(n))
+            return node_rpc_fail(e, RPC_SERVER_ERROR, "node is syncing: block %lld of %lld",
+                                 (long long)node_chain_height(n->chain),
+                                 (long long)node_peermgr_best_height(n->peers));
+        return node_rpc_fail(e, RPC_CLIENT_IN_INITIAL_DOWNLOAD,
+                             "Bitcoin Core is in initial sync and waiting for blocks...");
     }
     json_t *args = positional(m, c->params, e);
     if (!args)

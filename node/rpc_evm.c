@@ -11,6 +11,7 @@
 #include "chain.h"
 #include "codec.h"
 #include "mempool.h"
+#include "peermgr.h"
 #include "rpc.h"
 #include "tx.h"
 
@@ -143,6 +144,31 @@ static int m_net_version(struct node *n, json_t *params, json_t **result, struct
     (void)params;
     snprintf(buf, sizeof(buf), "%lld", (long long)n->cfg->node.chain_id);
     *result = json_string(buf);
+    return *result ? 0 : oom(e);
+}
+
+/* false, or the progress object geth answers while it syncs. */
+static int m_syncing(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+{
+    int64_t start = node_peermgr_sync_start(n->peers), best = node_peermgr_best_height(n->peers);
+    int64_t h = node_chain_height(n->chain);
+    (void)params;
+    if (!node_peermgr_syncing(n->peers))
+        *result = json_false();
+    else
+        *result =
+            json_pack("{s:o,s:o,s:o}", "startingBlock", quantity((uint64_t)(start < 0 ? h : start)),
+                      "currentBlock", quantity((uint64_t)h), "highestBlock",
+                      quantity((uint64_t)(best > h ? best : h)));
+    return *result ? 0 : oom(e);
+}
+
+static int m_peer_count(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+{
+    size_t in, out;
+    (void)params;
+    node_peermgr_counts(n->peers, &in, &out);
+    *result = quantity((uint64_t)(in + out));
     return *result ? 0 : oom(e);
 }
 
@@ -318,6 +344,8 @@ const struct node_rpc_method node_evm_methods[] = {
      1,
      {"data"},
      "eth_sendRawTransaction data"},
+    {"eth_syncing", m_syncing, 0, 0, {NULL}, "eth_syncing"},
+    {"net_peerCount", m_peer_count, 0, 0, {NULL}, "net_peerCount"},
     {"net_version", m_net_version, 0, 0, {NULL}, "net_version"},
     {"web3_clientVersion", m_client_version, 0, 0, {NULL}, "web3_clientVersion"},
     {NULL, NULL, 0, 0, {NULL}, NULL},

@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "mempool.h"
 #include "metrics.h"
+#include "peermgr.h"
 #include "rpc.h"
 #include "store.h"
 
@@ -47,12 +48,21 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
     int phase = atomic_load(&n->phase);
     int chain_ok = node_chain_ready(n);
     int storage_ok = chain_ok && node_chain_storage_ok(n->chain);
-    int ready = phase == NODE_PHASE_READY && storage_ok;
+    int syncing = node_peermgr_syncing(n->peers);
+    int ready = phase == NODE_PHASE_READY && storage_ok && !syncing;
     /* "starting" while the chain loads or warms up; "unhealthy" once storage
      * fails or the chain could not be opened. */
     const char *state = ready                                                     ? "healthy"
                         : phase == NODE_PHASE_FAILED || (chain_ok && !storage_ok) ? "unhealthy"
+                        : phase == NODE_PHASE_READY                               ? "syncing"
                                                                                   : "starting";
+    /* The first thing that keeps the node out of rotation. */
+    const char *reason = ready                         ? NULL
+                         : phase == NODE_PHASE_FAILED  ? "chain_failed"
+                         : !chain_ok                   ? "loading"
+                         : !storage_ok                 ? "storage_unavailable"
+                         : phase != NODE_PHASE_READY   ? "warming_up"
+                                                       : "syncing";
 
     *status = ready ? 200 : 503;
     if (strcmp(which, "") == 0)
@@ -63,9 +73,10 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
                          (json_int_t)node_uptime(n));
     }
     if (strcmp(which, "ready") == 0)
-        return json_pack("{s:s,s:b,s:b,s:b}", "status", ready ? "ready" : "not_ready",
+        return json_pack("{s:s,s:b,s:b,s:b,s:b,s:s*}", "status", ready ? "ready" : "not_ready",
                          "chain_initialized", chain_ok, "storage_available", storage_ok,
-                         "warming_up", phase != NODE_PHASE_READY);
+                         "warming_up", phase != NODE_PHASE_READY, "syncing", syncing, "reason",
+                         reason);
     if (strcmp(which, "detailed") != 0)
         return NULL;
 
@@ -79,14 +90,18 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
                       (json_int_t)node_chain_height(n->chain), "tip_hash", tip_hash_json(n, &tip));
     else
         chain = json_pack("{s:b,s:n,s:n}", "initialized", 0, "height", "tip_hash");
+    size_t in, out;
+    node_peermgr_counts(n->peers, &in, &out);
     node_mempool_stats(n->mempool, &mp_count, &mp_bytes);
-    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:o,s:{s:b,s:I},s:{s:i,s:I},s:{s:b,s:I},s:{s:I,s:I}}",
+    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:o,s:{s:b,s:I},s:{s:I,s:I},s:o,s:{s:b,s:I},"
+                     "s:{s:I,s:I}}",
                      "status", state, "timestamp", (json_int_t)time(NULL), "uptime_seconds",
                      (json_int_t)node_uptime(n), "version", NODE_VERSION, "flavour",
                      n->cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin", "chain", chain,
                      "storage", "available", storage_ok, "size_bytes",
                      (json_int_t)(chain_ok ? node_chain_size_bytes(n->chain) : 0), "network",
-                     "peers_connected", 0, "peers_max", (json_int_t)n->cfg->network.max_peers,
+                     "peers_connected", (json_int_t)(in + out), "peers_max",
+                     (json_int_t)n->cfg->network.max_peers, "peers", node_peermgr_health(n->peers),
                      "rpc", "enabled", 1, "requests_processed",
                      (json_int_t)node_metrics_rpc_total(n->metrics), "mempool", "transactions",
                      (json_int_t)mp_count, "size_bytes", (json_int_t)mp_bytes);

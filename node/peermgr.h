@@ -1,0 +1,69 @@
+/* The peer manager: one thread with a poll() loop that keeps TCP connections
+ * to the configured peers (network.peers) and accepts others on
+ * network.listen, speaks the protocol of peer.h, downloads missing blocks and
+ * announces new ones.
+ *
+ * Reconnection: a configured peer that fails or disconnects is retried after
+ * node_peer_backoff(initial, max, retries so far, jitter), at most
+ * reconnect_max_retries times in a row (then it is given up: log line
+ * peer_give_up, counter); a completed handshake resets the count;
+ * reconnect_enabled=false means no retry at all. Peers due at the same time
+ * are tried in the order of node_peer_queue_cmp (quality, then due time).
+ *
+ * Misbehaviour (bad frame, malformed or unexpected message, wrong chain, an
+ * invalid block) is counted by reason and costs the address an offence;
+ * NODE_PEERMGR_BAN_OFFENCES offences ban it for NODE_PEERMGR_BAN_SECS
+ * (inbound peers are judged by IP, configured ones by their address).
+ *
+ * Sync: the node is "syncing" from start until it has caught up with a peer
+ * after the handshake (or no configured peer could be reached, or none is
+ * configured), and later whenever a connected peer reports a height more than
+ * NODE_PEERMGR_SYNC_LAG blocks above ours (so one block in flight does not
+ * flip readiness). There are no reorganisations: a peer whose block does not
+ * extend our tip is marked forked and not synced from. */
+#ifndef CCNODE_PEERMGR_H
+#define CCNODE_PEERMGR_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prom.h"
+
+#define NODE_PEERMGR_BAN_OFFENCES 5
+#define NODE_PEERMGR_BAN_SECS 60
+#define NODE_PEERMGR_SYNC_LAG 6
+
+struct node;
+struct node_peermgr;
+
+/* Bind network.listen (when set) and start the peer thread for `n`, whose
+ * chain must be open. NULL with err filled ("network.listen 1.2.3.4:5: ..."). */
+struct node_peermgr *node_peermgr_start(struct node *n, char *err, size_t errlen);
+
+/* Stop the thread, close every connection, free. NULL is a no-op. */
+void node_peermgr_stop(struct node_peermgr *pm);
+
+/* 1 while the node is behind its peers (see above); 0 for NULL. Lock-free. */
+int node_peermgr_syncing(const struct node_peermgr *pm);
+
+/* Best height reported by connected peers, -1 when none (or pm NULL); the
+ * height the current sync started from (-1 when not syncing). Lock-free. */
+int64_t node_peermgr_best_height(const struct node_peermgr *pm);
+int64_t node_peermgr_sync_start(const struct node_peermgr *pm);
+
+/* Connected (handshaken) peers, inbound and outbound. 0 for NULL. */
+void node_peermgr_counts(const struct node_peermgr *pm, size_t *in, size_t *out);
+
+/* getpeerinfo: a new JSON array, one object per known peer (configured ones
+ * too while they wait for a retry or were given up). NULL out of memory. */
+json_t *node_peermgr_info(struct node_peermgr *pm);
+
+/* The "peers" section of /health/detailed. NULL out of memory. */
+json_t *node_peermgr_health(struct node_peermgr *pm);
+
+/* Write the ccnode_peer* metric families to `p` (pm may be NULL: zeros).
+ * 0, or -1 when the page failed. */
+int node_peermgr_metrics(struct node_peermgr *pm, prom_t *p);
+
+#endif
