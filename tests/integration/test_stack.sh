@@ -1,8 +1,16 @@
 #!/bin/bash
-# End to end: scripts/stack up on free ports, a known mix of traffic through
-# the edge, scripts/stack flush, and relaystats' totals equal the expected
-# relays exactly; scripts/stack down leaves no process behind.
+# End to end: scripts/stack up on free ports (twice), a real Prometheus
+# scraping every target of deploy/prometheus/ with the alert rules loaded and
+# quiet, a known mix of traffic through the edge (valid, invalid hosts, the
+# persistent-socket attack, a stopped chain giving 503s, which makes the
+# backend-down and node-not-ready alerts fire), scripts/stack flush, and
+# `relaystats query --format json` totals equal the expected relays exactly;
+# scripts/stack down leaves no process behind.
+#
+# Prometheus runs a generated copy of deploy/prometheus/: the stack's ports,
+# a 1 s scrape and evaluation interval, and every alert's `for:` cut to 1s.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/prom.sh"
 it_setup
 
 # Every DESIGN.md port shifted by one offset where all are free.
@@ -17,6 +25,41 @@ trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
 "$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up.log" 2>&1 || { cat "$IT_DIR/up.log"; fail "stack up"; }
 "$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up2.log" 2>&1 || { cat "$IT_DIR/up2.log"; fail "second stack up"; }
 grep -q "already running" "$IT_DIR/up2.log" || fail "second up did not notice the running stack"
+grep -q "curl -s -H 'Host: 894334g9f403.0021.chains.local.test'" "$IT_DIR/up.log" \
+    || { cat "$IT_DIR/up.log"; fail "up does not print a curl through the edge"; }
+
+note "Prometheus against the stack"
+PROM_SCRAPE_INTERVAL=1s PROM_PORT_OFFSET=$OFF PROM_RULE_FOR=1s prom_start "$CCGW_ROOT/deploy/prometheus/prometheus.yml"
+prom_wait_up 60
+# Targets the stack runs: each cc-gateway and the HAProxy under it, each
+# cc-node, relaystats (PostgreSQL and Redis are not scraped).
+want=0
+for f in "$CCGW_RUN_DIR"/pids/*.pid; do
+    case $(basename "$f" .pid) in
+        gw-*) want=$((want + 2)) ;; postgres|redis) ;; *) want=$((want + 1)) ;;
+    esac
+done
+assert_eq "$PROM_TARGETS" "$want" "Prometheus targets (every process of the stack that serves /metrics)"
+
+sleep 2   # a few rule evaluations on the healthy stack
+prom_rules >"$IT_DIR/rules.txt"
+cat "$IT_DIR/rules.txt"
+assert_eq "$(wc -l <"$IT_DIR/rules.txt")" "$(grep -c '^ *- alert:' "$CCGW_ROOT/deploy/prometheus/alerts.yml")" \
+    "alert rules loaded"
+for a in CcgwHaproxyLogsDropped CcgwFlushFailing CcgwHaproxyBackendDown CcgwNodeNotReady; do
+    grep -q "^$a " "$IT_DIR/rules.txt" || fail "alert rule $a is not loaded"
+done
+assert_eq "$(awk '$2 != "inactive" || $3 != "ok"' "$IT_DIR/rules.txt")" "" "alerts not inactive on a healthy stack"
+
+# Drift: every metric name of the alert rules and the dashboard is exported
+# by some target of the running stack.
+prom_metric_names >"$IT_DIR/scraped.txt"
+prom_used_metrics "$CCGW_ROOT/deploy/prometheus/alerts.yml" "$CCGW_ROOT/deploy/grafana/ccgw-dashboard.json" \
+    >"$IT_DIR/used.txt"
+[ -s "$IT_DIR/used.txt" ] || fail "no metric names found in the rules and the dashboard"
+missing=$(comm -23 <(sort -u "$IT_DIR/used.txt") <(sort -u "$IT_DIR/scraped.txt"))
+assert_eq "$missing" "" "metric names of the rules and dashboard that no target exports"
+note "$(wc -l <"$IT_DIR/used.txt") metric names of the rules and dashboard, all scraped"
 
 q() {
     "$CCGW_BIN/relaystats" --config "$CCGW_RUN_DIR/ccgw.yaml" query --from -1h --to now "$@" \
@@ -28,6 +71,11 @@ q() {
 "$CCGW_ROOT/scripts/stack" flush >"$IT_DIR/flush0.log" 2>&1 || { cat "$IT_DIR/flush0.log"; fail "first flush"; }
 base_0021=$(q --chain 0021); base_0001=$(q --chain 0001)
 note "baseline: chain 0021 $base_0021, chain 0001 $base_0001"
+PG_URL="postgresql://postgres@127.0.0.1:$((55432 + OFF))/ccgw"
+nonrelays() { psql_q "SELECT reason || '=' || sum(requests) FROM non_relay_counts GROUP BY reason ORDER BY reason" | tr '\n' ' '; }
+note "non-relays before: $(nonrelays)"
+nr() { psql_q "SELECT coalesce(sum(requests), 0) FROM non_relay_counts WHERE reason = '$1'"; }
+base_invalid=$(nr invalid_host); base_down=$(( $(nr unrouted) + $(nr server_error) ))
 
 # The traffic mix; the python client prints the relays it expects per chain.
 python3 - "$EDGE" >"$IT_DIR/expected.json" <<'EOF'
@@ -87,20 +135,62 @@ cat "$IT_DIR/expected.json"
 exp_0021=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["0021"])' "$IT_DIR/expected.json")
 exp_0001=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["0001"])' "$IT_DIR/expected.json")
 
+note "stop chain 0001 (evm-a, evm-b): its requests get 503, never relays"
+for n in evm-a evm-b; do
+    pid=$(cat "$CCGW_RUN_DIR/pids/$n.pid")
+    kill -TERM "$pid"
+    for _ in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+    [ -d "/proc/$pid" ] && fail "$n (pid $pid) did not stop"
+done
+stopped=20
+codes=$(for i in $(seq $stopped); do
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 -H "Host: 5e2a91c07d3b.0001.chains.local.test" \
+        -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "http://127.0.0.1:$EDGE/"
+done | sort | uniq -c | awk '{ print $2 "x" $1 }' | tr '\n' ' ')
+assert_eq "$codes" "503x$stopped " "answers for the stopped chain"
+# The other chain still serves.
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: 894334g9f403.0021.chains.local.test" \
+    -d '{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[]}' "http://127.0.0.1:$EDGE/")" 200 \
+    "a relay of chain 0021 while 0001 is down"
+exp_0021=$((exp_0021 + 1))
+for a in CcgwHaproxyBackendDown CcgwNodeNotReady; do
+    note "alert $a: $(prom_wait_alert "$a" 30)"
+done
+
 "$CCGW_ROOT/scripts/stack" flush >"$IT_DIR/flush.log" 2>&1 || { cat "$IT_DIR/flush.log"; fail "stack flush"; }
 
 assert_eq "$(q --chain 0021)" "$((base_0021 + exp_0021))" "relays of chain 0021 in PostgreSQL"
 assert_eq "$(q --chain 0001)" "$((base_0001 + exp_0001))" "relays of chain 0001 in PostgreSQL"
 assert_eq "$(q)" "$((base_0021 + base_0001 + exp_0021 + exp_0001))" "all relays in PostgreSQL"
+note "non-relays after: $(nonrelays)"
+assert_eq "$(( $(nr invalid_host) - base_invalid ))" 17 "invalid-host non-relays (15 + other domain + attack)"
+# <NOSRV> once HAProxy's checks marked the servers down (unrouted), a
+# refused connection to a named server before that (server_error).
+assert_eq "$(( $(nr unrouted) + $(nr server_error) - base_down ))" "$stopped" \
+    "unrouted + server-error non-relays (the stopped chain)"
 
 "$CCGW_ROOT/scripts/stack" status >"$IT_DIR/status.log" 2>&1 || true
-grep -q "gw-http0 .* running" "$IT_DIR/status.log" || { cat "$IT_DIR/status.log"; fail "status does not show gw-http0 running"; }
+cat "$IT_DIR/status.log"
+for p in gw-edge gw-http0 gw-http1 relaystats btc-a btc-b; do
+    grep -Eq "^$p +[0-9]+ +running +200 " "$IT_DIR/status.log" || fail "status does not show $p running and ready"
+done
+for p in postgres redis; do
+    grep -Eq "^$p +[0-9]+ +running" "$IT_DIR/status.log" || fail "status does not show $p running"
+done
+for p in evm-a evm-b; do
+    grep -Eq "^$p +[0-9]* +stopped" "$IT_DIR/status.log" || fail "status does not show $p stopped"
+done
+grep -Eq "^ +total +$((base_0021 + base_0001 + exp_0021 + exp_0001))\b|\b$((base_0021 + base_0001 + exp_0021 + exp_0001))\b" \
+    <(sed -n '/relays in PostgreSQL/,$p' "$IT_DIR/status.log") || fail "status does not show the relay total"
 
 pids=$(cat "$CCGW_RUN_DIR"/pids/*.pid)
+# HAProxy children have no pid file but name the run dir: they must go too.
+before=$(pgrep -f "$CCGW_RUN_DIR" | wc -l)
+[ "$before" -ge 10 ] || fail "only $before processes name $CCGW_RUN_DIR before down"
 "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || { cat "$IT_DIR/down.log"; fail "stack down"; }
 for p in $pids; do
     [ -d "/proc/$p" ] && fail "process $p ($(cat /proc/$p/comm 2>/dev/null)) still running after down"
 done
 left=$(pgrep -f "$CCGW_RUN_DIR" || true)
 [ -z "$left" ] || fail "processes under $CCGW_RUN_DIR left behind: $left"
-echo "ok: stack down left no process"
+echo "ok: stack down left no process (of $before that named the run dir)"
