@@ -1,32 +1,48 @@
-/* Relay and non-relay counters: an open-addressing hash table keyed by
- * (chain, account, reason, bucket) with interned strings, so that one update
- * is one hash and one probe. See counter.h for the consumer model. */
+/* Relay and non-relay counters. Chain and account ids are interned once
+ * into 32-bit name ids; a key is (chain id, account id, bucket) or, for a
+ * non-relay, (NON_RELAY, reason, bucket). Keys and their counts live in one
+ * dense array (48 bytes a key, no per-key allocation, no per-key string),
+ * found through an open-addressing array of 32-bit entry indices hashed with
+ * XXH3. Names are turned back into strings only when keys are handed out.
+ * See counter.h for the consumer model. */
 #include "counter.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* String interning: a set of NUL-terminated copies, each allocated once and
- * never moved, so that pointers handed out stay valid until the pool dies. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* String interning. The bytes go into blocks that never move, so a name's
+ * pointer stays valid until the pool dies; the lookup array holds ids. */
+#define POOL_BLOCK 65536
+#define NO_ID UINT32_MAX
+
 struct counter_strpool {
-    char **slots;
-    size_t cap, used; /* cap is a power of two */
+    char **blocks;
+    size_t nblocks, block_used, block_size; /* fill of the last block */
+    const char **names;                     /* id -> string */
+    uint32_t nnames, names_cap;
+    uint32_t *slots; /* id + 1, 0 when empty; mask + 1 entries */
+    size_t mask;
 };
 
-struct counter_key {
-    const char *chain;   /* interned; NULL for non-relay keys */
-    const char *account; /* interned; NULL for non-relay keys */
-    int reason;          /* -1 for relay keys */
+/* The chain id of non-relay keys (their account id is the reason). */
+#define NON_RELAY NO_ID
+
+struct counter_entry {
+    uint32_t chain;   /* name id, or NON_RELAY */
+    uint32_t account; /* name id, or the reason of a non-relay key */
     int64_t bucket;
-    uint64_t hash;
-    int used;
     int64_t total;
     int64_t pending[COUNTER_NCONSUMERS];
 };
 
 struct counter {
-    struct counter_key *keys;
-    size_t cap, used; /* cap is a power of two */
+    struct counter_entry *entries; /* dense, in insertion order */
+    size_t used, cap;
+    uint32_t *slots; /* entry index + 1, 0 when empty; mask + 1 entries */
+    size_t mask;
     struct counter_strpool pool;
     int64_t total_relays;
     int64_t total_non_relays[NR_COUNT];
@@ -53,160 +69,192 @@ int counter_reason_parse(const char *name)
     return -1;
 }
 
-/* FNV-1a: a table index, not a security boundary (keys come from our own
- * routing config, and the table grows before chains get long). */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-#define HASH_SEED 14695981039346656037ULL
-
-static uint64_t hash_str(const char *s)
-{
-    return hash_bytes(HASH_SEED, s, strlen(s));
-}
-
 static void strpool_free(struct counter_strpool *p)
 {
-    for (size_t i = 0; i < p->cap; i++)
-        free(p->slots[i]);
+    for (size_t i = 0; i < p->nblocks; i++)
+        free(p->blocks[i]);
+    free(p->blocks);
+    free(p->names);
     free(p->slots);
-    p->slots = NULL;
-    p->cap = p->used = 0;
+    memset(p, 0, sizeof(*p));
 }
 
-static int strpool_grow(struct counter_strpool *p)
+/* Room for `n` bytes in the last block (a name longer than a block gets a
+ * block of its own). NULL on OOM. */
+static char *strpool_room(struct counter_strpool *p, size_t n)
 {
-    size_t ncap = p->cap ? p->cap * 2 : 16;
-    char **ns = calloc(ncap, sizeof(*ns));
+    if (p->nblocks > 0 && p->block_size - p->block_used >= n)
+        return p->blocks[p->nblocks - 1] + p->block_used;
+    size_t size = n > POOL_BLOCK ? n : POOL_BLOCK;
+    char **nb = realloc(p->blocks, (p->nblocks + 1) * sizeof(*nb));
+    if (!nb)
+        return NULL;
+    p->blocks = nb;
+    if (!(nb[p->nblocks] = malloc(size)))
+        return NULL;
+    p->nblocks++;
+    p->block_used = 0;
+    p->block_size = size;
+    return nb[p->nblocks - 1];
+}
+
+static void strpool_place(struct counter_strpool *p, uint32_t id, uint64_t h)
+{
+    size_t j = (size_t)h & p->mask;
+    while (p->slots[j])
+        j = (j + 1) & p->mask;
+    p->slots[j] = id + 1;
+}
+
+/* Make room for one more name: the id array and the lookup array (kept at
+ * most half full). 0, or -1 on OOM with the pool unchanged. */
+static int strpool_reserve(struct counter_strpool *p)
+{
+    if (p->nnames == p->names_cap) {
+        uint32_t ncap = p->names_cap ? p->names_cap * 2 : 16;
+        const char **nn = ncap > p->names_cap ? realloc(p->names, ncap * sizeof(*nn)) : NULL;
+        if (!nn)
+            return -1;
+        p->names = nn;
+        p->names_cap = ncap;
+    }
+    if (p->slots && (size_t)(p->nnames + 1) * 2 <= p->mask + 1)
+        return 0;
+    size_t ncap = p->slots ? (p->mask + 1) * 2 : 32;
+    uint32_t *ns = calloc(ncap, sizeof(*ns));
     if (!ns)
         return -1;
-    for (size_t i = 0; i < p->cap; i++) {
-        if (!p->slots[i])
-            continue;
-        size_t j = hash_str(p->slots[i]) & (ncap - 1);
-        while (ns[j])
-            j = (j + 1) & (ncap - 1);
-        ns[j] = p->slots[i];
-    }
     free(p->slots);
     p->slots = ns;
-    p->cap = ncap;
+    p->mask = ncap - 1;
+    for (uint32_t id = 0; id < p->nnames; id++)
+        strpool_place(p, id, XXH3_64bits(p->names[id], strlen(p->names[id])));
     return 0;
 }
 
-/* The pool's copy of `s`, added if absent; NULL on OOM. */
-static const char *strpool_intern(struct counter_strpool *p, const char *s)
+/* The id of `s` (`len` bytes), added if absent; NO_ID on OOM. */
+static uint32_t strpool_intern(struct counter_strpool *p, const char *s, size_t len)
 {
-    if ((p->used + 1) * 4 > p->cap * 3 && strpool_grow(p) < 0)
-        return NULL;
-    size_t j = hash_str(s) & (p->cap - 1);
-    while (p->slots[j]) {
-        if (strcmp(p->slots[j], s) == 0)
-            return p->slots[j];
-        j = (j + 1) & (p->cap - 1);
+    uint64_t h = XXH3_64bits(s, len);
+    if (p->slots) {
+        for (size_t j = (size_t)h & p->mask; p->slots[j]; j = (j + 1) & p->mask) {
+            const char *name = p->names[p->slots[j] - 1];
+            if (memcmp(name, s, len) == 0 && name[len] == '\0')
+                return p->slots[j] - 1;
+        }
     }
-    char *copy = strdup(s);
+    if (p->nnames >= NO_ID - 1 || strpool_reserve(p) < 0)
+        return NO_ID;
+    char *copy = strpool_room(p, len + 1);
     if (!copy)
-        return NULL;
-    p->slots[j] = copy;
-    p->used++;
-    return copy;
+        return NO_ID;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    p->block_used += len + 1;
+    p->names[p->nnames] = copy;
+    strpool_place(p, p->nnames, h);
+    return p->nnames++;
 }
 
-static uint64_t key_hash(const char *chain, const char *account, int reason, int64_t bucket)
+static uint64_t key_hash(uint32_t chain, uint32_t account, int64_t bucket)
 {
-    uint64_t h = HASH_SEED;
-    if (chain) {
-        h = hash_bytes(h, chain, strlen(chain) + 1);
-        h = hash_bytes(h, account, strlen(account) + 1);
+    struct {
+        uint32_t chain, account;
+        int64_t bucket;
+    } k = {chain, account, bucket};
+    return XXH3_64bits(&k, sizeof(k));
+}
+
+static void slot_place(uint32_t *slots, size_t mask, const struct counter_entry *e, uint32_t i)
+{
+    size_t j = (size_t)key_hash(e->chain, e->account, e->bucket) & mask;
+    while (slots[j])
+        j = (j + 1) & mask;
+    slots[j] = i + 1;
+}
+
+/* Room for one more key: the entry array doubles, the lookup array stays
+ * at most half full. 0, or -1 on OOM with the table unchanged. */
+static int table_reserve(counter_t *c)
+{
+    if (c->used == c->cap) {
+        size_t ncap = c->cap * 2;
+        struct counter_entry *ne = realloc(c->entries, ncap * sizeof(*ne));
+        if (!ne)
+            return -1;
+        c->entries = ne;
+        c->cap = ncap;
     }
-    h = hash_bytes(h, &reason, sizeof(reason));
-    h = hash_bytes(h, &bucket, sizeof(bucket));
-    return h;
-}
-
-static int key_equal(const struct counter_key *k, uint64_t h, const char *chain,
-                     const char *account, int reason, int64_t bucket)
-{
-    if (k->hash != h || k->reason != reason || k->bucket != bucket)
+    if ((c->used + 1) * 2 <= c->mask + 1)
         return 0;
-    if (!chain)
-        return k->chain == NULL;
-    return k->chain && strcmp(k->chain, chain) == 0 && strcmp(k->account, account) == 0;
-}
-
-static int table_resize(counter_t *c, size_t ncap)
-{
-    struct counter_key *nk = calloc(ncap, sizeof(*nk));
-    if (!nk)
+    size_t ncap = (c->mask + 1) * 2;
+    uint32_t *ns = calloc(ncap, sizeof(*ns));
+    if (!ns)
         return -1;
-    for (size_t i = 0; i < c->cap; i++) {
-        if (!c->keys[i].used)
-            continue;
-        size_t j = c->keys[i].hash & (ncap - 1);
-        while (nk[j].used)
-            j = (j + 1) & (ncap - 1);
-        nk[j] = c->keys[i];
-    }
-    free(c->keys);
-    c->keys = nk;
-    c->cap = ncap;
+    free(c->slots);
+    c->slots = ns;
+    c->mask = ncap - 1;
+    for (size_t i = 0; i < c->used; i++)
+        slot_place(c->slots, c->mask, &c->entries[i], (uint32_t)i);
     return 0;
 }
 
-/* The key's slot, created with zero counts when absent; NULL on OOM. */
-static struct counter_key *key_get(counter_t *c, const char *chain, const char *account,
-                                   int reason, int64_t bucket)
+/* The entry of a key, created with zero counts when absent; NULL on OOM.
+ * The pointer is valid until the next key is created. */
+static struct counter_entry *key_get(counter_t *c, uint32_t chain, uint32_t account, int64_t bucket)
 {
-    uint64_t h = key_hash(chain, account, reason, bucket);
-    size_t j = h & (c->cap - 1);
-    while (c->keys[j].used) {
-        if (key_equal(&c->keys[j], h, chain, account, reason, bucket))
-            return &c->keys[j];
-        j = (j + 1) & (c->cap - 1);
+    size_t j = (size_t)key_hash(chain, account, bucket) & c->mask;
+    for (; c->slots[j]; j = (j + 1) & c->mask) {
+        struct counter_entry *e = &c->entries[c->slots[j] - 1];
+        if (e->chain == chain && e->account == account && e->bucket == bucket)
+            return e;
     }
-    if ((c->used + 1) * 4 > c->cap * 3) {
-        if (table_resize(c, c->cap * 2) < 0)
-            return NULL;
-        j = h & (c->cap - 1);
-        while (c->keys[j].used)
-            j = (j + 1) & (c->cap - 1);
-    }
-    const char *ichain = NULL, *iaccount = NULL;
-    if (chain) {
-        ichain = strpool_intern(&c->pool, chain);
-        iaccount = ichain ? strpool_intern(&c->pool, account) : NULL;
-        if (!iaccount)
-            return NULL;
-    }
-    struct counter_key *k = &c->keys[j];
-    memset(k, 0, sizeof(*k));
-    k->chain = ichain;
-    k->account = iaccount;
-    k->reason = reason;
-    k->bucket = bucket;
-    k->hash = h;
-    k->used = 1;
+    if (c->used >= UINT32_MAX - 1 || table_reserve(c) < 0)
+        return NULL;
+    struct counter_entry *e = &c->entries[c->used];
+    *e = (struct counter_entry){.chain = chain, .account = account, .bucket = bucket};
+    slot_place(c->slots, c->mask, e, (uint32_t)c->used);
     c->used++;
-    return k;
+    return e;
 }
 
-static void key_add(counter_t *c, struct counter_key *k, int64_t n)
+/* The entry of a delta row's key (created when absent); NULL on OOM or for
+ * a malformed row. */
+static struct counter_entry *row_key(counter_t *c, const char *chain, const char *account,
+                                     int reason, int64_t bucket)
 {
-    k->total += n;
+    if (!chain) {
+        if (reason < 0 || reason >= NR_COUNT)
+            return NULL;
+        return key_get(c, NON_RELAY, (uint32_t)reason, bucket);
+    }
+    if (!account)
+        return NULL;
+    uint32_t ci = strpool_intern(&c->pool, chain, strlen(chain));
+    uint32_t ai = ci == NO_ID ? NO_ID : strpool_intern(&c->pool, account, strlen(account));
+    return ai == NO_ID ? NULL : key_get(c, ci, ai, bucket);
+}
+
+static void key_add(counter_t *c, struct counter_entry *e, int64_t n)
+{
+    e->total += n;
     for (int w = 0; w < COUNTER_NCONSUMERS; w++)
-        k->pending[w] += n;
-    if (k->reason < 0)
+        e->pending[w] += n;
+    if (e->chain != NON_RELAY)
         c->total_relays += n;
     else
-        c->total_non_relays[k->reason] += n;
+        c->total_non_relays[e->account] += n;
+}
+
+/* An entry as a row; its strings belong to the counter's pool. */
+static struct counter_delta entry_row(const counter_t *c, const struct counter_entry *e, int64_t n)
+{
+    int relay = e->chain != NON_RELAY;
+    return (struct counter_delta){.chain = relay ? c->pool.names[e->chain] : NULL,
+                                  .account = relay ? c->pool.names[e->account] : NULL,
+                                  .reason = relay ? -1 : (int)e->account,
+                                  .bucket = e->bucket,
+                                  .n = n};
 }
 
 counter_t *counter_new(void)
@@ -214,10 +262,12 @@ counter_t *counter_new(void)
     counter_t *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->cap = 64;
-    c->keys = calloc(c->cap, sizeof(*c->keys));
-    if (!c->keys) {
-        free(c);
+    c->cap = 32;
+    c->mask = 63;
+    c->entries = malloc(c->cap * sizeof(*c->entries));
+    c->slots = calloc(c->mask + 1, sizeof(*c->slots));
+    if (!c->entries || !c->slots) {
+        counter_free(c);
         return NULL;
     }
     return c;
@@ -227,7 +277,8 @@ void counter_free(counter_t *c)
 {
     if (!c)
         return;
-    free(c->keys);
+    free(c->entries);
+    free(c->slots);
     strpool_free(&c->pool);
     free(c);
 }
@@ -237,47 +288,38 @@ int counter_add_relay(counter_t *c, const char *chain, const char *account, int6
 {
     if (!chain || !account)
         return -1;
-    struct counter_key *k = key_get(c, chain, account, -1, bucket);
-    if (!k)
+    struct counter_entry *e = row_key(c, chain, account, -1, bucket);
+    if (!e)
         return -1;
-    key_add(c, k, n);
+    key_add(c, e, n);
     return 0;
 }
 
 int counter_add_non_relay(counter_t *c, enum non_relay_reason reason, int64_t bucket, int64_t n)
 {
-    if ((int)reason < 0 || reason >= NR_COUNT)
+    struct counter_entry *e = row_key(c, NULL, NULL, (int)reason, bucket);
+    if (!e)
         return -1;
-    struct counter_key *k = key_get(c, NULL, NULL, (int)reason, bucket);
-    if (!k)
-        return -1;
-    key_add(c, k, n);
+    key_add(c, e, n);
     return 0;
 }
 
 int counter_take(counter_t *c, enum counter_consumer who, struct counter_deltas *out)
 {
     size_t start = out->nrows;
-    for (size_t i = 0; i < c->cap; i++) {
-        const struct counter_key *k = &c->keys[i];
-        if (!k->used || k->pending[who] == 0)
+    for (size_t i = 0; i < c->used; i++) {
+        const struct counter_entry *e = &c->entries[i];
+        if (e->pending[who] == 0)
             continue;
-        if (counter_deltas_push(out, k->chain, k->account, k->reason, k->bucket,
-                                k->pending[who]) < 0) {
+        struct counter_delta r = entry_row(c, e, e->pending[who]);
+        if (counter_deltas_push(out, r.chain, r.account, r.reason, r.bucket, r.n) < 0) {
             out->nrows = start;
             return -1;
         }
     }
-    for (size_t i = 0; i < c->cap; i++)
-        c->keys[i].pending[who] = 0;
+    for (size_t i = 0; i < c->used; i++)
+        c->entries[i].pending[who] = 0;
     return 0;
-}
-
-static int row_valid(const struct counter_delta *r)
-{
-    if (r->chain)
-        return r->account != NULL;
-    return r->reason >= 0 && r->reason < NR_COUNT;
 }
 
 /* Create every key of `d` first, so that applying the deltas afterwards
@@ -286,9 +328,7 @@ static int keys_reserve(counter_t *c, const struct counter_deltas *d)
 {
     for (size_t i = 0; i < d->nrows; i++) {
         const struct counter_delta *r = &d->rows[i];
-        if (!row_valid(r))
-            return -1;
-        if (!key_get(c, r->chain, r->account, r->chain ? -1 : r->reason, r->bucket))
+        if (!row_key(c, r->chain, r->account, r->reason, r->bucket))
             return -1;
     }
     return 0;
@@ -300,8 +340,7 @@ int counter_give_back(counter_t *c, enum counter_consumer who, const struct coun
         return -1;
     for (size_t i = 0; i < d->nrows; i++) {
         const struct counter_delta *r = &d->rows[i];
-        key_get(c, r->chain, r->account, r->chain ? -1 : r->reason, r->bucket)->pending[who] +=
-            r->n;
+        row_key(c, r->chain, r->account, r->reason, r->bucket)->pending[who] += r->n;
     }
     return 0;
 }
@@ -312,7 +351,7 @@ int counter_add_deltas(counter_t *c, const struct counter_deltas *d)
         return -1;
     for (size_t i = 0; i < d->nrows; i++) {
         const struct counter_delta *r = &d->rows[i];
-        key_add(c, key_get(c, r->chain, r->account, r->chain ? -1 : r->reason, r->bucket), r->n);
+        key_add(c, row_key(c, r->chain, r->account, r->reason, r->bucket), r->n);
     }
     return 0;
 }
@@ -332,9 +371,8 @@ int64_t counter_total_non_relays(const counter_t *c, enum non_relay_reason r)
 size_t counter_pending_keys(const counter_t *c, enum counter_consumer who)
 {
     size_t n = 0;
-    for (size_t i = 0; i < c->cap; i++)
-        if (c->keys[i].used && c->keys[i].pending[who] != 0)
-            n++;
+    for (size_t i = 0; i < c->used; i++)
+        n += c->entries[i].pending[who] != 0;
     return n;
 }
 
@@ -343,17 +381,18 @@ size_t counter_keys(const counter_t *c)
     return c->used;
 }
 
+size_t counter_bytes(const counter_t *c)
+{
+    const struct counter_strpool *p = &c->pool;
+    size_t n = sizeof(*c) + c->cap * sizeof(*c->entries) + (c->mask + 1) * sizeof(*c->slots);
+    n += p->nblocks * (sizeof(*p->blocks) + POOL_BLOCK) + p->names_cap * sizeof(*p->names);
+    return n + (p->slots ? (p->mask + 1) * sizeof(*p->slots) : 0);
+}
+
 void counter_foreach(const counter_t *c, counter_visit_fn fn, void *ctx)
 {
-    for (size_t i = 0; i < c->cap; i++) {
-        const struct counter_key *k = &c->keys[i];
-        if (!k->used)
-            continue;
-        struct counter_delta row = {.chain = k->chain,
-                                    .account = k->account,
-                                    .reason = k->reason,
-                                    .bucket = k->bucket,
-                                    .n = k->total};
+    for (size_t i = 0; i < c->used; i++) {
+        struct counter_delta row = entry_row(c, &c->entries[i], c->entries[i].total);
         if (fn(ctx, &row))
             return;
     }
@@ -391,49 +430,48 @@ int counter_deltas_push(struct counter_deltas *d, const char *chain, const char 
     if (chain) {
         if (!d->pool && !(d->pool = calloc(1, sizeof(*d->pool))))
             return -1;
-        ichain = strpool_intern(d->pool, chain);
-        iaccount = ichain ? strpool_intern(d->pool, account) : NULL;
-        if (!iaccount)
+        uint32_t ci = strpool_intern(d->pool, chain, strlen(chain));
+        uint32_t ai = ci == NO_ID ? NO_ID : strpool_intern(d->pool, account, strlen(account));
+        if (ai == NO_ID)
             return -1;
+        ichain = d->pool->names[ci];
+        iaccount = d->pool->names[ai];
     }
-    d->rows[d->nrows++] = (struct counter_delta){
-        .chain = ichain, .account = iaccount, .reason = chain ? -1 : reason,
-        .bucket = bucket, .n = n};
+    d->rows[d->nrows++] = (struct counter_delta){.chain = ichain,
+                                                 .account = iaccount,
+                                                 .reason = chain ? -1 : reason,
+                                                 .bucket = bucket,
+                                                 .n = n};
     return 0;
 }
 
-static int key_prunable(const struct counter_key *k, int64_t before)
+static int entry_prunable(const struct counter_entry *e, int64_t before)
 {
-    if (!k->used || k->bucket >= before)
+    if (e->bucket >= before)
         return 0;
     for (int w = 0; w < COUNTER_NCONSUMERS; w++)
-        if (k->pending[w] != 0)
+        if (e->pending[w] != 0)
             return 0;
     return 1;
 }
 
 /* Keys are dropped once every consumer has delivered them; the running
- * totals (counter_total_*) are kept apart and do not shrink. Out of memory,
- * nothing is pruned this time (linear probing cannot leave holes). */
+ * totals (counter_total_*) are kept apart and do not shrink. The entries
+ * are compacted in place and the lookup array rebuilt in place, so pruning
+ * needs no memory. Interned names stay: they come from the routing config
+ * and are few. */
 void counter_prune(counter_t *c, int64_t before)
 {
-    size_t removed = 0;
-    for (size_t i = 0; i < c->cap; i++)
-        removed += key_prunable(&c->keys[i], before);
-    if (!removed)
-        return;
-    struct counter_key *nk = calloc(c->cap, sizeof(*nk));
-    if (!nk)
-        return;
-    for (size_t i = 0; i < c->cap; i++) {
-        if (!c->keys[i].used || key_prunable(&c->keys[i], before))
+    size_t kept = 0;
+    for (size_t i = 0; i < c->used; i++) {
+        if (entry_prunable(&c->entries[i], before))
             continue;
-        size_t j = c->keys[i].hash & (c->cap - 1);
-        while (nk[j].used)
-            j = (j + 1) & (c->cap - 1);
-        nk[j] = c->keys[i];
+        c->entries[kept++] = c->entries[i];
     }
-    free(c->keys);
-    c->keys = nk;
-    c->used -= removed;
+    if (kept == c->used)
+        return;
+    c->used = kept;
+    memset(c->slots, 0, (c->mask + 1) * sizeof(*c->slots));
+    for (size_t i = 0; i < c->used; i++)
+        slot_place(c->slots, c->mask, &c->entries[i], (uint32_t)i);
 }

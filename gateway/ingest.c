@@ -53,7 +53,7 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
                  int64_t now_ms)
 {
     struct logline l;
-    const struct relay_route *route;
+    struct relay_route route;
     enum non_relay_reason reason;
 
     in->stats.lines++;
@@ -95,7 +95,7 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
         return;
     }
     in->stats.relays++;
-    if (counter_add_relay(in->counter, route->chain, route->account,
+    if (counter_add_relay(in->counter, route.chain, route.account,
                           bucket_start(bucket_floor(l.accept_ms, 1000) / 1000), 1) < 0)
         in->stats.count_errors++;
 }
