@@ -85,6 +85,16 @@ static const struct cfg_field storage_fields[] = {
      .offset = OFF(storage.min_blocks_kept),
      .min = 1,
      .max = 1e9},
+    {.key = "check_interval_secs",
+     .type = CFG_DOUBLE,
+     .offset = OFF(storage.check_interval_secs),
+     .min = 0.05,
+     .max = 3600},
+    {.key = "min_free_bytes",
+     .type = CFG_SIZE,
+     .offset = OFF(storage.min_free_bytes),
+     .min = 0,
+     .max = 1e15},
 };
 
 #define LOFF(f) offsetof(struct node_method_limit, f)
@@ -209,6 +219,8 @@ static void set_defaults(struct node_config *c)
     c->storage.pruning_threshold_gb = 100;
     c->storage.pruning_target_gb = 80;
     c->storage.min_blocks_kept = 288;
+    c->storage.check_interval_secs = 10;
+    c->storage.min_free_bytes = 16 << 20;
     c->rpc.metrics_enabled = 1;
     c->rpc.health_checks_enabled = 1;
     c->rpc.max_body_bytes = 1 << 20;

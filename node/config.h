@@ -52,6 +52,8 @@ struct node_config {
         double pruning_threshold_gb;
         double pruning_target_gb;
         int64_t min_blocks_kept;
+        double check_interval_secs; /* disk monitor period */
+        int64_t min_free_bytes;     /* below this free, storage is "no space" */
     } storage;
     struct {
         int metrics_enabled;

@@ -12,6 +12,7 @@
 
 #include "chain.h"
 #include "config.h"
+#include "disk.h"
 #include "httpd.h"
 #include "log.h"
 #include "mempool.h"
@@ -70,7 +71,6 @@ static int run_loop(struct node *n, const sigset_t *sigs)
     const struct node_config *cfg = n->cfg;
     double ready_at = mono_now() + (double)cfg->node.warmup_secs;
     double next_block = mono_now() + (double)cfg->node.block_interval_secs;
-    int storage_was_ok = 1;
 
     for (;;) {
         struct timespec tick = {0, 250 * 1000 * 1000};
@@ -84,14 +84,7 @@ static int run_loop(struct node *n, const sigset_t *sigs)
                       LF_INT("height", node_chain_height(n->chain)));
         }
         char why[512];
-        int ok = node_chain_check_storage(n->chain, why, sizeof(why)) == 0;
-        if (ok != storage_was_ok) {
-            if (ok)
-                log_msg(LOG_INFO, "storage_available", "data dir usable again");
-            else
-                log_msg(LOG_ERROR, "storage_unavailable", "%s", why);
-            storage_was_ok = ok;
-        }
+        int ok = node_chain_storage_ok(n->chain); /* probed by the disk monitor */
         if (cfg->node.block_interval_secs > 0 && now >= next_block && ok &&
             atomic_load(&n->phase) == NODE_PHASE_READY) {
             static const uint8_t op_true[] = {0x51};
@@ -218,6 +211,12 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "startup_failed", "chain: %s", err);
         goto out;
     }
+    n.disk = node_disk_start(n.chain, &cfg, err, sizeof(err));
+    if (!n.disk) {
+        atomic_store(&n.phase, NODE_PHASE_FAILED);
+        log_msg(LOG_ERROR, "startup_failed", "%s", err);
+        goto out;
+    }
     atomic_store(&n.phase, NODE_PHASE_WARMUP);
     LOG_EVENT(LOG_INFO, "chain_loaded", NULL, NULL, LF_INT("height", node_chain_height(n.chain)),
               LF_INT("utxos", node_chain_utxo_count(n.chain)),
@@ -230,6 +229,7 @@ out:
     httpd_stop(http);
     if (cookie_made)
         node_cookie_remove(cfg.cookie_path);
+    node_disk_stop(n.disk);
     node_chain_close(n.chain);
     node_rl_free(n.rl);
     node_metrics_free(n.metrics);

@@ -8,9 +8,11 @@
 #include <time.h>
 
 #include "chain.h"
+#include "disk.h"
 #include "mempool.h"
 #include "node.h"
 #include "peermgr.h"
+#include "prune.h"
 
 struct method_series {
     const char *name;
@@ -99,6 +101,48 @@ uint64_t node_metrics_rpc_total(const struct node_metrics *m)
 #define FAM(name, type, help) (rc |= prom_family(p, name, type, help))
 #define SAMPLE(name, labels, v) (rc |= prom_sample(p, name, labels, (double)(v)))
 
+/* Disk monitor and pruning families. 0, or -1 out of memory. */
+static int render_storage(prom_t *p, struct node *n, int chain_open)
+{
+    struct node_disk_stats ds = {0};
+    struct node_prune_limits l;
+    struct node_chain_stats *cs = chain_open ? node_chain_stats(n->chain) : NULL;
+    int rc = 0;
+
+    if (n->disk)
+        node_disk_stats_get(n->disk, &ds);
+    node_prune_limits_of(n->cfg, &l);
+    FAM("ccnode_storage_bytes", PROM_GAUGE,
+        "The node's own storage: block files, headers index, chainstate.");
+    SAMPLE("ccnode_storage_bytes", NULL, chain_open ? node_chain_size_bytes(n->chain) : 0);
+    FAM("ccnode_disk_free_bytes", PROM_GAUGE, "Bytes available on the data dir's file system.");
+    SAMPLE("ccnode_disk_free_bytes", NULL, ds.free_bytes);
+    FAM("ccnode_disk_total_bytes", PROM_GAUGE, "Size of the data dir's file system.");
+    SAMPLE("ccnode_disk_total_bytes", NULL, ds.total_bytes);
+    FAM("ccnode_disk_checks_total", PROM_COUNTER, "Disk monitor rounds.");
+    SAMPLE("ccnode_disk_checks_total", NULL, ds.checks);
+    FAM("ccnode_pruning_enabled", PROM_GAUGE, "1 unless storage.pruning_mode is disabled.");
+    SAMPLE("ccnode_pruning_enabled", NULL, l.enabled);
+    FAM("ccnode_prune_threshold_bytes", PROM_GAUGE, "Own storage above which pruning starts.");
+    SAMPLE("ccnode_prune_threshold_bytes", NULL, l.enabled ? l.threshold : 0);
+    FAM("ccnode_prune_target_bytes", PROM_GAUGE, "Own storage pruning brings it down to.");
+    SAMPLE("ccnode_prune_target_bytes", NULL, l.enabled ? l.target : 0);
+    FAM("ccnode_pruned_height", PROM_GAUGE,
+        "First block height whose data is stored (getblockchaininfo pruneheight); 0 when "
+        "nothing is pruned.");
+    SAMPLE("ccnode_pruned_height", NULL, chain_open ? node_chain_prune_height(n->chain) : 0);
+    FAM("ccnode_prune_runs_total", PROM_COUNTER, "Prunes that deleted block files.");
+    SAMPLE("ccnode_prune_runs_total", NULL, cs ? atomic_load(&cs->prune_runs) : 0);
+    FAM("ccnode_pruned_blocks_total", PROM_COUNTER, "Block files deleted by pruning.");
+    SAMPLE("ccnode_pruned_blocks_total", NULL, cs ? atomic_load(&cs->pruned_blocks) : 0);
+    FAM("ccnode_pruned_bytes_total", PROM_COUNTER, "Bytes freed by pruning.");
+    SAMPLE("ccnode_pruned_bytes_total", NULL, cs ? atomic_load(&cs->pruned_bytes) : 0);
+    FAM("ccnode_prune_failures_total", PROM_COUNTER,
+        "Automatic prunes that failed (the prune height could not be written).");
+    SAMPLE("ccnode_prune_failures_total", NULL, ds.prune_failures);
+    return rc;
+}
+
 char *node_metrics_render(struct node *n, size_t *len)
 {
     struct node_metrics *m = n->metrics;
@@ -152,12 +196,14 @@ char *node_metrics_render(struct node *n, size_t *len)
         "Bytes sent (RPC response bodies; peer traffic once peers exist).");
     SAMPLE("ccnode_network_sent_bytes_total", NULL, atomic_load(&m->bytes_sent));
 
-    FAM("ccnode_database_size_bytes", PROM_GAUGE, "Bytes of block files and chainstate.");
+    FAM("ccnode_database_size_bytes", PROM_GAUGE,
+        "Bytes of block files, headers index and chainstate (as ccnode_storage_bytes).");
     SAMPLE("ccnode_database_size_bytes", NULL, chain_open ? node_chain_size_bytes(n->chain) : 0);
     FAM("ccnode_utxos", PROM_GAUGE, "Unspent transaction outputs in the UTXO set.");
     SAMPLE("ccnode_utxos", NULL, chain_open ? node_chain_utxo_count(n->chain) : 0);
     FAM("ccnode_storage_available", PROM_GAUGE, "1 when the data dir accepts durable writes.");
     SAMPLE("ccnode_storage_available", NULL, chain_open && node_chain_storage_ok(n->chain));
+    rc |= render_storage(p, n, chain_open);
 
     node_mempool_stats(n->mempool, &count, &bytes);
     FAM("ccnode_mempool_transactions", PROM_GAUGE, "Transactions in the mempool.");

@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "mempool.h"
 #include "metrics.h"
+#include "prune.h"
 #include "peermgr.h"
 #include "rpc.h"
 #include "tx.h"
@@ -287,8 +288,11 @@ static int m_getblock(struct node *n, json_t *params, json_t **result, struct no
         else if (arg_int(params, 1, &verbosity, e) != 0)
             return -1;
     }
-    if (node_chain_read_block(n->chain, height, &raw, &len, err, sizeof(err)) != 0)
-        return node_rpc_fail(e, RPC_MISC_ERROR, "Block not available (%s)", err);
+    if (node_chain_read_block(n->chain, height, &raw, &len, err, sizeof(err)) != 0) {
+        if (node_chain_is_pruned(n->chain, height))
+            return node_rpc_fail(e, RPC_MISC_ERROR, "Block not available (pruned data)");
+        return node_rpc_fail(e, RPC_MISC_ERROR, "Block not found on disk");
+    }
     if (verbosity <= 0) {
         *result = script_json(raw, len);
         rc = *result ? 0 : oom(e);
@@ -328,6 +332,28 @@ out:
     return rc;
 }
 
+/* Bitcoin Core's pruning fields of getblockchaininfo: "pruned" and, when
+ * pruned, "pruneheight" (first block with data), "automatic_pruning" and
+ * "prune_target_size"; "warnings" stays last. 0, or -1 out of memory. */
+static int add_prune_info(struct node *n, json_t *o)
+{
+    struct node_prune_limits l;
+    json_t *warnings = json_incref(json_object_get(o, "warnings"));
+    int bad;
+
+    node_prune_limits_of(n->cfg, &l);
+    json_object_del(o, "warnings");
+    bad = json_object_set_new(o, "pruned", json_boolean(l.enabled));
+    if (l.enabled) {
+        bad |= json_object_set_new(o, "pruneheight",
+                                   json_integer(node_chain_prune_height(n->chain)));
+        bad |= json_object_set_new(o, "automatic_pruning", json_true());
+        bad |= json_object_set_new(o, "prune_target_size", json_integer((json_int_t)l.target));
+    }
+    bad |= json_object_set_new(o, "warnings", warnings ? warnings : json_array());
+    return bad ? -1 : 0;
+}
+
 static int m_getblockchaininfo(struct node *n, json_t *params, json_t **result,
                                struct node_rpc_error *e)
 {
@@ -345,6 +371,55 @@ static int m_getblockchaininfo(struct node *n, json_t *params, json_t **result,
         best > h ? (double)h / (double)best : 1.0, "initialblockdownload",
         node_peermgr_syncing(n->peers), "chainwork", chainwork_json(h), "size_on_disk",
         (json_int_t)node_chain_size_bytes(n->chain), "pruned", 0, "warnings");
+    if (!*result || add_prune_info(n, *result) != 0) {
+        json_decref(*result);
+        *result = NULL;
+        return oom(e);
+    }
+    return 0;
+}
+
+/* Bitcoin Core's TIMESTAMP_WINDOW: a time argument also takes blocks up to
+ * two hours older. */
+#define PRUNE_TIME_WINDOW 7200
+
+/* pruneblockchain height|time: delete the block files up to `height` (the
+ * most recent storage.min_blocks_kept always stay); answers the height of
+ * the last block pruned, as Core. */
+static int m_pruneblockchain(struct node *n, json_t *params, json_t **result,
+                             struct node_rpc_error *e)
+{
+    struct node_prune_limits l;
+    struct node_prune_plan done;
+    int64_t height, tip = node_chain_height(n->chain);
+    char err[256];
+
+    if (arg_int(params, 0, &height, e) != 0)
+        return -1;
+    node_prune_limits_of(n->cfg, &l);
+    if (!l.enabled)
+        return node_rpc_fail(e, RPC_MISC_ERROR,
+                             "Cannot prune blocks because node is not in prune mode.");
+    if (height < 0)
+        return node_rpc_fail(e, RPC_INVALID_PARAMETER, "Negative block height.");
+    if (height > 1000000000) {
+        /* Too high for a height: a block time. */
+        struct node_block_meta b;
+        int64_t h = 0;
+        while (h <= tip && node_chain_get(n->chain, h, &b) == 0 &&
+               (int64_t)b.header.time < height - PRUNE_TIME_WINDOW)
+            h++;
+        if (h > tip)
+            return node_rpc_fail(e, RPC_INVALID_PARAMETER,
+                                 "Could not find block with at least the specified timestamp.");
+        height = h;
+    }
+    if (height > tip)
+        return node_rpc_fail(e, RPC_INVALID_PARAMETER,
+                             "Blockchain is shorter than the attempt to prune.");
+    if (node_chain_prune(n->chain, 0, l.keep, height, &done, err, sizeof(err)) != 0)
+        return node_rpc_fail(e, RPC_MISC_ERROR, "Prune failed: %s", err);
+    *result = json_integer(node_chain_prune_height(n->chain) - 1);
     return *result ? 0 : oom(e);
 }
 
@@ -713,6 +788,7 @@ const struct node_rpc_method node_btc_methods[] = {
      {"nblocks", "address", "maxtries"},
      "generatetoaddress nblocks \"address\" ( maxtries )"},
     {"help", m_help, 0, 1, {"command"}, "help ( \"command\" )"},
+    {"pruneblockchain", m_pruneblockchain, 1, 1, {"height"}, "pruneblockchain height"},
     {"sendrawtransaction",
      m_sendrawtransaction,
      1,

@@ -220,7 +220,12 @@ static json_t *block_json(struct node *n, int64_t height, int full, struct node_
     if (node_chain_get(n->chain, height, &b) != 0)
         return json_null();
     if (node_chain_read_block(n->chain, height, &raw, &len, err, sizeof(err)) != 0) {
-        node_rpc_fail(e, RPC_SERVER_ERROR, "block unavailable: %s", err);
+        /* The header is kept, the body is gone: an error, not null ("not
+         * found") that a client would take for a block that never was. */
+        if (node_chain_is_pruned(n->chain, height))
+            node_rpc_fail(e, RPC_SERVER_ERROR, "block pruned");
+        else
+            node_rpc_fail(e, RPC_SERVER_ERROR, "block unavailable: %s", err);
         return NULL;
     }
     txs = calloc(b.ntx ? b.ntx : 1, sizeof(*txs));

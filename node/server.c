@@ -13,9 +13,11 @@
 
 #include "chain.h"
 #include "codec.h"
+#include "disk.h"
 #include "mempool.h"
 #include "metrics.h"
 #include "peermgr.h"
+#include "prune.h"
 #include "rpc.h"
 #include "store.h"
 
@@ -43,6 +45,39 @@ static json_t *tip_hash_json(struct node *n, struct node_block_meta *b)
     return json_string(hex);
 }
 
+/* Why storage is unusable, as /health/ready's reason ("storage: no space"). */
+static const char *storage_reason(const struct node *n)
+{
+    const char *r = n->chain ? node_chain_storage_reason(n->chain) : NULL;
+    return r ? r : "storage: unavailable";
+}
+
+/* The "storage" object of /health/detailed: availability and its reason,
+ * own size, the file system's free and total bytes, and pruning. */
+static json_t *storage_json(struct node *n, int chain_ok, int storage_ok)
+{
+    static const char *const modes[] = {"disabled", "normal", "aggressive", "custom"};
+    struct node_disk_stats ds = {0};
+    struct node_prune_limits l;
+    struct node_chain_stats *cs = chain_ok ? node_chain_stats(n->chain) : NULL;
+    int mode = n->cfg->storage.pruning_mode;
+
+    if (n->disk)
+        node_disk_stats_get(n->disk, &ds);
+    node_prune_limits_of(n->cfg, &l);
+    return json_pack(
+        "{s:b,s:s?,s:I,s:I,s:I,s:{s:s,s:I,s:I,s:I,s:I,s:I,s:I}}", "available", storage_ok,
+        "reason", storage_ok ? NULL : storage_reason(n), "size_bytes",
+        (json_int_t)(chain_ok ? node_chain_size_bytes(n->chain) : 0), "disk_free_bytes",
+        (json_int_t)ds.free_bytes, "disk_total_bytes", (json_int_t)ds.total_bytes, "pruning",
+        "mode", modes[mode >= 0 && mode < 4 ? mode : 0], "prune_height",
+        (json_int_t)(chain_ok ? node_chain_prune_height(n->chain) : 0), "threshold_bytes",
+        (json_int_t)(l.enabled ? l.threshold : 0), "target_bytes",
+        (json_int_t)(l.enabled ? l.target : 0), "min_blocks_kept", (json_int_t)l.keep,
+        "runs", (json_int_t)(cs ? atomic_load(&cs->prune_runs) : 0), "pruned_blocks",
+        (json_int_t)(cs ? atomic_load(&cs->pruned_blocks) : 0));
+}
+
 json_t *node_health_report(struct node *n, const char *which, int *status)
 {
     int phase = atomic_load(&n->phase);
@@ -60,7 +95,7 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
     const char *reason = ready                         ? NULL
                          : phase == NODE_PHASE_FAILED  ? "chain_failed"
                          : !chain_ok                   ? "loading"
-                         : !storage_ok                 ? "storage_unavailable"
+                         : !storage_ok                 ? storage_reason(n)
                          : phase != NODE_PHASE_READY   ? "warming_up"
                                                        : "syncing";
 
@@ -93,13 +128,12 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
     size_t in, out;
     node_peermgr_counts(n->peers, &in, &out);
     node_mempool_stats(n->mempool, &mp_count, &mp_bytes);
-    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:o,s:{s:b,s:I},s:{s:I,s:I},s:o,s:{s:b,s:I},"
+    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:o,s:o,s:{s:I,s:I},s:o,s:{s:b,s:I},"
                      "s:{s:I,s:I}}",
                      "status", state, "timestamp", (json_int_t)time(NULL), "uptime_seconds",
                      (json_int_t)node_uptime(n), "version", NODE_VERSION, "flavour",
                      n->cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin", "chain", chain,
-                     "storage", "available", storage_ok, "size_bytes",
-                     (json_int_t)(chain_ok ? node_chain_size_bytes(n->chain) : 0), "network",
+                     "storage", storage_json(n, chain_ok, storage_ok), "network",
                      "peers_connected", (json_int_t)(in + out), "peers_max",
                      (json_int_t)n->cfg->network.max_peers, "peers", node_peermgr_health(n->peers),
                      "rpc", "enabled", 1, "requests_processed",
