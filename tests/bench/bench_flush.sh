@@ -120,6 +120,7 @@ assert_eq "$(psql_q 'SELECT sum(relays) FROM relay_counts')" "$EXPECT" "relay_co
 assert_eq "$(psql_q 'SELECT count(*) FROM relay_counts')" "300000" "relay_counts rows (3 buckets)"
 assert_eq "$(psql_q 'SELECT count(*) FROM relay_counts_hourly')" "100000" "hourly rows"
 assert_eq "$(psql_q 'SELECT sum(relays) FROM relay_counts_daily')" "$EXPECT" "daily rollup total"
+slow=""
 while read -r kind rows nw secs; do
     rps=$(python3 -c "print(round($rows / $secs))")
     note "$kind: $rows rows on $nw connection(s) in $secs s = $rps rows/s"
@@ -127,5 +128,6 @@ while read -r kind rows nw secs; do
     python3 -c "import json; print(json.dumps({'bench': 'flush_100k_rows_$kind', 'metric': 's',
         'value': $secs, 'rows_per_s': $rps, 'connections': $nw, 'target': '< 2 s', 'met': $secs < 2.0,
         'command': 'tests/bench/bench_flush.sh'}))"
-    python3 -c "import sys; sys.exit(0 if $secs < 2.0 else 1)" || fail "$kind took $secs s (>= 2 s)"
+    python3 -c "import sys; sys.exit(0 if $secs < 2.0 else 1)" || slow="$slow $kind took $secs s (>= 2 s);"
 done <"$IT_DIR/out"
+[ -z "$slow" ] || fail "$slow"
