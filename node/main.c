@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mempool.h"
 #include "metrics.h"
+#include "peermgr.h"
 #include "ratelimit.h"
 #include "rpc.h"
 #include "server.h"
@@ -85,8 +86,9 @@ static int run_loop(struct node *n, const sigset_t *sigs)
         }
         char why[512];
         int ok = node_chain_storage_ok(n->chain); /* probed by the disk monitor */
+        /* No timed blocks while behind the peers: they would fork the chain. */
         if (cfg->node.block_interval_secs > 0 && now >= next_block && ok &&
-            atomic_load(&n->phase) == NODE_PHASE_READY) {
+            atomic_load(&n->phase) == NODE_PHASE_READY && !node_peermgr_syncing(n->peers)) {
             static const uint8_t op_true[] = {0x51};
             next_block = now + (double)cfg->node.block_interval_secs;
             if (node_chain_generate(n->chain, n->mempool, op_true, sizeof(op_true), 1, NULL, why,
@@ -217,6 +219,12 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "startup_failed", "%s", err);
         goto out;
     }
+    n.peers = node_peermgr_start(&n, err, sizeof(err));
+    if (!n.peers) {
+        atomic_store(&n.phase, NODE_PHASE_FAILED);
+        log_msg(LOG_ERROR, "startup_failed", "peers: %s", err);
+        goto out;
+    }
     atomic_store(&n.phase, NODE_PHASE_WARMUP);
     LOG_EVENT(LOG_INFO, "chain_loaded", NULL, NULL, LF_INT("height", node_chain_height(n.chain)),
               LF_INT("utxos", node_chain_utxo_count(n.chain)),
@@ -227,6 +235,7 @@ int main(int argc, char **argv)
     rc = EXIT_SUCCESS;
 out:
     httpd_stop(http);
+    node_peermgr_stop(n.peers);
     if (cookie_made)
         node_cookie_remove(cfg.cookie_path);
     node_disk_stop(n.disk);
