@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,8 @@
 #include "log.h"
 #include "publish.h"
 
-#define EVENTS_MAX 10000  /* queued events kept while PostgreSQL is down */
-#define EVENTS_BATCH 1000 /* events per insert */
+#define EVENTS_MAX 10000 /* queued events kept while PostgreSQL is down */
+#define EVENTS_BATCH 256 /* events per insert */
 #define EVENTS_PERIOD_MS 1000
 #define REDIS_TIMEOUT_MS 1000
 #define REDIS_BACKOFF_MAX_MS 10000
@@ -32,6 +33,24 @@
 static int crash_point(const char *step)
 {
     return journal_crash_hook && journal_crash_hook(step);
+}
+
+/* Test hook CCGW_TEST_CRASH_AT=<step>: the process kills itself with
+ * SIGKILL at that crash point, for kill -9 tests at exact places. */
+static int test_crash_kill(const char *step)
+{
+    const char *at = getenv("CCGW_TEST_CRASH_AT");
+    if (at && strcmp(at, step) == 0) {
+        log_msg(LOG_WARN, "test_crash", "CCGW_TEST_CRASH_AT=%s: SIGKILL", step);
+        raise(SIGKILL);
+    }
+    return 0;
+}
+
+static void test_crash_hook_install(void)
+{
+    if (getenv("CCGW_TEST_CRASH_AT") && !journal_crash_hook)
+        journal_crash_hook = test_crash_kill;
 }
 
 static void give_back(struct delivery_core *c, enum counter_consumer who,
@@ -122,6 +141,19 @@ int delivery_core_journal(struct delivery_core *c, char *err, size_t errlen)
      * are not given back, which would journal them twice. */
     if (journal_sync(c->journal, err, errlen) < 0)
         goto fail;
+    if (c->compact_min_bytes > 0 && journal_compact_due(c->journal, c->compact_min_bytes)) {
+        struct journal_compaction jc;
+        rc = journal_compact(c->journal, &jc, err, errlen);
+        if (rc == JOURNAL_CRASHED)
+            goto crashed;
+        if (rc < 0)
+            goto fail;
+        c->compactions++;
+        LOG_EVENT(LOG_INFO, "journal_compacted", NULL, NULL, LF_STR("dir", journal_dir(c->journal)),
+                  LF_INT("first_gen", jc.first), LF_INT("last_gen", jc.last),
+                  LF_INT("bytes_before", jc.bytes_before), LF_INT("bytes_after", jc.bytes_after),
+                  LF_INT("rows", jc.rows), LF_INT("torn_records", jc.torn_records));
+    }
 done:
     pthread_mutex_unlock(&c->journal_lock);
     counter_deltas_free(&d);
@@ -130,6 +162,10 @@ fail:
     pthread_mutex_unlock(&c->journal_lock);
     counter_deltas_free(&d);
     return -1;
+crashed:
+    pthread_mutex_unlock(&c->journal_lock);
+    counter_deltas_free(&d);
+    return DELIVERY_CRASHED;
 }
 
 /* Steps 1-3: cut a new flush. 0 (c->inflight set, or nothing pending), -1,
@@ -255,7 +291,8 @@ struct delivery {
     int stopping;
     int flush_requested;
     int64_t stop_deadline_ms;
-    int final_ok;
+    int final_ok;         /* the last flush committed everything */
+    int journal_final_ok; /* the last journal append succeeded */
 
     pthread_t journal_thr, flush_thr, redis_thr;
     int journal_started, flush_started, redis_started;
@@ -317,8 +354,12 @@ static void *journal_main(void *arg)
         pthread_mutex_unlock(&d->lock);
         if (rc < 0)
             log_msg(LOG_ERROR, "journal_failed", "%s", err);
-        if (stopping)
+        if (stopping) {
+            pthread_mutex_lock(&d->lock);
+            d->journal_final_ok = rc == 0;
+            pthread_mutex_unlock(&d->lock);
             return NULL;
+        }
     }
 }
 
@@ -394,13 +435,13 @@ static void *redis_main(void *arg)
  * nothing could be done, -1 on a database error. */
 static int events_round(struct delivery *d)
 {
-    struct flush_event batch[64];
+    struct flush_event batch[EVENTS_BATCH];
     size_t n = 0;
     int rc = 0;
     for (;;) {
         pthread_mutex_lock(&d->lock);
         n = 0;
-        for (; n < d->ev_len && n < sizeof(batch) / sizeof(batch[0]); n++) {
+        for (; n < d->ev_len && n < EVENTS_BATCH; n++) {
             struct event_slot *e = &d->events[(d->ev_head + n) % EVENTS_MAX];
             batch[n] = (struct flush_event){e->ts_ms, e->severity, e->message, e->seq};
         }
@@ -619,16 +660,21 @@ delivery_t *delivery_start(const struct delivery_options *o, char *err, size_t e
     }
     d->core.counter = o->counter;
     d->core.counter_lock = o->counter_lock;
+    /* the journal is kept with or without PostgreSQL: without it, the
+     * counts wait in the journal for a run that has a database */
+    char dir[PATH_MAX];
+    const char *data_dir = conf->data_dir ? conf->data_dir : "run/data";
+    if (snprintf(dir, sizeof(dir), "%s/%s", data_dir, o->source) >= (int)sizeof(dir)) {
+        snprintf(err, errlen, "%s/%s: path too long", data_dir, o->source);
+        goto fail;
+    }
+    test_crash_hook_install();
+    if (delivery_core_open(&d->core, dir, o->counter, o->counter_lock, err, errlen) < 0)
+        goto fail;
+    d->have_core = 1;
+    d->core.compact_min_bytes = conf->flush.journal_compact_bytes;
+    d->st.journal_bytes = journal_bytes(d->core.journal);
     if (conf->postgres.url) {
-        char dir[PATH_MAX];
-        const char *data_dir = conf->data_dir ? conf->data_dir : "run/data";
-        if (snprintf(dir, sizeof(dir), "%s/%s", data_dir, o->source) >= (int)sizeof(dir)) {
-            snprintf(err, errlen, "%s/%s: path too long", data_dir, o->source);
-            goto fail;
-        }
-        if (delivery_core_open(&d->core, dir, o->counter, o->counter_lock, err, errlen) < 0)
-            goto fail;
-        d->have_core = 1;
         unsigned char run[8];
         if (RAND_bytes(run, sizeof(run)) != 1) {
             snprintf(err, errlen, "delivery: no random bytes");
@@ -646,10 +692,11 @@ delivery_t *delivery_start(const struct delivery_options *o, char *err, size_t e
             goto fail;
         d->st.flush_in_progress = d->core.inflight;
         d->inflight_rows = d->core.inflight ? (int64_t)d->core.inflight_deltas.nrows : 0;
-        d->st.journal_bytes = journal_bytes(d->core.journal);
     } else {
         log_msg(LOG_WARN, "postgres_disabled",
-                "postgres.url is not set: counts are neither journaled nor stored");
+                "postgres.url is not set: counts are kept in the journal %s until a run with "
+                "PostgreSQL flushes them",
+                dir);
     }
     if (conf->redis.host) {
         d->redis = publish_new(conf->redis.host, (int)conf->redis.port,
@@ -660,10 +707,10 @@ delivery_t *delivery_start(const struct delivery_options *o, char *err, size_t e
             goto fail;
         }
     }
-    if (d->have_core) {
-        if (pthread_create(&d->journal_thr, NULL, journal_main, d) != 0)
-            goto thread_fail;
-        d->journal_started = 1;
+    if (pthread_create(&d->journal_thr, NULL, journal_main, d) != 0)
+        goto thread_fail;
+    d->journal_started = 1;
+    if (d->pg) {
         if (pthread_create(&d->flush_thr, NULL, flush_main, d) != 0)
             goto thread_fail;
         d->flush_started = 1;
@@ -693,7 +740,7 @@ void delivery_flush_request(delivery_t *d)
 
 int delivery_event_push(delivery_t *d, int64_t ts_ms, int severity, const char *message)
 {
-    if (!d->have_core)
+    if (!d->pg)
         return 0;
     pthread_mutex_lock(&d->lock);
     if (d->ev_len == EVENTS_MAX) {
@@ -724,8 +771,9 @@ int delivery_stop(delivery_t *d, int64_t timeout_ms)
     d->stop_deadline_ms = mono_ms() + timeout_ms;
     pthread_mutex_unlock(&d->lock);
     stop_threads(d);
-    int ok = !d->have_core || d->final_ok;
-    if (d->have_core && !ok)
+    /* without PostgreSQL, success is the journal's last append */
+    int ok = d->pg ? d->final_ok : d->journal_final_ok;
+    if (d->pg && !ok)
         log_msg(LOG_WARN, "flush_incomplete_at_exit",
                 "PostgreSQL did not take the last flush: it stays in %s for the next start",
                 journal_dir(d->core.journal));

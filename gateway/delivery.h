@@ -12,7 +12,11 @@
  *                    row go to PostgreSQL in one transaction, exactly once;
  *                    gateway events are inserted in batches
  *
- * The exactly-once protocol of a flush is described in delivery.c. */
+ * Without postgres.url there is no flush thread: the journal (compacted as
+ * it grows) keeps the counts, and the first run with a database replays and
+ * flushes them.
+ *
+ * The exactly-once protocol of a flush is described below. */
 #ifndef CCGW_DELIVERY_H
 #define CCGW_DELIVERY_H
 
@@ -53,8 +57,9 @@ int delivery_event_push(delivery_t *d, int64_t ts_ms, int severity, const char *
 
 /* Stop: a last journal fsync, a last flush of everything pending (bounded by
  * `timeout_ms`; what does not make it stays in the journal for the next
- * start), then join the threads and free. 0 when everything was flushed,
- * -1 when something was left in the journal. NULL is allowed. */
+ * start), then join the threads and free. 0 when everything was flushed (or,
+ * without PostgreSQL, journaled), -1 when something was left in the journal
+ * for lack of a database (or lost: the journal failed). NULL is allowed. */
 int delivery_stop(delivery_t *d, int64_t timeout_ms);
 
 struct delivery_stats {
@@ -110,7 +115,9 @@ struct delivery_core {
     int inflight;                 /* a flush was cut and is not committed yet */
     int64_t inflight_seq;
     struct counter_deltas inflight_deltas;
-    size_t torn_records; /* bad journal records skipped at open */
+    size_t torn_records;       /* bad journal records skipped at open */
+    int64_t compact_min_bytes; /* compact the journal from this size; 0: never */
+    int64_t compactions;       /* journal compactions done */
 };
 
 #define DELIVERY_CRASHED JOURNAL_CRASHED /* the crash hook stopped the protocol */
@@ -128,7 +135,9 @@ struct delivery_flush_result {
 int delivery_core_open(struct delivery_core *c, const char *dir, counter_t *counter,
                        pthread_mutex_t *counter_lock, char *err, size_t errlen);
 
-/* Append COUNTER_JOURNAL deltas to the journal and fdatasync. 0 or -1. */
+/* Append COUNTER_JOURNAL deltas to the journal and fdatasync; then compact
+ * the journal when it has grown past c->compact_min_bytes (see
+ * journal_compact_due). 0, -1 with err, or DELIVERY_CRASHED. */
 int delivery_core_journal(struct delivery_core *c, char *err, size_t errlen);
 
 /* One flush: commit the in-flight one if any, else cut a new one from the

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@ struct journal {
     char *dir;
     int dirfd;
     char instance[JOURNAL_INSTANCE_LEN + 1];
+    int lockfd;            /* "lock", flock'ed while open: one process per journal */
     int fd;                /* current generation, append-only */
     int64_t gen;           /* current generation */
     int64_t oldest_gen;    /* lowest generation that may still be on disk */
@@ -42,6 +44,7 @@ struct journal {
     int64_t intent_seq;    /* 0: no intent on disk */
     int64_t intent_gen;
     int64_t next_seq;
+    int64_t base_bytes; /* size of the last compaction's output */
 };
 
 /* A growable text buffer for records. */
@@ -179,6 +182,41 @@ static int record_parse(char *line, size_t len, struct counter_deltas *d)
     return -1;
 }
 
+/* The first line of a compacted generation: "C <first> <last> <check>",
+ * saying that it replaces generations first..last. */
+static int compact_header_format(struct buf *b, int64_t first, int64_t last)
+{
+    size_t start = b->len;
+    char check[CHECK_HEX + 1];
+    if (buf_printf(b, "C %" PRId64 " %" PRId64, first, last) < 0 ||
+        record_check(b->p + start, b->len - start, check) < 0)
+        return -1;
+    return buf_printf(b, " %s\n", check);
+}
+
+/* Parse a compaction header line (len bytes, no newline). 0 when it is one
+ * with a good check, -1 otherwise. */
+static int compact_header_parse(const char *line, size_t len, int64_t *first, int64_t *last)
+{
+    char check[CHECK_HEX + 1], copy[96];
+    long long a, b;
+    int n = 0;
+    if (len < 2 || len >= sizeof(copy) || line[0] != 'C' || line[1] != ' ')
+        return -1;
+    memcpy(copy, line, len);
+    copy[len] = '\0';
+    char *sp = strrchr(copy, ' ');
+    if (!sp || strlen(sp + 1) != CHECK_HEX || record_check(copy, (size_t)(sp - copy), check) < 0 ||
+        memcmp(check, sp + 1, CHECK_HEX))
+        return -1;
+    *sp = '\0';
+    if (sscanf(copy, "C %lld %lld%n", &a, &b, &n) != 2 || copy[n] != '\0' || a < 0 || b < a)
+        return -1;
+    *first = a;
+    *last = b;
+    return 0;
+}
+
 /* Read a whole file (relative to dirfd) into a NUL-terminated buffer. */
 static int read_file_at(int dirfd, const char *name, char **out, size_t *len, char *err,
                         size_t errlen)
@@ -236,9 +274,11 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-/* Write `name` atomically: temp file, fsync, rename, fsync of the folder. */
-static int write_atomic(journal_t *j, const char *name, const char *data, size_t len, char *err,
-                        size_t errlen)
+/* Write `name` atomically: temp file, fsync, rename, fsync of the folder.
+ * `crash_step` (or NULL) names the crash point between fsync and rename.
+ * 0, -1 with err, or JOURNAL_CRASHED. */
+static int write_atomic(journal_t *j, const char *name, const char *data, size_t len,
+                        const char *crash_step, char *err, size_t errlen)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s.tmp", name);
@@ -256,6 +296,8 @@ static int write_atomic(journal_t *j, const char *name, const char *data, size_t
         set_err(err, errlen, "%s/%s: close: %s", j->dir, tmp, strerror(errno));
         goto fail;
     }
+    if (crash_step && crash_point(crash_step))
+        return JOURNAL_CRASHED;
     if (renameat(j->dirfd, tmp, j->dirfd, name) < 0) {
         set_err(err, errlen, "%s/%s: rename: %s", j->dir, name, strerror(errno));
         goto fail;
@@ -323,7 +365,7 @@ static int load_instance(journal_t *j, char *err, size_t errlen)
         snprintf(j->instance + 2 * i, 3, "%02x", raw[i]);
     char line[JOURNAL_INSTANCE_LEN + 2];
     snprintf(line, sizeof(line), "%s\n", j->instance);
-    return write_atomic(j, "instance", line, strlen(line), err, errlen);
+    return write_atomic(j, "instance", line, strlen(line), NULL, err, errlen);
 }
 
 /* "key value" header line of the state and intent files. */
@@ -372,7 +414,7 @@ static int save_state(journal_t *j, int64_t seq, int64_t gen, char *err, size_t 
     char text[128];
     int n =
         snprintf(text, sizeof(text), STATE_MAGIC "\nseq %" PRId64 "\ngen %" PRId64 "\n", seq, gen);
-    return write_atomic(j, "state", text, (size_t)n, err, errlen);
+    return write_atomic(j, "state", text, (size_t)n, NULL, err, errlen);
 }
 
 /* Parse the records of `text` into d; name is for messages. With `strict`
@@ -386,6 +428,11 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
         char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
         p[llen] = '\0';
+        int64_t first, last;
+        if (!strict && lineno == line0 && nl && compact_header_parse(p, llen, &first, &last) == 0) {
+            p += llen + 1;
+            continue;
+        }
         int rc = nl ? record_parse(p, llen, d) : -1;
         if (rc == -2) {
             set_err(err, errlen, "%s:%d: out of memory", name, lineno);
@@ -585,16 +632,19 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
             j->covered_gen = rec->intent_gen;
     }
     qsort(s.gens, s.ngens, sizeof(int64_t), cmp_i64);
-    int64_t maxgen = j->covered_gen;
+    int64_t maxgen = j->covered_gen, skip_first = 1, skip_last = 0;
     j->oldest_gen = s.ngens ? s.gens[0] : maxgen + 1;
-    for (size_t i = 0; i < s.ngens; i++) {
+    /* newest first: a compacted generation (header "C first last") holds
+     * the deltas of generations first..last, which are deleted unread */
+    for (size_t k = s.ngens; k-- > 0;) {
         char name[64], path[PATH_MAX];
         size_t len = 0;
-        snprintf(name, sizeof(name), "journal.%" PRId64, s.gens[i]);
-        if (s.gens[i] > maxgen)
-            maxgen = s.gens[i];
-        if (s.gens[i] <= j->covered_gen) {
-            /* its deltas are in the intent or committed already */
+        int64_t g = s.gens[k], first, last;
+        snprintf(name, sizeof(name), "journal.%" PRId64, g);
+        if (g > maxgen)
+            maxgen = g;
+        if (g <= j->covered_gen || (g >= skip_first && g <= skip_last)) {
+            /* its deltas are in the intent, committed, or compacted */
             if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
                 set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
                 goto fail;
@@ -604,6 +654,11 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
         snprintf(path, sizeof(path), "%s/%s", j->dir, name);
         if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
             goto fail;
+        char *nl = memchr(text, '\n', len);
+        if (nl && compact_header_parse(text, (size_t)(nl - text), &first, &last) == 0 && last < g) {
+            skip_first = first;
+            skip_last = last;
+        }
         if (parse_records(path, text, len, 1, 0, &rec->replay, &rec->torn_records, err, errlen) < 0)
             goto fail;
         j->old_bytes += (int64_t)len;
@@ -637,11 +692,26 @@ journal_t *journal_open(const char *dir, struct journal_recovery *rec, char *err
     }
     j->fd = -1;
     j->dirfd = -1;
+    j->lockfd = -1;
     if (mkdir_p(dir, err, errlen) < 0)
         goto fail;
     j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dirfd < 0) {
         set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    /* two processes on one journal would each replay and flush it */
+    j->lockfd = openat(j->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (j->lockfd < 0) {
+        set_err(err, errlen, "%s/lock: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (flock(j->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        set_err(err, errlen,
+                errno == EWOULDBLOCK ? "%s: journal in use by another process (a cc-gateway of the "
+                                       "same source is running)"
+                                     : "%s/lock: %s",
+                dir, strerror(errno));
         goto fail;
     }
     if (load_instance(j, err, errlen) < 0 || load_state(j, err, errlen) < 0 ||
@@ -662,6 +732,8 @@ void journal_close(journal_t *j)
         close(j->fd);
     if (j->dirfd >= 0)
         close(j->dirfd);
+    if (j->lockfd >= 0)
+        close(j->lockfd);
     free(j->dir);
     free(j);
 }
@@ -756,7 +828,7 @@ int journal_intent_write(journal_t *j, int64_t seq, int64_t gen, const struct co
         if (d->rows[i].n != 0 && record_format(&b, &d->rows[i]) < 0)
             goto oom;
     snprintf(name, sizeof(name), "flush.%" PRId64, seq);
-    if (write_atomic(j, name, b.p, b.len, err, errlen) < 0)
+    if (write_atomic(j, name, b.p, b.len, NULL, err, errlen) < 0)
         goto fail;
     j->intent_seq = seq;
     j->intent_gen = gen;
@@ -788,8 +860,10 @@ int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen)
         set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
         return -1;
     }
-    if (gen >= j->gen - 1)
+    if (gen >= j->gen - 1) {
         j->old_bytes = 0;
+        j->base_bytes = 0;
+    }
     return 0;
 }
 
@@ -808,4 +882,123 @@ int journal_commit(journal_t *j, int64_t seq, char *err, size_t errlen)
     if (seq == j->intent_seq)
         j->intent_seq = 0;
     return 0;
+}
+
+int journal_compact_due(const journal_t *j, int64_t min_bytes)
+{
+    int64_t bytes = journal_bytes(j);
+    return bytes >= min_bytes && bytes >= 2 * j->base_bytes;
+}
+
+/* Sum the records of generation `g` into `sum` (COUNTER_PG). 0 (also when
+ * the file is gone), -1 with err. */
+static int compact_read(journal_t *j, int64_t g, counter_t *sum, size_t *bad, int64_t *bytes,
+                        char *err, size_t errlen)
+{
+    char name[64], path[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    struct counter_deltas d;
+    counter_deltas_init(&d);
+    snprintf(name, sizeof(name), "journal.%" PRId64, g);
+    snprintf(path, sizeof(path), "%s/%s", j->dir, name);
+    if (faccessat(j->dirfd, name, F_OK, 0) < 0 && errno == ENOENT)
+        return 0;
+    if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
+        goto fail;
+    if (parse_records(path, text, len, 1, 0, &d, bad, err, errlen) < 0)
+        goto fail;
+    if (counter_give_back(sum, COUNTER_PG, &d) < 0) {
+        set_err(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    *bytes += (int64_t)len;
+    free(text);
+    counter_deltas_free(&d);
+    return 0;
+fail:
+    free(text);
+    counter_deltas_free(&d);
+    return -1;
+}
+
+int journal_compact(journal_t *j, struct journal_compaction *res, char *err, size_t errlen)
+{
+    struct buf b = {0};
+    struct counter_deltas sum_rows;
+    counter_t *sum = counter_new();
+    int64_t covered =
+        j->intent_seq && j->intent_gen > j->covered_gen ? j->intent_gen : j->covered_gen;
+    int64_t first = covered + 1, last = j->gen, gen = j->gen + 1, read_bytes = 0;
+    char name[64];
+    int fd = -1, rc = -1;
+    memset(res, 0, sizeof(*res));
+    counter_deltas_init(&sum_rows);
+    if (!sum) {
+        set_err(err, errlen, "%s: compaction: out of memory", j->dir);
+        goto out;
+    }
+    if (journal_sync(j, err, errlen) < 0)
+        goto out;
+    for (int64_t g = first; g <= last; g++)
+        if (compact_read(j, g, sum, &res->torn_records, &read_bytes, err, errlen) < 0)
+            goto out;
+    if (counter_take(sum, COUNTER_PG, &sum_rows) < 0 || compact_header_format(&b, first, last) < 0)
+        goto oom;
+    for (size_t i = 0; i < sum_rows.nrows; i++)
+        if (sum_rows.rows[i].n != 0 && record_format(&b, &sum_rows.rows[i]) < 0)
+            goto oom;
+    snprintf(name, sizeof(name), "journal.%" PRId64, gen);
+    rc = write_atomic(j, name, b.p, b.len, "compact_written", err, errlen);
+    if (rc != 0)
+        goto out;
+    rc = -1;
+    if (crash_point("compact_renamed")) {
+        rc = JOURNAL_CRASHED;
+        goto out;
+    }
+    /* from here on the new generation holds everything: appends go to it */
+    fd = openat(j->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
+        goto out;
+    }
+    close(j->fd);
+    j->old_bytes -= read_bytes - j->size; /* the older ones read, now gone */
+    if (j->old_bytes < 0)
+        j->old_bytes = 0;
+    j->fd = fd;
+    j->gen = gen;
+    j->size = (int64_t)b.len;
+    j->base_bytes = (int64_t)b.len;
+    res->bytes_before = read_bytes;
+    res->bytes_after = (int64_t)b.len;
+    res->rows = sum_rows.nrows;
+    res->first = first;
+    res->last = last;
+    for (int64_t g = first; g <= last; g++) {
+        char old[64];
+        snprintf(old, sizeof(old), "journal.%" PRId64, g);
+        if (unlinkat(j->dirfd, old, 0) < 0 && errno != ENOENT) {
+            /* harmless: the header makes the next start skip it */
+            log_msg(LOG_WARN, "journal_unlink_failed", "%s/%s: %s", j->dir, old, strerror(errno));
+            continue;
+        }
+        if (crash_point("compact_drop_one")) {
+            rc = JOURNAL_CRASHED;
+            goto out;
+        }
+    }
+    if (fsync(j->dirfd) < 0) {
+        set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+    goto out;
+oom:
+    set_err(err, errlen, "%s: compaction: out of memory", j->dir);
+out:
+    free(b.p);
+    counter_deltas_free(&sum_rows);
+    counter_free(sum);
+    return rc;
 }

@@ -3,12 +3,19 @@
  *
  *   instance         random 128-bit hex id of this journal, created once;
  *                    with the flush seq it names a flush in relay_flushes
+ *   lock             flock'ed by the process that has the journal open
  *   journal.<gen>    appended delta records, one per line:
  *                      R <bucket> <chain> <account> <n> <check>
  *                      N <bucket> <reason> <n> <check>
  *                    <check> is the first 4 bytes of the SHA-256 of the text
  *                    before it, in hex; a torn or corrupt record (the tail of
- *                    a crashed append) is skipped on replay and counted
+ *                    a crashed append) is skipped on replay and counted.
+ *                    A compacted generation starts with
+ *                      C <first> <last> <check>
+ *                    and holds the summed deltas of generations first..last,
+ *                    which recovery then deletes unread (written to a temp
+ *                    file, fsynced, renamed, folder fsynced, and only then
+ *                    the old generations deleted)
  *   flush.<seq>      intent of an unfinished flush: seq, the generations it
  *                    covers and every delta of it (written to a temp file,
  *                    fsynced, renamed, directory fsynced)
@@ -80,6 +87,26 @@ int journal_commit(journal_t *j, int64_t seq, char *err, size_t errlen);
 
 /* Bytes in the journal generations now. */
 int64_t journal_bytes(const journal_t *j);
+
+/* Whether the journal has grown enough to compact: at least `min_bytes`
+ * and twice the size the last compaction left (Redis' AOF rewrite rule, so
+ * that a large pending state is not rewritten on every append). */
+int journal_compact_due(const journal_t *j, int64_t min_bytes);
+
+struct journal_compaction {
+    int64_t first, last;  /* generations replaced */
+    int64_t bytes_before; /* their size */
+    int64_t bytes_after;  /* the new generation's */
+    size_t rows;          /* distinct keys written */
+    size_t torn_records;  /* bad records skipped while reading */
+};
+
+/* Compact: sync, sum every generation that no intent covers into one new
+ * generation (header "C first last"), written atomically, append to it from
+ * now on, delete the old ones. A crash at any point leaves either the old
+ * generations or the new one counting, never both. 0 (res filled), -1 with
+ * err (the old generations stay in use), or JOURNAL_CRASHED. */
+int journal_compact(journal_t *j, struct journal_compaction *res, char *err, size_t errlen);
 
 /* Test hook for crash points: when set, journal.c and delivery.c call it
  * with a step name at each point where a crash is interesting; non-zero

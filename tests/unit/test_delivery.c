@@ -328,6 +328,99 @@ START_TEST(test_crash_with_intent_and_newer_journal)
 }
 END_TEST
 
+/* A long outage: many journal appends while every flush fails. Compaction
+ * keeps the journal near the size of its distinct keys instead of growing
+ * with every append, and when the database is back everything lands once. */
+START_TEST(test_outage_compaction_keeps_journal_bounded)
+{
+    struct fake_db db = {.down = 1};
+    struct proc p;
+    char err[256];
+    struct delivery_flush_result res;
+    int64_t max_bytes = 0, appended = 0;
+    start(&p);
+    p.core.compact_min_bytes = 8192;
+    for (int round = 0; round < 300; round++) {
+        int64_t before = journal_bytes(p.core.journal);
+        count(&p, 20, 300 * (1 + round % 3));
+        journal_tick(&p);
+        int64_t after = journal_bytes(p.core.journal);
+        appended += after > before ? after - before : 0;
+        if (after > max_bytes)
+            max_bytes = after;
+        if (round % 25 == 0)
+            ck_assert_int_eq(delivery_core_flush(&p.core, fake_apply, &db, &res, err, sizeof(err)),
+                             -1);
+    }
+    ck_assert_int_gt(p.core.compactions, 10);
+    ck_assert_int_lt(max_bytes, 2 * 8192);
+    ck_assert_int_eq(db.relays, 0);
+    crash(&p);
+
+    /* and across a restart, with the database back */
+    db.down = 0;
+    start(&p);
+    flush_all(&p, &db);
+    ck_assert_int_eq(db.relays, 300 * 20);
+    ck_assert_int_eq(db.non_relays, 300);
+    check_ledger_unique(&db);
+    crash(&p);
+}
+END_TEST
+
+/* kill -9 inside a compaction (the database down, a flush in flight): the
+ * restart recovers every journaled count once. */
+static void crash_during_compaction(const char *step)
+{
+    struct fake_db db = {.down = 1};
+    struct proc p;
+    char err[256];
+    struct delivery_flush_result res;
+    int rounds = 0, rc = 0;
+    start(&p);
+    p.core.compact_min_bytes = 4096;
+    count(&p, 30, 300);
+    journal_tick(&p);
+    ck_assert_int_eq(delivery_core_flush(&p.core, fake_apply, &db, &res, err, sizeof(err)), -1);
+    crash_at = step;
+    while (rc == 0) {
+        ck_assert_int_lt(rounds, 1000);
+        count(&p, 20, 600);
+        rounds++;
+        rc = delivery_core_journal(&p.core, err, sizeof(err));
+    }
+    ck_assert_msg(rc == DELIVERY_CRASHED, "step %s: rc %d (%s)", step, rc, err);
+    crash_at = NULL;
+    crash(&p);
+
+    db.down = 0;
+    start(&p);
+    ck_assert_int_eq(p.core.inflight, 1);
+    flush_all(&p, &db);
+    ck_assert_int_eq(db.relays, 30 + 20 * rounds);
+    ck_assert_int_eq(db.non_relays, 1 + rounds);
+    check_ledger_unique(&db);
+    crash(&p);
+}
+
+START_TEST(test_crash_compaction_before_rename)
+{
+    crash_during_compaction("compact_written");
+}
+END_TEST
+
+START_TEST(test_crash_compaction_after_rename)
+{
+    crash_during_compaction("compact_renamed");
+}
+END_TEST
+
+START_TEST(test_crash_compaction_while_deleting)
+{
+    crash_during_compaction("compact_drop_one");
+}
+END_TEST
+
 Suite *delivery_suite(void)
 {
     Suite *s = suite_create("delivery");
@@ -343,6 +436,10 @@ Suite *delivery_suite(void)
     tcase_add_test(tc, test_database_down_then_back);
     tcase_add_test(tc, test_crash_unjournaled_and_double_restart);
     tcase_add_test(tc, test_crash_with_intent_and_newer_journal);
+    tcase_add_test(tc, test_outage_compaction_keeps_journal_bounded);
+    tcase_add_test(tc, test_crash_compaction_before_rename);
+    tcase_add_test(tc, test_crash_compaction_after_rename);
+    tcase_add_test(tc, test_crash_compaction_while_deleting);
     suite_add_tcase(s, tc);
     return s;
 }

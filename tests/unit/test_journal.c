@@ -203,6 +203,156 @@ START_TEST(test_corrupt_intent_is_an_error)
 }
 END_TEST
 
+/* Number of journal.<gen> files in the folder. */
+static int generations(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "ls %s | grep -c '^journal\\.[0-9]*$'", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+static const char *crash_step;
+static int crash_hook(const char *step)
+{
+    return crash_step && strcmp(step, crash_step) == 0;
+}
+
+/* `appends` appends of the sample over `rotations`+1 generations, then a
+ * compaction that the hook may stop at `step`; a reopen replays exactly
+ * what was appended, whether the crash came before or after the rename. */
+static void compact_and_reopen(const char *step, int rotations)
+{
+    struct journal_recovery rec;
+    struct journal_compaction jc;
+    struct counter_deltas d;
+    char err[256];
+    int64_t covered;
+    journal_t *j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    journal_recovery_free(&rec);
+    sample(&d);
+    for (int r = 0; r <= rotations; r++) {
+        for (int i = 0; i < 50; i++)
+            ck_assert_int_eq(journal_append(j, &d, err, sizeof(err)), 0);
+        if (r < rotations)
+            ck_assert_int_eq(journal_rotate(j, &covered, err, sizeof(err)), 0);
+    }
+    int64_t before = journal_bytes(j);
+    ck_assert_int_eq(journal_compact_due(j, before), 1);
+    crash_step = step;
+    journal_crash_hook = crash_hook;
+    int rc = journal_compact(j, &jc, err, sizeof(err));
+    journal_crash_hook = NULL;
+    crash_step = NULL;
+    if (step) {
+        ck_assert_int_eq(rc, JOURNAL_CRASHED);
+    } else {
+        ck_assert_msg(rc == 0, "%s", err);
+        ck_assert_int_eq(jc.first, 1);
+        ck_assert_int_eq(jc.last, rotations + 1);
+        ck_assert_int_eq(jc.bytes_before, before);
+        ck_assert_uint_eq(jc.rows, 3);
+        ck_assert_int_lt(jc.bytes_after * 20, before);
+        ck_assert_int_eq(journal_bytes(j), jc.bytes_after);
+        ck_assert_int_eq(generations(), 1);
+        /* it stays the current generation: appends go on after it */
+        ck_assert_int_eq(journal_append(j, &d, err, sizeof(err)), 0);
+        ck_assert_int_eq(journal_compact_due(j, 1), 0);
+    }
+    journal_close(j);
+
+    j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    ck_assert_uint_eq(rec.torn_records, 0);
+    ck_assert_int_eq(sum(&rec.replay), 14 * (50 * (rotations + 1) + (step ? 0 : 1)));
+    journal_close(j);
+    journal_recovery_free(&rec);
+    counter_deltas_free(&d);
+}
+
+START_TEST(test_compact)
+{
+    compact_and_reopen(NULL, 2);
+}
+END_TEST
+
+START_TEST(test_compact_crash_before_rename)
+{
+    compact_and_reopen("compact_written", 1);
+}
+END_TEST
+
+START_TEST(test_compact_crash_after_rename)
+{
+    compact_and_reopen("compact_renamed", 2);
+}
+END_TEST
+
+START_TEST(test_compact_crash_while_deleting)
+{
+    compact_and_reopen("compact_drop_one", 3);
+}
+END_TEST
+
+/* A compaction while a flush is in flight leaves the intent's generations
+ * alone: the intent and the compacted rest come back, once each. */
+START_TEST(test_compact_with_intent)
+{
+    struct journal_recovery rec;
+    struct journal_compaction jc;
+    struct counter_deltas d;
+    char err[256];
+    int64_t covered = 0;
+    journal_t *j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    journal_recovery_free(&rec);
+    sample(&d);
+    ck_assert_int_eq(journal_append(j, &d, err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_rotate(j, &covered, err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_intent_write(j, 1, covered, &d, err, sizeof(err)), 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(journal_append(j, &d, err, sizeof(err)), 0);
+    ck_assert_msg(journal_compact(j, &jc, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(jc.first, 2);
+    ck_assert_int_eq(jc.last, 2);
+    journal_close(j);
+
+    j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    ck_assert_int_eq(rec.has_intent, 1);
+    ck_assert_int_eq(sum(&rec.intent), 14);
+    ck_assert_int_eq(sum(&rec.replay), 140);
+    journal_close(j);
+    journal_recovery_free(&rec);
+    counter_deltas_free(&d);
+}
+END_TEST
+
+/* One process per journal: a second open is refused while the first holds
+ * it, and allowed after it closed. */
+START_TEST(test_second_open_refused)
+{
+    struct journal_recovery rec, rec2;
+    char err[256];
+    journal_t *j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    journal_t *j2 = journal_open(dir, &rec2, err, sizeof(err));
+    ck_assert_ptr_null(j2);
+    ck_assert_msg(strstr(err, "in use by another process") != NULL, "%s", err);
+    journal_close(j);
+    journal_recovery_free(&rec);
+    j2 = journal_open(dir, &rec2, err, sizeof(err));
+    ck_assert_msg(j2 != NULL, "%s", err);
+    journal_close(j2);
+    journal_recovery_free(&rec2);
+}
+END_TEST
+
 Suite *journal_suite(void)
 {
     Suite *s = suite_create("journal");
@@ -213,6 +363,12 @@ Suite *journal_suite(void)
     tcase_add_test(tc, test_intent_drop_commit);
     tcase_add_test(tc, test_bad_instance_file);
     tcase_add_test(tc, test_corrupt_intent_is_an_error);
+    tcase_add_test(tc, test_compact);
+    tcase_add_test(tc, test_compact_crash_before_rename);
+    tcase_add_test(tc, test_compact_crash_after_rename);
+    tcase_add_test(tc, test_compact_crash_while_deleting);
+    tcase_add_test(tc, test_compact_with_intent);
+    tcase_add_test(tc, test_second_open_refused);
     suite_add_tcase(s, tc);
     return s;
 }
