@@ -175,18 +175,19 @@ for p in gw-edge gw-http0 gw-http1 relaystats btc-a btc-b; do
     grep -Eq "^$p +[0-9]+ +running +200 " "$IT_DIR/status.log" || fail "status does not show $p running and ready"
 done
 for p in postgres redis; do
-    grep -Eq "^$p +[0-9]+ +running" "$IT_DIR/status.log" || fail "status does not show $p running"
+    grep -Eq "^$p +[0-9]+ +running +ok " "$IT_DIR/status.log" || fail "status does not show $p running and ok"
 done
 for p in evm-a evm-b; do
     grep -Eq "^$p +[0-9]* +stopped" "$IT_DIR/status.log" || fail "status does not show $p stopped"
 done
-grep -Eq "^ +total +$((base_0021 + base_0001 + exp_0021 + exp_0001))\b|\b$((base_0021 + base_0001 + exp_0021 + exp_0001))\b" \
-    <(sed -n '/relays in PostgreSQL/,$p' "$IT_DIR/status.log") || fail "status does not show the relay total"
+assert_eq "$(sed -n '/relays in PostgreSQL/,$p' "$IT_DIR/status.log" | awk '$1 == "total" { print $2 }')" \
+    "$((base_0021 + base_0001 + exp_0021 + exp_0001))" "relay total shown by status"
 
 pids=$(cat "$CCGW_RUN_DIR"/pids/*.pid)
 # HAProxy children have no pid file but name the run dir: they must go too.
+# At least the three cc-gateways and their HAProxy name it (config paths).
 before=$(pgrep -f "$CCGW_RUN_DIR" | wc -l)
-[ "$before" -ge 10 ] || fail "only $before processes name $CCGW_RUN_DIR before down"
+[ "$before" -ge 6 ] || fail "only $before processes name $CCGW_RUN_DIR before down"
 "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || { cat "$IT_DIR/down.log"; fail "stack down"; }
 for p in $pids; do
     [ -d "/proc/$p" ] && fail "process $p ($(cat /proc/$p/comm 2>/dev/null)) still running after down"
