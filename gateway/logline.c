@@ -20,19 +20,23 @@ enum {
     G_STATUS,
     G_TERMINATION,
     G_HOST,
-    G_REQUEST,
-    G_CLOSE_QUOTE,
-    G_UNIQUE_ID,
+    G_OPEN_QUOTE,
     G_COUNT
 };
 
-/* Possessive quantifiers everywhere a field cannot give characters back:
- * the JIT then never backtracks into a field, which keeps a line at a few
- * hundred nanoseconds and makes hostile input linear. The captured-header
- * block and the request line are optional so that a line cut at HAProxy's
- * log size limit still yields everything that precedes the cut. */
+/* Possessive quantifiers everywhere: the JIT never backtracks into a field,
+ * which keeps a line near a hundred nanoseconds and makes hostile input
+ * linear. The pattern covers every field up to the opening quote of the
+ * request line; what follows (request line, closing quote, unique id) is
+ * the free-form rest of the line and is split by request_tail(), exactly as
+ * the full grammar
+ *     (?: "([^"]*+)(?:(")(?: (.*+))?)?)?$
+ * would. The client is `ADDRESS:PORT`, split at its last colon by
+ * client_split() (an IPv6 address has colons of its own). The captured-
+ * header block and the request line are optional so that a line cut at
+ * HAProxy's log size limit still yields everything that precedes the cut. */
 static const char REQUEST_PATTERN[] =
-    "<6>(\\S+):\\d++ "
+    "<6>(\\S++) "
     "\\[(\\d\\d/[A-Z][a-z]{2}/\\d{4}:\\d\\d:\\d\\d:\\d\\d(?:\\.\\d{3})?)\\] "
     "(\\S++) "
     "([^/ ]++)/(\\S++) "
@@ -42,14 +46,14 @@ static const char REQUEST_PATTERN[] =
     "(\\S{4}) "
     "\\d++/\\d++/\\d++/\\d++/\\+?\\d++ \\d++/\\d++"
     "(?: \\{([^}]*+)\\}(?: \\{[^}]*+\\})?)?"
-    "(?: \"([^\"]*+)(?:(\")(?: (.*+))?)?)?"
-    "$";
+    "(?: (\")|$)";
 
 struct logline_parser {
     pcre2_code *re;
     pcre2_match_data *md;
+    const PCRE2_SIZE *ov; /* md's ovector: fixed for md's life */
     int32_t tz_offset_secs;
-    char date_key[20]; /* "21/Nov/2026:10:22:33" of the last line */
+    char date_key[20];    /* "21/Nov/2026:10:22:33" of the last line */
     int64_t date_secs_ms; /* its epoch, milliseconds, whole second */
     int date_valid;
 };
@@ -84,6 +88,7 @@ logline_parser_t *logline_parser_new(int32_t tz_offset_secs, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    p->ov = pcre2_get_ovector_pointer(p->md);
     return p;
 fail:
     logline_parser_free(p);
@@ -131,12 +136,46 @@ static int parse_date(logline_parser_t *p, const char *s, size_t len, int64_t *m
     return 0;
 }
 
-static struct logline_span group(const pcre2_match_data *md, const char *line, int g)
+static struct logline_span group(const logline_parser_t *p, const char *line, int g)
 {
-    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer((pcre2_match_data *)md);
-    if (ov[2 * g] == PCRE2_UNSET)
+    if (p->ov[2 * g] == PCRE2_UNSET)
         return (struct logline_span){NULL, 0};
-    return (struct logline_span){line + ov[2 * g], ov[2 * g + 1] - ov[2 * g]};
+    return (struct logline_span){line + p->ov[2 * g], p->ov[2 * g + 1] - p->ov[2 * g]};
+}
+
+/* `\S+:\d+` of the client field: the address is everything before the last
+ * colon, which must be followed by digits only. 0, or -1 when malformed. */
+static int client_split(struct logline_span *client)
+{
+    const char *colon = memrchr(client->p, ':', client->len);
+    const char *end = client->p + client->len;
+    if (!colon || colon == client->p || colon + 1 == end)
+        return -1;
+    for (const char *c = colon + 1; c < end; c++)
+        if (*c < '0' || *c > '9')
+            return -1;
+    client->len = (size_t)(colon - client->p);
+    return 0;
+}
+
+/* The rest of a line after the request's opening quote, `[^"]*` then
+ * optionally `"` and optionally ` UNIQUE_ID` (no newline: PCRE2's `.`) to
+ * the end. 0, or -1 when something else follows the closing quote. */
+static int request_tail(const char *rest, const char *end, struct logline *out)
+{
+    const char *quote = memchr(rest, '"', (size_t)(end - rest));
+    if (!quote) {
+        out->request = (struct logline_span){rest, (size_t)(end - rest)};
+        out->truncated = 1;
+        return 0;
+    }
+    out->request = (struct logline_span){rest, (size_t)(quote - rest)};
+    if (quote + 1 == end)
+        return 0;
+    if (quote[1] != ' ' || memchr(quote + 2, '\n', (size_t)(end - quote - 2)))
+        return -1;
+    out->unique_id = (struct logline_span){quote + 2, (size_t)(end - quote - 2)};
+    return 0;
 }
 
 static int parse_request(logline_parser_t *p, const char *line, size_t len, struct logline *out)
@@ -144,20 +183,24 @@ static int parse_request(logline_parser_t *p, const char *line, size_t len, stru
     int rc = pcre2_jit_match(p->re, (PCRE2_SPTR)line, len, 0, 0, p->md, NULL);
     if (rc < 0)
         return -1;
-    struct logline_span date = group(p->md, line, G_DATE);
+    out->client = group(p, line, G_CLIENT);
+    if (client_split(&out->client) < 0)
+        return -1;
+    if (p->ov[2 * G_OPEN_QUOTE] == PCRE2_UNSET)
+        out->truncated = 1; /* the line ends before the request line */
+    else if (request_tail(line + p->ov[1], line + len, out) < 0)
+        return -1;
+    struct logline_span date = group(p, line, G_DATE);
     if (parse_date(p, date.p, date.len, &out->accept_ms) < 0)
         return -1;
-    struct logline_span st = group(p->md, line, G_STATUS);
-    out->status = st.p[0] == '-' ? -1 : (st.p[0] - '0') * 100 + (st.p[1] - '0') * 10 + (st.p[2] - '0');
-    out->client = group(p->md, line, G_CLIENT);
-    out->frontend = group(p->md, line, G_FRONTEND);
-    out->backend = group(p->md, line, G_BACKEND);
-    out->server = group(p->md, line, G_SERVER);
-    out->termination = group(p->md, line, G_TERMINATION);
-    out->host = group(p->md, line, G_HOST);
-    out->request = group(p->md, line, G_REQUEST);
-    out->unique_id = group(p->md, line, G_UNIQUE_ID);
-    out->truncated = group(p->md, line, G_CLOSE_QUOTE).p == NULL;
+    struct logline_span st = group(p, line, G_STATUS);
+    out->status =
+        st.p[0] == '-' ? -1 : (st.p[0] - '0') * 100 + (st.p[1] - '0') * 10 + (st.p[2] - '0');
+    out->frontend = group(p, line, G_FRONTEND);
+    out->backend = group(p, line, G_BACKEND);
+    out->server = group(p, line, G_SERVER);
+    out->termination = group(p, line, G_TERMINATION);
+    out->host = group(p, line, G_HOST);
     return 0;
 }
 
@@ -194,8 +237,8 @@ void logline_parse(logline_parser_t *p, const char *line, size_t len, struct log
     if (len >= 3 && line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>') {
         out->severity = line[1] - '0';
         if (out->severity == 6) {
-            out->kind = parse_request(p, line, len, out) == 0 ? LOGLINE_REQUEST
-                                                                : LOGLINE_UNPARSABLE;
+            out->kind =
+                parse_request(p, line, len, out) == 0 ? LOGLINE_REQUEST : LOGLINE_UNPARSABLE;
             return;
         }
         out->kind = LOGLINE_EVENT;
@@ -209,6 +252,27 @@ void logline_parse(logline_parser_t *p, const char *line, size_t len, struct log
         return;
     }
     out->kind = LOGLINE_UNPARSABLE;
+}
+
+/* ASCII lower-casing eight bytes at a time: a byte gets 0x20 when it is
+ * in 'A'..'Z' (bit 7 clear, >= 0x41 and <= 0x5a, tested by carries). */
+static void lower_copy(char *out, const char *in, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, low;
+        memcpy(&w, in + i, 8);
+        low = w & ~high;
+        uint64_t ge_a = low + (0x80 - 'A') * ones;
+        uint64_t gt_z = low + (0x80 - 'Z' - 1) * ones;
+        w |= (ge_a & ~gt_z & ~w & high) >> 2;
+        memcpy(out + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
 }
 
 int logline_host_normalise(const char *host, size_t len, char *out, size_t outsize)
@@ -230,10 +294,7 @@ int logline_host_normalise(const char *host, size_t len, char *out, size_t outsi
         len--;
     if (len + 1 > outsize)
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)host[i];
-        out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-    }
+    lower_copy(out, host, len);
     out[len] = '\0';
     return (int)len;
 }

@@ -1,35 +1,45 @@
 /* libFuzzer target for the HAProxy log line parser and the relay rule: the
  * input is split into lines (the first byte picks the read size, so lines
  * also arrive split across reads) and each goes through the whole ingest
- * path; the whole input is also parsed as one line and as a Host.
+ * path; the whole input is also parsed as one line, checked against the
+ * reference whole-line pattern (tests/unit/logline_ref.h), and as a Host.
  * fuzz-components: gateway */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bucket.h"
 #include "conf.h"
 #include "ingest.h"
 #include "lines.h"
+#include "../unit/logline_ref.h"
 
-static const char routing[] = "gateway: {name: gw-fuzz, routing_domain: chains.example.tech}\n"
-                              "chains:\n"
-                              "  - {id: \"0021\", backends: [{name: a, address: \"127.0.0.1:1\"}]}\n"
-                              "  - {id: \"0001\", backends: [{name: b, address: \"127.0.0.1:2\"}]}\n"
-                              "providers:\n"
-                              "  - name: p\n"
-                              "    accounts:\n"
-                              "      - {id: 894334g9f403, chains: [\"0021\", \"0001\"]}\n";
+static const char routing[] =
+    "gateway: {name: gw-fuzz, routing_domain: chains.example.tech}\n"
+    "chains:\n"
+    "  - {id: \"0021\", backends: [{name: a, address: \"127.0.0.1:1\"}]}\n"
+    "  - {id: \"0001\", backends: [{name: b, address: \"127.0.0.1:2\"}]}\n"
+    "providers:\n"
+    "  - name: p\n"
+    "    accounts:\n"
+    "      - {id: 894334g9f403, chains: [\"0021\", \"0001\"]}\n";
 
 static struct conf conf;
 static relay_table_t *table;
+static struct logline_ref ref;
 
 static void on_line(void *ctx, const char *line, size_t len, int too_long)
 {
     struct ingest *in = ctx;
-    if (too_long)
+    struct logline l;
+    if (too_long) {
         ingest_too_long(in, INGEST_STDOUT, 0);
-    else
-        ingest_line(in, line, len, INGEST_STDOUT, 0);
+        return;
+    }
+    logline_parse(in->parser, line, len, &l);
+    if (logline_ref_diff(&ref, line, len, &l))
+        abort();
+    ingest_line(in, line, len, INGEST_STDOUT, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -42,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (conf_load_string("fuzz.yaml", routing, strlen(routing), &conf, &cerr) < 0)
             abort();
         table = relay_table_new(&conf, err, sizeof(err));
-        if (!table)
+        if (!table || logline_ref_init(&ref) < 0)
             abort();
     }
     if (size == 0)
@@ -70,6 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct logline l;
     logline_parse(in.parser, (const char *)data, size, &l);
+    if (logline_ref_diff(&ref, (const char *)data, size, &l))
+        abort();
     char host[RELAY_HOST_MAX];
     if (logline_host_normalise((const char *)data, size, host, sizeof(host)) >= 0 &&
         strlen(host) > sizeof(host))

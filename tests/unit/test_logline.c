@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bucket.h"
 #include "conf.h"
 #include "gateway/ingest.h"
 #include "gateway/lines.h"
 #include "gateway/replay.h"
+#include "logline_ref.h"
 
 static const char *datadir(void)
 {
@@ -40,8 +42,8 @@ static void fixture_open(struct fixture *f, const char *source)
     ck_assert_ptr_nonnull(f->counter);
     const struct conf_tier *t = conf_tier_find(&f->conf, source);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(ingest_init(&f->in, 0, f->table, f->counter, t->count_relays, err,
-                                 sizeof(err)), 0);
+    ck_assert_int_eq(
+        ingest_init(&f->in, 0, f->table, f->counter, t->count_relays, err, sizeof(err)), 0);
 }
 
 static void fixture_close(struct fixture *f)
@@ -69,7 +71,8 @@ static void assert_subset(const json_t *want, const json_t *got, const char *whe
             size_t nonzero = 0;
             const char *k2;
             json_t *v2;
-            json_object_foreach(g, k2, v2) nonzero += json_integer_value(v2) != 0 || json_object_get(v, k2);
+            json_object_foreach(g, k2, v2) nonzero +=
+                json_integer_value(v2) != 0 || json_object_get(v, k2);
             ck_assert_msg(nonzero == json_object_size(v), "%s: %zu keys, expected %zu", sub,
                           nonzero, json_object_size(v));
         } else {
@@ -100,12 +103,12 @@ START_TEST(test_shared_capture)
     snprintf(path, sizeof(path), "%s/logline/haproxy-2.6/haproxy-2.6-http-tier.log", datadir());
     /* 8 relays: 6 on 0021 (incl. upper-case Host, the persistent socket's
      * two good requests, the truncated line, the IPv6 client), 2 on 0001. */
-    json_t *want = json_loads(
-        "{\"lines\":20,\"relays\":8,\"events\":3,\"truncated\":1,"
-        "\"non_relays\":{\"invalid_host\":3,\"unrouted\":2,\"server_error\":4,"
-        "\"no_response\":0,\"unparsable\":0},\"by_chain\":{\"0021\":6,\"0001\":2},"
-        "\"by_bucket\":{\"2026-11-21T10:20:00Z\":7,\"2026-11-21T10:25:00Z\":1}}",
-        0, &jerr);
+    json_t *want =
+        json_loads("{\"lines\":20,\"relays\":8,\"events\":3,\"truncated\":1,"
+                   "\"non_relays\":{\"invalid_host\":3,\"unrouted\":2,\"server_error\":4,"
+                   "\"no_response\":0,\"unparsable\":0},\"by_chain\":{\"0021\":6,\"0001\":2},"
+                   "\"by_bucket\":{\"2026-11-21T10:20:00Z\":7,\"2026-11-21T10:25:00Z\":1}}",
+                   0, &jerr);
     ck_assert_ptr_nonnull(want);
     for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
         json_t *got = replay_one(path, chunks[i]);
@@ -199,10 +202,18 @@ START_TEST(test_host_normalise)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"A.B.C", "a.b.c"},          {"a.b.c:8080", "a.b.c"},   {"a.b.c.", "a.b.c"},
-        {"A.B.C.:443", "a.b.c"},     {"a.b|ua|x", "a.b"},       {"[::1]:80", "[::1]"},
-        {"[::1]", "[::1]"},          {"::1", "::1"},            {"", ""},
+        {"A.B.C", "a.b.c"},
+        {"a.b.c:8080", "a.b.c"},
+        {"a.b.c.", "a.b.c"},
+        {"A.B.C.:443", "a.b.c"},
+        {"a.b|ua|x", "a.b"},
+        {"[::1]:80", "[::1]"},
+        {"[::1]", "[::1]"},
+        {"::1", "::1"},
+        {"", ""},
         {"a.b.c:", "a.b.c"},
+        {"894334G9F403.0021.CHAINS.Example.Tech:443", "894334g9f403.0021.chains.example.tech"},
+        {"@[`{AZaz\xc1\xda\xc3\x89XYZ.", "@[`{azaz\xc1\xda\xc3\x89xyz"},
     };
     char out[64];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -277,6 +288,71 @@ START_TEST(test_edge_not_counted)
 }
 END_TEST
 
+/* Parse `line` and compare with the reference grammar; fails the test with
+ * the line and the field on any difference. */
+static void check_ref(logline_parser_t *p, struct logline_ref *ref, const char *line, size_t len)
+{
+    struct logline l;
+    logline_parse(p, line, len, &l);
+    const char *diff = logline_ref_diff(ref, line, len, &l);
+    ck_assert_msg(diff == NULL, "%s differs from the reference on: %.*s", diff, (int)len, line);
+}
+
+/* Every request line of the test data, and every variant of it cut at each
+ * byte, with each byte deleted or replaced by a separator, parses exactly as
+ * the reference whole-line pattern does (same acceptance, same fields). */
+START_TEST(test_reference_grammar)
+{
+    static const char *const files[] = {"logline/haproxy-2.6/haproxy-2.6-http-tier.log",
+                                        "logline/cases/synthetic/input.log",
+                                        "logline/cases/real-2.6-uid/input.log"};
+    static const char subst[] = " \"{}:|\n\r-x/[].0";
+    char path[1024], err[256], buf[2048], var[2048];
+    struct logline_ref ref;
+    logline_parser_t *p = logline_parser_new(0, err, sizeof(err));
+    ck_assert_msg(p != NULL, "%s", err);
+    ck_assert_int_eq(logline_ref_init(&ref), 0);
+    size_t nlines = 0;
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        snprintf(path, sizeof(path), "%s/%s", datadir(), files[f]);
+        FILE *in = fopen(path, "r");
+        ck_assert_msg(in != NULL, "%s", path);
+        while (fgets(buf, sizeof(buf), in)) {
+            size_t len = strcspn(buf, "\n");
+            if (strncmp(buf, "<6>", 3) != 0)
+                continue;
+            nlines++;
+            check_ref(p, &ref, buf, len);
+            for (size_t i = 0; i < len; i++) {
+                check_ref(p, &ref, buf, i);
+                memcpy(var, buf, i);
+                memcpy(var + i, buf + i + 1, len - i - 1);
+                check_ref(p, &ref, var, len - 1);
+                memcpy(var, buf, len);
+                for (const char *c = subst; *c; c++) {
+                    var[i] = *c;
+                    check_ref(p, &ref, var, len);
+                }
+            }
+        }
+        fclose(in);
+    }
+    ck_assert_uint_ge(nlines, 40);
+    /* client forms that single-byte edits of real lines do not reach */
+    static const char *const clients[] = {":1",    "::1",  "a:",         "a:1x",  "[::1]:80",
+                                          "a:1:2", "a::1", "1.2.3.4:+1", "x:1\"y"};
+    for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++) {
+        int n = snprintf(buf, sizeof(buf),
+                         "<6>%s [21/Nov/2026:10:22:33.685] fe be_0021/a 0/0/0/0/0 200 1 - - ---- "
+                         "1/1/0/0/0 0/0 {h} \"GET / HTTP/1.1\" id",
+                         clients[i]);
+        check_ref(p, &ref, buf, (size_t)n);
+    }
+    logline_ref_free(&ref);
+    logline_parser_free(p);
+}
+END_TEST
+
 Suite *logline_suite(void)
 {
     Suite *s = suite_create("logline");
@@ -288,6 +364,7 @@ Suite *logline_suite(void)
     tcase_add_test(tc, test_host_normalise);
     tcase_add_test(tc, test_huge_and_split_lines);
     tcase_add_test(tc, test_edge_not_counted);
+    tcase_add_test(tc, test_reference_grammar);
     suite_add_tcase(s, tc);
     return s;
 }
