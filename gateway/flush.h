@@ -1,12 +1,15 @@
 /* PostgreSQL side of delivery: applying a flush exactly once, inserting
  * gateway events, and checking the schema version.
  *
- * A flush is one transaction: the ledger row (gateway, instance, flush_seq)
- * in relay_flushes, ON CONFLICT DO NOTHING; when it already existed the
- * transaction is rolled back and the flush reported "already applied";
- * otherwise the deltas are COPY'd into temp tables and added to relay_counts,
- * relay_counts_hourly, relay_counts_daily and non_relay_counts with additive
- * upserts. Values travel as COPY data or statement parameters only. */
+ * A flush is one transaction: a transaction lock on the gateway's name (its
+ * sources write the same rows), the ledger row (gateway, instance,
+ * flush_seq) in relay_flushes, ON CONFLICT DO NOTHING; when it already
+ * existed the transaction is rolled back and the flush reported "already
+ * applied"; otherwise the deltas are COPY'd into temp tables and added to
+ * relay_counts and non_relay_counts with additive upserts and to the
+ * relay_counts_hourly and relay_counts_daily rollups with additive MERGEs
+ * (PostgreSQL 15 or later). Values travel as COPY data or statement
+ * parameters only. */
 #ifndef CCGW_FLUSH_H
 #define CCGW_FLUSH_H
 
