@@ -16,8 +16,9 @@
 #define BODY (NODE_HEADERS_RECORD - 4)
 #define MAX_RECORDS ((size_t)1 << 28) /* far above any chain this node keeps */
 
+/* No descriptor is kept open between calls: a file open for writing would
+ * keep the file system from being remounted read-only (EBUSY). */
 struct node_headers {
-    int fd;
     char *path;
     size_t count;
 };
@@ -108,13 +109,26 @@ static off_t record_offset(size_t height)
 }
 
 /* Write the magic of a new (or torn-at-creation) file. */
-static int write_prefix(struct node_headers *h, char *err, size_t errlen)
+static int write_prefix(struct node_headers *h, int fd, char *err, size_t errlen)
 {
-    if (ftruncate(h->fd, 0) != 0 ||
-        write_full(h->fd, (const uint8_t *)NODE_HEADERS_MAGIC, NODE_HEADERS_PREFIX, 0) != 0 ||
-        fdatasync(h->fd) != 0)
+    if (ftruncate(fd, 0) != 0 ||
+        write_full(fd, (const uint8_t *)NODE_HEADERS_MAGIC, NODE_HEADERS_PREFIX, 0) != 0 ||
+        fdatasync(fd) != 0)
         return ERR("%s: %s", h->path, strerror(errno));
     return 0;
+}
+
+/* Cut the file after `count` records and make that durable. 0 or -1 (errno). */
+static int cut_at(const struct node_headers *h, size_t count)
+{
+    int fd = open(h->path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = ftruncate(fd, record_offset(count)) == 0 && fdatasync(fd) == 0 ? 0 : -1;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
 }
 
 struct node_headers *node_headers_open(const char *path, struct node_block_meta **metas, size_t *n,
@@ -125,6 +139,7 @@ struct node_headers *node_headers_open(const char *path, struct node_block_meta 
     uint8_t *data = NULL;
     struct stat st;
     size_t nrec, good = 0;
+    int fd = -1;
 
     *metas = NULL;
     *n = 0;
@@ -132,26 +147,26 @@ struct node_headers *node_headers_open(const char *path, struct node_block_meta 
         ERR("%s: out of memory", path);
         return NULL;
     }
-    h->fd = -1;
     if (!(h->path = strdup(path))) {
         ERR("%s: out of memory", path);
         goto fail;
     }
-    h->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (h->fd < 0 && errno == EROFS)
-        h->fd = open(path, O_RDONLY | O_CLOEXEC); /* serve reads; appends will fail */
-    if (h->fd < 0) {
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EROFS)
+        fd = open(path, O_RDONLY | O_CLOEXEC); /* serve reads; appends will fail */
+    if (fd < 0) {
         ERR("%s: %s", path, strerror(errno));
         goto fail;
     }
-    if (fstat(h->fd, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         ERR("%s: %s", path, strerror(errno));
         goto fail;
     }
     if (st.st_size < NODE_HEADERS_PREFIX) {
         /* New, or torn before its first record: nothing in it to lose. */
-        if (write_prefix(h, err, errlen) != 0)
+        if (write_prefix(h, fd, err, errlen) != 0)
             goto fail;
+        close(fd);
         return h;
     }
     nrec = (size_t)(st.st_size - NODE_HEADERS_PREFIX) / NODE_HEADERS_RECORD;
@@ -165,7 +180,7 @@ struct node_headers *node_headers_open(const char *path, struct node_block_meta 
         ERR("%s: out of memory", path);
         goto fail;
     }
-    if (read_full(h->fd, data, NODE_HEADERS_PREFIX + nrec * NODE_HEADERS_RECORD, 0) != 0) {
+    if (read_full(fd, data, NODE_HEADERS_PREFIX + nrec * NODE_HEADERS_RECORD, 0) != 0) {
         ERR("%s: read: %s", path, errno ? strerror(errno) : "short read");
         goto fail;
     }
@@ -178,16 +193,17 @@ struct node_headers *node_headers_open(const char *path, struct node_block_meta 
                                &m[good]) == 0)
         good++;
     h->count = good;
-    if (record_offset(good) != st.st_size) {
-        /* Failing to cut the tail is harmless: appends overwrite it. */
-        if (ftruncate(h->fd, record_offset(good)) == 0)
-            fdatasync(h->fd);
-    }
+    /* Failing to cut the tail (read-only) is harmless: appends overwrite it. */
+    if (record_offset(good) != st.st_size && cut_at(h, good) != 0)
+        log_msg(LOG_WARN, "headers_truncate_failed", "%s: %s", path, strerror(errno));
+    close(fd);
     free(data);
     *metas = m;
     *n = good;
     return h;
 fail:
+    if (fd >= 0)
+        close(fd);
     free(data);
     free(m);
     node_headers_close(h);
@@ -199,16 +215,25 @@ int node_headers_append(struct node_headers *h, const struct node_block_meta *m,
 {
     uint8_t rec[NODE_HEADERS_RECORD];
     off_t off = record_offset(h->count);
+    int fd = open(h->path, O_WRONLY | O_CLOEXEC);
 
     node_headers_encode(m, rec);
-    if (write_full(h->fd, rec, sizeof(rec), off) != 0 || fdatasync(h->fd) != 0) {
+    if (fd < 0 || write_full(fd, rec, sizeof(rec), off) != 0 || fdatasync(fd) != 0) {
         int e = errno;
         ERR("%s: %s", h->path, strerror(e));
         /* A record left behind is harmless: the next append overwrites it,
          * and on reopen a record above the chainstate without its block file
          * is discarded. */
-        if (ftruncate(h->fd, off) != 0)
+        if (fd >= 0 && ftruncate(fd, off) != 0)
             log_msg(LOG_WARN, "headers_truncate_failed", "%s: %s", h->path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        return -1;
+    }
+    if (close(fd) != 0) {
+        int e = errno;
+        ERR("%s: close: %s", h->path, strerror(e));
         errno = e;
         return -1;
     }
@@ -220,7 +245,7 @@ int node_headers_truncate(struct node_headers *h, size_t count, char *err, size_
 {
     if (count >= h->count)
         return 0;
-    if (ftruncate(h->fd, record_offset(count)) != 0 || fdatasync(h->fd) != 0)
+    if (cut_at(h, count) != 0)
         return ERR("%s: truncate: %s", h->path, strerror(errno));
     h->count = count;
     return 0;
@@ -240,8 +265,6 @@ void node_headers_close(struct node_headers *h)
 {
     if (!h)
         return;
-    if (h->fd >= 0)
-        close(h->fd);
     free(h->path);
     free(h);
 }
