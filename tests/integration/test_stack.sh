@@ -180,6 +180,8 @@ done
 for p in evm-a evm-b; do
     grep -Eq "^$p +[0-9]* +stopped" "$IT_DIR/status.log" || fail "status does not show $p stopped"
 done
+assert_eq "$(awk '$1 == "http0" || $1 == "http1" { n += $2 } END { print n }' "$IT_DIR/status.log")" \
+    "$((base_0021 + base_0001 + exp_0021 + exp_0001))" "relays counted by the cc-gateways, shown by status"
 assert_eq "$(sed -n '/relays in PostgreSQL/,$p' "$IT_DIR/status.log" | awk '$1 == "total" { print $2 }')" \
     "$((base_0021 + base_0001 + exp_0021 + exp_0001))" "relay total shown by status"
 
