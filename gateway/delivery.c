@@ -143,11 +143,16 @@ int delivery_core_journal(struct delivery_core *c, char *err, size_t errlen)
         goto fail;
     if (c->compact_min_bytes > 0 && journal_compact_due(c->journal, c->compact_min_bytes)) {
         struct journal_compaction jc;
-        rc = journal_compact(c->journal, &jc, err, errlen);
+        char cerr[512];
+        rc = journal_compact(c->journal, &jc, cerr, sizeof(cerr));
         if (rc == JOURNAL_CRASHED)
             goto crashed;
-        if (rc < 0)
-            goto fail;
+        if (rc < 0) {
+            /* the append is durable; the old generations stay in use and
+             * the next tick tries again */
+            log_msg(LOG_WARN, "journal_compaction_failed", "%s", cerr);
+            goto done;
+        }
         c->compactions++;
         LOG_EVENT(LOG_INFO, "journal_compacted", NULL, NULL, LF_STR("dir", journal_dir(c->journal)),
                   LF_INT("first_gen", jc.first), LF_INT("last_gen", jc.last),

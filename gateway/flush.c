@@ -32,6 +32,18 @@ static const char SQL_TEMP_TABLES[] =
     "CREATE TEMP TABLE flush_events (ts_ms bigint, severity smallint, message text, seq bigint)"
     " ON COMMIT DELETE ROWS";
 
+/* A later flush of this instance in the ledger means the journal is older
+ * than the database (a restored or copied data_dir): its seqs would be
+ * found "already applied" and its counts dropped, or counted twice. */
+static const char SQL_LEDGER_AHEAD[] = "SELECT max(flush_seq) FROM relay_flushes"
+                                       " WHERE gateway = $1 AND instance = $2 AND flush_seq > $3";
+
+/* A retry after a lost answer carries the same deltas as the row found;
+ * other totals mean another journal used this (instance, seq). */
+static const char SQL_LEDGER_SAME[] =
+    "SELECT rows = $4::integer AND relays = $5::bigint AND non_relays = $6::bigint"
+    " FROM relay_flushes WHERE gateway = $1 AND instance = $2 AND flush_seq = $3";
+
 static const char SQL_LEDGER[] =
     "INSERT INTO relay_flushes (gateway, instance, flush_seq, source, rows, relays, non_relays)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
@@ -422,6 +434,28 @@ static int commit(flush_pg_t *f, char *err, size_t errlen)
     return exec_ok(f->conn, "COMMIT", "COMMIT", err, errlen);
 }
 
+/* -1 with err when the ledger holds a flush of `instance` after `seq`. */
+static int ledger_check(flush_pg_t *f, const char *instance, const char *sseq, char *err,
+                        size_t errlen)
+{
+    const char *vals[] = {f->gateway, instance, sseq};
+    PGresult *r = PQexecParams(f->conn, SQL_LEDGER_AHEAD, 3, NULL, vals, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        conn_err(f->conn, "reading relay_flushes", err, errlen);
+        rc = -1;
+    } else if (!PQgetisnull(r, 0, 0)) {
+        set_err(err, errlen,
+                "relay_flushes has flush %s of instance %s, later than flush %s of the journal: "
+                "the journal is older than the database (data_dir restored or copied?); not "
+                "flushing, the counts stay in the journal",
+                PQgetvalue(r, 0, 0), instance, sseq);
+        rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
 int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct counter_deltas *d,
                    int *already_applied, char *err, size_t errlen)
 {
@@ -452,12 +486,26 @@ int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct co
 
     if (exec_ok(f->conn, "BEGIN", "BEGIN", err, errlen) < 0 ||
         exec_params(f->conn, SQL_LOCK, 1, gw, "lock the gateway's counts", NULL, err, errlen) < 0 ||
+        ledger_check(f, instance, sseq, err, errlen) < 0 ||
         exec_params(f->conn, SQL_LEDGER, 7, ledger, "insert relay_flushes", &inserted, err,
                     errlen) < 0)
         goto fail;
     if (inserted == 0) {
         /* the ledger has it: an earlier attempt committed, its answer got lost */
-        if (exec_ok(f->conn, "ROLLBACK", "ROLLBACK", err, errlen) < 0)
+        const char *same[] = {f->gateway, instance, sseq, srows, srelays, snon};
+        PGresult *r = PQexecParams(f->conn, SQL_LEDGER_SAME, 6, NULL, same, NULL, NULL, 0);
+        int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        int match = ok && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        if (!ok)
+            conn_err(f->conn, "reading relay_flushes", err, errlen);
+        else if (!match)
+            set_err(err, errlen,
+                    "relay_flushes has flush %s of instance %s with other totals than the "
+                    "journal's: the journal is older than the database (data_dir restored or "
+                    "copied?); not flushing, the counts stay in the journal",
+                    sseq, instance);
+        PQclear(r);
+        if (!match || exec_ok(f->conn, "ROLLBACK", "ROLLBACK", err, errlen) < 0)
             goto fail;
         *already_applied = 1;
         return 0;

@@ -158,3 +158,21 @@ for step in compact_written compact_renamed compact_drop_one; do
     SENT=$DB
 done
 assert_eq "$(psql_q "SELECT count(*) = count(DISTINCT (instance, flush_seq)) FROM relay_flushes")" "t" "ledger rows unique"
+
+note "a data_dir restored from before a flush: its reused seq is refused, not dropped or doubled"
+cp -a "$IT_DIR/data/http0" "$IT_DIR/snapshot"
+lines 300 $SENT >"$IT_DIR/more.log"
+"$GW" --config "$IT_DIR/db.yaml" --source http0 --listen none <"$IT_DIR/more.log" >"$IT_DIR/more.out" 2>&1 \
+    || fail "run after the snapshot"
+SENT=$((SENT + 300))
+assert_eq "$(total)" "$SENT" "relay_counts after the run after the snapshot"
+rm -rf "$IT_DIR/data/http0" && cp -a "$IT_DIR/snapshot" "$IT_DIR/data/http0"
+start_gw restored "$IT_DIR/db.yaml"
+lines 200 $SENT >&$FEED
+sleep 0.5
+kill -USR1 "${IT_PIDS[restored]}"
+for _ in $(seq 100); do grep -q "journal is older than the database" "$IT_DIR/restored.log" && break; sleep 0.1; done
+grep -q "journal is older than the database" "$IT_DIR/restored.log" || fail "the restored journal's flush was not refused"
+assert_eq "$(total)" "$SENT" "relay_counts unchanged by the restored journal"
+kill -KILL "${IT_PIDS[restored]}"; wait "${IT_PIDS[restored]}" 2>/dev/null
+unset "IT_PIDS[restored]"; exec {FEED}>&-
