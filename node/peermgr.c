@@ -89,12 +89,12 @@ struct peer {
     double ping_sent;
     uint64_t ping_nonce;
     double pingtime, minping; /* seconds, -1 unknown */
-    int hello_sent, handshaken;
-    uint64_t remote_nonce;
+    int handshaken;
     uint32_t version;
     char subver[NODE_PEER_MAX_STR + 1];
     int64_t startingheight, best_height, synced_blocks;
-    int forked;
+    int forked;    /* its blocks do not extend our tip: not synced from */
+    int no_blocks; /* refused our GETBLOCKS (pruned): not synced from */
     /* sync */
     int64_t req_end; /* last height of the GETBLOCKS in flight, -1 none */
     double req_deadline;
@@ -198,10 +198,11 @@ static void peer_reset_conn(struct peer *p)
     p->wpos = 0;
     p->closing = 0;
     p->closing_at = 0;
-    p->hello_sent = p->handshaken = 0;
+    p->handshaken = 0;
     p->ping_nonce = 0;
     p->req_end = -1;
     p->forked = 0;
+    p->no_blocks = 0;
 }
 
 static double peer_quality(const struct peer *p, double now)
@@ -244,10 +245,8 @@ static double banned_until(struct node_peermgr *pm, const char *judge, double no
 
 /* ---- sending ---- */
 
-static int send_msg(struct node_peermgr *pm, struct peer *p, uint8_t type,
-                    const struct node_buf *payload)
+static int send_msg(struct peer *p, uint8_t type, const struct node_buf *payload)
 {
-    (void)pm;
     if (payload->failed ||
         node_peer_frame_append(&p->wbuf, type, payload->data, payload->len) != 0) {
         log_msg(LOG_ERROR, "peer_send_failed", "%s: out of memory queueing %s", p->addr,
@@ -276,26 +275,25 @@ static void send_hello(struct node_peermgr *pm, struct peer *p, uint8_t type)
     h.nonce = pm->nonce;
     snprintf(h.subver, sizeof(h.subver), "%s%s", NODE_SUBVERSION, pm->n->cfg->node.name);
     node_peer_hello_encode(&b, &h);
-    send_msg(pm, p, type, &b);
+    send_msg(p, type, &b);
     node_buf_free(&b);
-    p->hello_sent = 1;
 }
 
-static void send_reject(struct node_peermgr *pm, struct peer *p, uint8_t type, const char *reason)
+static void send_reject(struct peer *p, uint8_t type, const char *reason)
 {
     struct node_peer_reject r = {.type = type};
     struct node_buf b = {0};
     snprintf(r.reason, sizeof(r.reason), "%s", reason);
     node_peer_reject_encode(&b, &r);
-    send_msg(pm, p, NODE_PEER_REJECT, &b);
+    send_msg(p, NODE_PEER_REJECT, &b);
     node_buf_free(&b);
 }
 
-static void send_nonce(struct node_peermgr *pm, struct peer *p, uint8_t type, uint64_t nonce)
+static void send_nonce(struct peer *p, uint8_t type, uint64_t nonce)
 {
     struct node_buf b = {0};
     node_peer_nonce_encode(&b, nonce);
-    send_msg(pm, p, type, &b);
+    send_msg(p, type, &b);
     node_buf_free(&b);
 }
 
@@ -341,7 +339,7 @@ static void request_blocks(struct node_peermgr *pm, struct peer *p, double now)
     if (count > SYNC_BATCH)
         count = SYNC_BATCH;
     node_peer_getblocks_encode(&b, (uint64_t)(ours + 1), (uint32_t)count);
-    if (send_msg(pm, p, NODE_PEER_GETBLOCKS, &b) == 0) {
+    if (send_msg(p, NODE_PEER_GETBLOCKS, &b) == 0) {
         p->req_end = ours + count;
         p->req_deadline = now + STALL_TIMEOUT;
         pm->sync_peer = p;
@@ -370,7 +368,8 @@ static void sync_next(struct node_peermgr *pm, double now)
     }
     for (size_t i = 0; i < pm->npeers; i++) {
         struct peer *p = pm->peers[i];
-        if (p->state != PS_CONNECTED || p->forked || p->closing || p->best_height <= ours)
+        if (p->state != PS_CONNECTED || p->forked || p->no_blocks || p->closing ||
+            p->best_height <= ours)
             continue;
         if (!best || p->best_height > best->best_height ||
             (p->best_height == best->best_height && peer_quality(p, now) > peer_quality(best, now)))
@@ -393,14 +392,14 @@ static void serve_blocks(struct node_peermgr *pm, struct peer *p, uint64_t from,
         if (p->wbuf.len - p->wpos > SEND_HIGH_WATER)
             break;
         if (node_chain_read_block(pm->n->chain, (int64_t)h, &raw, &len, why, sizeof(why)) != 0) {
-            send_reject(pm, p, NODE_PEER_GETBLOCKS, "block not available");
+            send_reject(p, NODE_PEER_GETBLOCKS, "block not available");
             LOG_EVENT(LOG_WARN, "peer_block_unavailable", NULL, why, LF_STR("peer", p->addr),
                       LF_INT("height", h));
             break;
         }
         node_peer_block_encode(&b, h, raw, len);
         free(raw);
-        int rc = send_msg(pm, p, NODE_PEER_BLOCK, &b);
+        int rc = send_msg(p, NODE_PEER_BLOCK, &b);
         node_buf_free(&b);
         if (rc != 0)
             break;
@@ -420,7 +419,6 @@ static void handshake_done(struct node_peermgr *pm, struct peer *p, const struct
     p->version = h->version;
     snprintf(p->subver, sizeof(p->subver), "%s", h->subver);
     p->startingheight = p->best_height = (int64_t)h->height;
-    p->remote_nonce = h->nonce;
     p->attempts = 0;
     p->next_attempt_wall = 0;
     if (p->inbound)
@@ -449,7 +447,7 @@ static void on_hello(struct node_peermgr *pm, struct peer *p, uint8_t type, cons
     if (strcmp(h.chain, pm->chain_name) != 0 || memcmp(h.genesis, pm->genesis, 32) != 0 ||
         h.flavour != (uint8_t)pm->n->cfg->node.flavour) {
         snprintf(why, sizeof(why), "wrong chain: \"%s\", ours \"%s\"", h.chain, pm->chain_name);
-        send_reject(pm, p, type, why);
+        send_reject(p, type, why);
         offence(pm, p, RJ_WRONG_CHAIN, why, 1);
         return;
     }
@@ -489,7 +487,7 @@ static void on_block(struct node_peermgr *pm, struct peer *p, const uint8_t *pay
         p->synced_blocks = (int64_t)height;
         break;
     case NODE_ACCEPT_INVALID:
-        send_reject(pm, p, NODE_PEER_BLOCK, why);
+        send_reject(p, NODE_PEER_BLOCK, why);
         if (strcmp(why, "bad-prevblk") == 0) {
             /* Another branch, not misbehaviour: stop syncing from it. */
             reject_count(pm, RJ_BAD_PREV);
@@ -557,7 +555,7 @@ static void handle_frame(struct node_peermgr *pm, struct peer *p, const struct n
             offence(pm, p, RJ_MALFORMED, "ping", 1);
             break;
         }
-        send_nonce(pm, p, NODE_PEER_PONG, u64);
+        send_nonce(p, NODE_PEER_PONG, u64);
         break;
     case NODE_PEER_PONG:
         if (node_peer_nonce_decode(f->payload, f->len, &u64) != 0) {
@@ -578,6 +576,14 @@ static void handle_frame(struct node_peermgr *pm, struct peer *p, const struct n
         }
         LOG_EVENT(LOG_WARN, "peer_rejected_us", NULL, rj.reason, LF_STR("peer", p->addr),
                   LF_STR("message", node_peer_type_name(rj.type)));
+        if (rj.type == NODE_PEER_GETBLOCKS) {
+            /* It cannot serve what we need (pruned): ask someone else. */
+            p->no_blocks = 1;
+            if (pm->sync_peer == p) {
+                p->req_end = -1;
+                pm->sync_peer = NULL;
+            }
+        }
         break;
     default:
         break;
@@ -920,7 +926,7 @@ static void housekeeping(struct node_peermgr *pm, struct peer *p, double now)
             p->ping_nonce = pm->rng | 1;
             rng_uniform(pm);
             p->ping_sent = now;
-            send_nonce(pm, p, NODE_PEER_PING, p->ping_nonce);
+            send_nonce(p, NODE_PEER_PING, p->ping_nonce);
         }
         if (p->wbuf.len - p->wpos > SEND_MAX)
             connection_over(pm, p, "send buffer full", now);
@@ -940,7 +946,7 @@ static void announce_tip(struct node_peermgr *pm)
     for (size_t i = 0; i < pm->npeers; i++) {
         struct peer *p = pm->peers[i];
         if (p->state == PS_CONNECTED && !p->closing && p->best_height < h)
-            send_msg(pm, p, NODE_PEER_ANNOUNCE, &b);
+            send_msg(p, NODE_PEER_ANNOUNCE, &b);
     }
     node_buf_free(&b);
 }

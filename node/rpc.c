@@ -196,7 +196,7 @@ static const char *warmup_message(const struct node *n)
 static int refused_while_syncing(const struct node *n, const char *m)
 {
     static const char *const btc[] = {"getblocktemplate", "generate", "generatetoaddress", NULL};
-    static const char *const evm_ok[] = {"eth_chainId", "eth_syncing", "net_peerCount",
+    static const char *const evm_ok[] = {"eth_chainId", "eth_syncing",        "net_peerCount",
                                          "net_version", "web3_clientVersion", NULL};
     const char *const *list = is_evm(n) ? evm_ok : btc;
     int listed = 0;
@@ -223,10 +223,10 @@ static int exec_call(struct node *n, const struct call *c, json_t **result,
         return node_rpc_fail(e, RPC_METHOD_NOT_FOUND, "Method not found");
     }
     if (node_peermgr_syncing(n->peers) && refused_while_syncing(n, m->name)) {
+        int64_t h = node_chain_height(n->chain), best = node_peermgr_best_height(n->peers);
         if (is_evm(n))
             return node_rpc_fail(e, RPC_SERVER_ERROR, "node is syncing: block %lld of %lld",
-                                 (long long)node_chain_height(n->chain),
-                                 (long long)node_peermgr_best_height(n->peers));
+                                 (long long)h, (long long)(best > h ? best : h));
         return node_rpc_fail(e, RPC_CLIENT_IN_INITIAL_DOWNLOAD,
                              "Bitcoin Core is in initial sync and waiting for blocks...");
     }

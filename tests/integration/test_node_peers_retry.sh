@@ -80,3 +80,54 @@ grep -q '"event":"peer_not_retried"' "$IT_DIR/d.log" || fail "d: no peer_not_ret
 assert_eq "$(grep -c '"event":"peer_connect",' "$IT_DIR/d.log")" 1 "d's connection attempts"
 rpc "${RP[d]}" getpeerinfo | grep -q '"connection_state": "disconnected"' || fail "d: state disconnected"
 grep -q '^ccnode_peer_reconnect_attempts_total 0$' <(curl -s "http://127.0.0.1:${RP[d]}/metrics") || fail "d: reconnect attempts"
+
+# s: its only peer accepts TCP but never answers the HELLO. Until the
+# handshake times out (5 s) the node cannot know whether it is behind: 503
+# "syncing", getblocktemplate/generate refused with -10 as Bitcoin Core does
+# in initial block download, reads served. Once the attempt has failed and
+# no peer is reachable, it is a single node and turns ready.
+SILENT=$(free_port)
+python3 - "$SILENT" >"$IT_DIR/silent.log" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+held = []
+s.settimeout(30)
+try:
+    while True:
+        c, _ = s.accept()
+        held.append(c)
+except OSError:
+    pass
+PY
+IT_PIDS[silent]=$!
+wait_port "$SILENT"
+RP[s]=$(free_port); PP[s]=$(free_port)
+node_cfg s "${RP[s]}" "${PP[s]}" true "$SILENT"
+RP[se]=$(free_port); PP[se]=$(free_port)
+node_cfg se "${RP[se]}" "${PP[se]}" true "$SILENT"
+sed -i 's/^node: {name: se,/node: {name: se, flavour: evm,/' "$IT_DIR/se.yaml"
+bg s "$NODE" --config "$IT_DIR/s.yaml"
+bg se "$NODE" --config "$IT_DIR/se.yaml"
+wait_port "${RP[s]}"
+wait_port "${RP[se]}"
+for _ in $(seq 30); do grep -q '"event":"node_ready"' "$IT_DIR/s.log" && break; sleep 0.1; done
+code=$(curl -s -o "$IT_DIR/ready.json" -w '%{http_code}' "http://127.0.0.1:${RP[s]}/health/ready")
+assert_eq "$code" 503 "ready while the only peer has not answered"
+grep -q '"reason":"syncing"' "$IT_DIR/ready.json" || fail "reason: $(cat "$IT_DIR/ready.json")"
+code=$(curl -s -o "$IT_DIR/gbt.json" -w '%{http_code}' -d '{"method":"getblocktemplate","params":[{"rules":["segwit"]}],"id":1}' "http://127.0.0.1:${RP[s]}/")
+assert_eq "$code" 500 "getblocktemplate while syncing (HTTP)"
+grep -q '"code":-10,"message":"Bitcoin Core is in initial sync and waiting for blocks..."' "$IT_DIR/gbt.json" || fail "-10: $(cat "$IT_DIR/gbt.json")"
+grep -q '"code":-10' <(curl -s -d '{"method":"generate","params":[1],"id":1}' "http://127.0.0.1:${RP[s]}/") || fail "generate while syncing"
+assert_eq "$(rpc "${RP[s]}" getblockcount)" 0 "reads served while syncing"
+rpc "${RP[s]}" getblockchaininfo | grep -q '"initialblockdownload": true' || fail "initialblockdownload while syncing"
+evm() { curl -s -d "{\"jsonrpc\":\"2.0\",\"method\":\"$1\",\"params\":[],\"id\":1}" "http://127.0.0.1:${RP[se]}/"; }
+for _ in $(seq 30); do grep -q '"event":"node_ready"' "$IT_DIR/se.log" && break; sleep 0.1; done
+evm eth_blockNumber | grep -q '"error":{"code":-32000,"message":"node is syncing: block 0 of 0"}' || fail "evm while syncing: $(evm eth_blockNumber)"
+evm eth_syncing | grep -q '"result":{"startingBlock":"0x0","currentBlock":"0x0","highestBlock":"0x0"}' || fail "eth_syncing: $(evm eth_syncing)"
+evm eth_chainId | grep -q '"result":"0x539"' || fail "eth_chainId while syncing"
+wait_http "http://127.0.0.1:${RP[s]}/health/ready" 10
+wait_http "http://127.0.0.1:${RP[se]}/health/ready" 10
+evm eth_blockNumber | grep -q '"result":"0x0"' || fail "evm after sync: $(evm eth_blockNumber)"
+grep -q '"event":"peer_connect_failed","peer":"127.0.0.1:'"$SILENT"'","attempt":1,"msg":"handshake timeout"' "$IT_DIR/s.log" || fail "no handshake timeout logged"
+note "silent peer: syncing until the handshake timed out, then ready"
