@@ -219,7 +219,7 @@ static void set_defaults(struct node_config *c)
     c->storage.pruning_threshold_gb = 100;
     c->storage.pruning_target_gb = 80;
     c->storage.min_blocks_kept = 288;
-    c->storage.check_interval_secs = 10;
+    c->storage.check_interval_secs = 2;
     c->storage.min_free_bytes = 16 << 20;
     c->rpc.metrics_enabled = 1;
     c->rpc.health_checks_enabled = 1;
