@@ -11,6 +11,9 @@
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* Aliases let a small document reference one node many times; bound the
  * number of nodes decoded so a "billion laughs" file fails instead of eating
@@ -478,6 +481,12 @@ static int load_parser(const char *name, yaml_parser_t *parser, const struct cfg
     rc = 0;
 out:
     yaml_document_delete(&doc);
+#ifdef __GLIBC__
+    /* The node tree (about 40 MB for 200,000 hosts) was allocated between
+     * the decoded values, so glibc cannot shrink the heap past them: give
+     * the freed pages back, or a long-running gateway keeps them for good. */
+    malloc_trim(0);
+#endif
     return rc;
 }
 
