@@ -146,18 +146,24 @@ for line in open(path):
 sched = [e for e in events if e["event"] == "peer_retry_scheduled"]
 conns = [e for e in events if e["event"] == "peer_connect"]
 assert len(sched) >= 4, "only %d retries scheduled" % len(sched)
+lags = []
 for s in sched:
     k = s["attempt"]
     base = min(1.0, 0.2 * 2 ** (k - 1)) * 1000
     assert 0.5 * base - 1 <= s["delay_ms"] <= base + 1, (k, s["delay_ms"], base)
-    # the attempt happens when planned (50 ms ticks, loaded machine: +0.3 s)
+    # the attempt happens when planned: never early; late by the 50 ms tick,
+    # or by the blocks the peer thread is connecting meanwhile
     c = next((c for c in conns if c["attempt"] == k and ts(c) >= ts(s) - 0.001), None)
     if c is None:
         continue  # the last one may have been answered by c coming back first
     lag = ts(c) - ts(s) - s["delay_ms"] / 1000
-    assert -0.01 <= lag <= 0.3, ("attempt %d came %.3f s off plan" % (k, lag))
-print("%s: %d retries, delays %s ms" % (path.split("/")[-1], len(sched),
-      [round(s["delay_ms"]) for s in sched[:8]]))
+    assert -0.01 <= lag <= 1.0, ("attempt %d came %.3f s off plan" % (k, lag))
+    lags.append(lag)
+lags.sort()
+assert lags and lags[len(lags) // 2] <= 0.15, ("median lag %.3f s" % lags[len(lags) // 2])
+print("%s: %d retries, delays %s ms, median lag %.0f ms, max %.0f ms" % (
+      path.split("/")[-1], len(sched), [round(s["delay_ms"]) for s in sched[:8]],
+      lags[len(lags) // 2] * 1000, lags[-1] * 1000))
 back = [e for e in events if e["event"] == "peer_connected"]
 assert back, "never reconnected"
 PY
