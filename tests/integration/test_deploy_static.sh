@@ -69,6 +69,9 @@ PY
     if [ $? -eq 0 ]; then
         fail "mutation $name was not caught"
     fi
+    # A crash of the checker is not a catch.
+    echo "$out" | tail -n 1 | grep -Eq '^deploy-check: [1-9][0-9]* failed$' \
+        || { echo "$out" | tail -n 5; fail "mutation $name: the checker did not finish"; }
     echo "$out" | grep -E "^FAIL: .*$want" >/dev/null \
         || { echo "$out" | grep '^FAIL'; fail "mutation $name: no FAIL matching '$want'"; }
     echo "ok: mutation $name caught: $(echo "$out" | grep -E "^FAIL: .*$want" | head -n 1)"

@@ -80,6 +80,7 @@ class Checker:
         self.failures = 0
         self.tmp = tempfile.mkdtemp(prefix="ccgw-deploy-check.")
         self.docs = {}  # relative path -> list of YAML documents
+        self.metrics = None  # metric names in the daemons' sources, read on first use
 
     def ok(self, msg):
         print(f"ok: {msg}")
@@ -704,7 +705,6 @@ class Checker:
             self.ok(f"{where}: every metric name is exported by a daemon")
 
     def check_prometheus(self):
-        self.metrics = None
         if not shutil.which("promtool"):
             self.fail("promtool not installed (Debian package prometheus)")
             return
