@@ -23,7 +23,7 @@
 #define ERR(...) node_errf(err, errlen, __VA_ARGS__)
 
 #define STATE_MAGIC 0x53434343u /* "CCCS" little-endian */
-#define STATE_VERSION 2 /* 2 adds the prune height; 1 is still read */
+#define STATE_VERSION 2         /* 2 adds the prune height; 1 is still read */
 #define OUTPOINT_SIZE 36
 #define MAX_BLOCK_FILE (64u << 20)
 #define MIN_FREE_BYTES (16u << 20) /* default floor of node_chain_set_min_free() */
@@ -403,9 +403,8 @@ static int read_state(struct node_chain *c, int64_t *height, uint8_t tip[32], ch
     if (node_read_u32le(&r, &magic) != 0 || magic != STATE_MAGIC ||
         node_read_u32le(&r, &version) != 0 || version < 1 || version > STATE_VERSION ||
         node_read_u64le(&r, &h) != 0 || node_read_bytes(&r, 32, &p) != 0 ||
-        (version >= 2 && node_read_u64le(&r, &pruned) != 0) ||
-        node_read_u64le(&r, &count) != 0 || count > (r.len - r.pos) / (OUTPOINT_SIZE + 8) ||
-        pruned > h) {
+        (version >= 2 && node_read_u64le(&r, &pruned) != 0) || node_read_u64le(&r, &count) != 0 ||
+        count > (r.len - r.pos) / (OUTPOINT_SIZE + 8) || pruned > h) {
         ERR("%s: not a chainstate file of this version", c->state_path);
         goto fail;
     }
@@ -653,8 +652,8 @@ static int load_blocks(struct node_chain *c, const struct node_block_meta *recs,
             break;
         } else {
             int rc = -1;
-            if (node_sha256d(raw, len < NODE_HEADER_SIZE ? len : NODE_HEADER_SIZE, NULL, 0,
-                             hash) != 0)
+            if (node_sha256d(raw, len < NODE_HEADER_SIZE ? len : NODE_HEADER_SIZE, NULL, 0, hash) !=
+                0)
                 snprintf(why, sizeof(why), "out of memory");
             else if (known && memcmp(hash, recs[height].hash, 32) != 0)
                 snprintf(why, sizeof(why), "block file does not match the headers index");
@@ -739,8 +738,8 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
     c->headers = node_headers_open(c->headers_path, &recs, &nrecs, err, errlen);
     if (!c->headers)
         goto fail;
-    if (load_blocks(c, recs, nrecs, have_state, state_height, state_tip, &replayed, err,
-                    errlen) != 0)
+    if (load_blocks(c, recs, nrecs, have_state, state_height, state_tip, &replayed, err, errlen) !=
+        0)
         goto fail;
     if (c->nblocks > nrecs && nrecs == 0)
         log_msg(LOG_INFO, "headers_index_built", "%s: %zu records from the block files",
@@ -907,8 +906,8 @@ int node_chain_has_unspent(struct node_chain *c, const uint8_t txid[32])
 uint64_t node_chain_size_bytes(const struct node_chain *c)
 {
     struct node_chain *m = (struct node_chain *)c;
-    uint64_t headers = NODE_HEADERS_PREFIX + (uint64_t)(node_chain_height(c) + 1) *
-                                                 NODE_HEADERS_RECORD;
+    uint64_t headers =
+        NODE_HEADERS_PREFIX + (uint64_t)(node_chain_height(c) + 1) * NODE_HEADERS_RECORD;
     return atomic_load(&m->block_bytes) + atomic_load(&m->state_bytes) + headers;
 }
 

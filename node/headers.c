@@ -189,8 +189,8 @@ struct node_headers *node_headers_open(const char *path, struct node_block_meta 
         goto fail;
     }
     while (good < nrec &&
-           node_headers_decode(data + NODE_HEADERS_PREFIX + good * NODE_HEADERS_RECORD,
-                               &m[good]) == 0)
+           node_headers_decode(data + NODE_HEADERS_PREFIX + good * NODE_HEADERS_RECORD, &m[good]) ==
+               0)
         good++;
     h->count = good;
     /* Failing to cut the tail (read-only) is harmless: appends overwrite it. */

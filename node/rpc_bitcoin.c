@@ -345,8 +345,8 @@ static int add_prune_info(struct node *n, json_t *o)
     json_object_del(o, "warnings");
     bad = json_object_set_new(o, "pruned", json_boolean(l.enabled));
     if (l.enabled) {
-        bad |= json_object_set_new(o, "pruneheight",
-                                   json_integer(node_chain_prune_height(n->chain)));
+        bad |=
+            json_object_set_new(o, "pruneheight", json_integer(node_chain_prune_height(n->chain)));
         bad |= json_object_set_new(o, "automatic_pruning", json_true());
         bad |= json_object_set_new(o, "prune_target_size", json_integer((json_int_t)l.target));
     }

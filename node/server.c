@@ -65,17 +65,17 @@ static json_t *storage_json(struct node *n, int chain_ok, int storage_ok)
     if (n->disk)
         node_disk_stats_get(n->disk, &ds);
     node_prune_limits_of(n->cfg, &l);
-    return json_pack(
-        "{s:b,s:s?,s:I,s:I,s:I,s:{s:s,s:I,s:I,s:I,s:I,s:I,s:I}}", "available", storage_ok,
-        "reason", storage_ok ? NULL : storage_reason(n), "size_bytes",
-        (json_int_t)(chain_ok ? node_chain_size_bytes(n->chain) : 0), "disk_free_bytes",
-        (json_int_t)ds.free_bytes, "disk_total_bytes", (json_int_t)ds.total_bytes, "pruning",
-        "mode", modes[mode >= 0 && mode < 4 ? mode : 0], "prune_height",
-        (json_int_t)(chain_ok ? node_chain_prune_height(n->chain) : 0), "threshold_bytes",
-        (json_int_t)(l.enabled ? l.threshold : 0), "target_bytes",
-        (json_int_t)(l.enabled ? l.target : 0), "min_blocks_kept", (json_int_t)l.keep,
-        "runs", (json_int_t)(cs ? atomic_load(&cs->prune_runs) : 0), "pruned_blocks",
-        (json_int_t)(cs ? atomic_load(&cs->pruned_blocks) : 0));
+    return json_pack("{s:b,s:s?,s:I,s:I,s:I,s:{s:s,s:I,s:I,s:I,s:I,s:I,s:I}}", "available",
+                     storage_ok, "reason", storage_ok ? NULL : storage_reason(n), "size_bytes",
+                     (json_int_t)(chain_ok ? node_chain_size_bytes(n->chain) : 0),
+                     "disk_free_bytes", (json_int_t)ds.free_bytes, "disk_total_bytes",
+                     (json_int_t)ds.total_bytes, "pruning", "mode",
+                     modes[mode >= 0 && mode < 4 ? mode : 0], "prune_height",
+                     (json_int_t)(chain_ok ? node_chain_prune_height(n->chain) : 0),
+                     "threshold_bytes", (json_int_t)(l.enabled ? l.threshold : 0), "target_bytes",
+                     (json_int_t)(l.enabled ? l.target : 0), "min_blocks_kept", (json_int_t)l.keep,
+                     "runs", (json_int_t)(cs ? atomic_load(&cs->prune_runs) : 0), "pruned_blocks",
+                     (json_int_t)(cs ? atomic_load(&cs->pruned_blocks) : 0));
 }
 
 json_t *node_health_report(struct node *n, const char *which, int *status)

@@ -96,7 +96,7 @@ int node_store_write_atomic(const char *path, const void *data, size_t len, char
     if (fsync_dir_of(path) != 0)
         return ERR("%s: fsync of directory: %s", path, strerror(errno));
     return 0;
-fail: {
+fail : {
     int e = errno; /* the caller classifies the failure by it */
     if (fd >= 0)
         close(fd);

@@ -1,8 +1,9 @@
 /* cc-node headers index and pruning: record encoding, torn and corrupt
  * tails cut off on open, migration of a data dir without an index, prune
  * planning for given sizes and minimum kept blocks, the effective limits of
- * each pruning mode, and pruning a real chain (prune height durable, pruned
- * reads refused, reopen without the deleted files, crash leftovers). */
+ * each pruning mode, pruning a real chain (prune height durable, pruned
+ * reads refused, reopen without the deleted files, crash leftovers), and
+ * the disk monitor (statvfs figures, automatic prune, free-space floor). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include "node/chain.h"
 #include "node/codec.h"
 #include "node/config.h"
+#include "node/disk.h"
 #include "node/headers.h"
 #include "node/mempool.h"
 #include "node/prune.h"
@@ -445,6 +447,64 @@ START_TEST(test_chain_torn_index_tip)
 }
 END_TEST
 
+START_TEST(test_disk_monitor)
+{
+    char err[256];
+    struct node_mempool *mp = node_mempool_new(1 << 20);
+    struct node_chain *c = open_chain();
+    struct node_config cfg;
+    struct node_disk_stats ds;
+
+    ck_assert_int_eq(node_chain_generate(c, mp, op_true, 1, 20, NULL, err, sizeof(err)), 0);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.node.data_dir = dir;
+    cfg.storage.pruning_mode = NODE_PRUNE_DISABLED;
+    cfg.storage.pruning_threshold_gb = 0.000001; /* 1000 bytes: crossed */
+    cfg.storage.pruning_target_gb = 0.000001;
+    cfg.storage.min_blocks_kept = 4;
+    cfg.storage.check_interval_secs = 0.05;
+    cfg.storage.min_free_bytes = 0;
+
+    /* disabled: the monitor measures but never prunes */
+    struct node_disk *d = node_disk_start(c, &cfg, err, sizeof(err));
+    ck_assert_msg(d != NULL, "%s", err);
+    node_disk_stats_get(d, &ds);
+    ck_assert_uint_ge(ds.checks, 1);
+    ck_assert_uint_gt(ds.total_bytes, 0);
+    ck_assert_uint_le(ds.free_bytes, ds.total_bytes);
+    ck_assert(node_chain_storage_ok(c));
+    ck_assert_ptr_null(node_chain_storage_reason(c));
+    node_disk_stop(d);
+    ck_assert_int_eq(node_chain_prune_height(c), 0);
+
+    /* custom: the first round (run by start) prunes all but 4 of 21 */
+    cfg.storage.pruning_mode = NODE_PRUNE_CUSTOM;
+    d = node_disk_start(c, &cfg, err, sizeof(err));
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_int_eq(node_chain_prune_height(c), 17);
+    /* the thread keeps checking */
+    for (int i = 0; i < 100; i++) {
+        node_disk_stats_get(d, &ds);
+        if (ds.checks >= 3)
+            break;
+        usleep(20000);
+    }
+    ck_assert_uint_ge(ds.checks, 3);
+    ck_assert_uint_eq(ds.prune_failures, 0);
+    node_disk_stop(d);
+
+    /* a floor above the free space: "no space" */
+    cfg.storage.min_free_bytes = INT64_MAX / 2;
+    d = node_disk_start(c, &cfg, err, sizeof(err));
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert(!node_chain_storage_ok(c));
+    ck_assert_str_eq(node_chain_storage_reason(c), "storage: no space");
+    node_disk_stop(d);
+    node_chain_close(c);
+    node_mempool_free(mp);
+}
+END_TEST
+
 Suite *prune_suite(void)
 {
     Suite *s = suite_create("prune");
@@ -466,6 +526,7 @@ Suite *prune_suite(void)
     tcase_add_test(tc, test_chain_migration);
     tcase_add_test(tc, test_chain_prune);
     tcase_add_test(tc, test_chain_torn_index_tip);
+    tcase_add_test(tc, test_disk_monitor);
     suite_add_tcase(s, tc);
     return s;
 }
