@@ -20,7 +20,8 @@
 
 struct counter_strpool {
     char **blocks;
-    size_t nblocks, block_used, block_size; /* fill of the last block */
+    size_t nblocks, block_used, block_size; /* fill and size of the last block */
+    size_t block_bytes;                     /* all blocks */
     const char **names;                     /* id -> string */
     uint32_t nnames, names_cap;
     uint32_t *slots; /* id + 1, 0 when empty; mask + 1 entries */
@@ -95,6 +96,7 @@ static char *strpool_room(struct counter_strpool *p, size_t n)
     p->nblocks++;
     p->block_used = 0;
     p->block_size = size;
+    p->block_bytes += size;
     return nb[p->nblocks - 1];
 }
 
@@ -111,8 +113,10 @@ static void strpool_place(struct counter_strpool *p, uint32_t id, uint64_t h)
 static int strpool_reserve(struct counter_strpool *p)
 {
     if (p->nnames == p->names_cap) {
+        if (p->names_cap > UINT32_MAX / 2)
+            return -1;
         uint32_t ncap = p->names_cap ? p->names_cap * 2 : 16;
-        const char **nn = ncap > p->names_cap ? realloc(p->names, ncap * sizeof(*nn)) : NULL;
+        const char **nn = realloc(p->names, ncap * sizeof(*nn));
         if (!nn)
             return -1;
         p->names = nn;
@@ -139,7 +143,7 @@ static uint32_t strpool_intern(struct counter_strpool *p, const char *s, size_t 
     if (p->slots) {
         for (size_t j = (size_t)h & p->mask; p->slots[j]; j = (j + 1) & p->mask) {
             const char *name = p->names[p->slots[j] - 1];
-            if (memcmp(name, s, len) == 0 && name[len] == '\0')
+            if (strncmp(name, s, len) == 0 && name[len] == '\0')
                 return p->slots[j] - 1;
         }
     }
@@ -385,7 +389,7 @@ size_t counter_bytes(const counter_t *c)
 {
     const struct counter_strpool *p = &c->pool;
     size_t n = sizeof(*c) + c->cap * sizeof(*c->entries) + (c->mask + 1) * sizeof(*c->slots);
-    n += p->nblocks * (sizeof(*p->blocks) + POOL_BLOCK) + p->names_cap * sizeof(*p->names);
+    n += p->nblocks * sizeof(*p->blocks) + p->block_bytes + p->names_cap * sizeof(*p->names);
     return n + (p->slots ? (p->mask + 1) * sizeof(*p->slots) : 0);
 }
 
