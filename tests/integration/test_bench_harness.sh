@@ -99,3 +99,19 @@ assert_eq "$?" 1 "exit status with the budget spent"
 grep -q 'bench_a_ok.sh: not run, the budget of 2s is spent' "$IT_DIR/run2.log" || fail "budget message"
 assert_eq "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["results"]))' \
     "$IT_DIR/out2/results.json")" 0 "results with the budget spent"
+
+# SIGTERM to the harness: the running benchmark is stopped, what it printed kept.
+rm -f "$IT_DIR/pids/slow"
+PIDS=$IT_DIR/pids BENCH_DIR=$B BENCH_OUT=$IT_DIR/out3 BENCH_TIMEOUT=30 BENCH_GRACE=2 "$RUN" b_slow \
+    >"$IT_DIR/run3.log" 2>&1 &
+harness=$!
+for _ in $(seq 100); do [ -s "$IT_DIR/pids/slow" ] && break; sleep 0.1; done
+[ -s "$IT_DIR/pids/slow" ] || fail "slow benchmark did not start"
+kill -TERM "$harness"
+wait "$harness"
+assert_eq "$?" 1 "exit status when interrupted"
+for _ in $(seq 20); do alive "$(cat "$IT_DIR/pids/slow")" || break; sleep 0.1; done
+alive "$(cat "$IT_DIR/pids/slow")" && fail "the interrupted benchmark's child survived"
+assert_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(d["benches"][0]["status"], len(d["results"]))' "$IT_DIR/out3/results.json")" "interrupted 1" \
+    "status and results of the interrupted run"
