@@ -94,6 +94,7 @@ mutate copy deploy/Dockerfile 's.replace("COPY node/ node/", "COPY nodes/ nodes/
 mutate latest deploy/Dockerfile 's.replace("FROM debian:12-slim AS runtime", "FROM debian:latest AS runtime")' "latest tag"
 mutate lists deploy/Dockerfile 's.replace("    && rm -rf /var/lib/apt/lists/* \\\n    && groupadd", "    && groupadd")' \
     "apt lists not cleaned"
+mutate headers deploy/Dockerfile 's.replace(" libxxhash-dev", "")' "build stage lacks libxxhash-dev"
 mutate runtime deploy/Dockerfile 's.replace("libjansson4 ", "")' "runtime stage lacks libjansson4|no built binaries"
 mutate rule deploy/prometheus/alerts.yml 's.replace("ccgw_gateway_source_up == 0", "ccgw_gateway_source_up == = 0")' \
     "promtool check rules"

@@ -567,6 +567,7 @@ class Checker:
                 self.fail(f"{rel}: the final stage runs as root")
             self.check_packages(rel, packages)
             if len(stages) >= 2:
+                self.check_build_headers(rel, set(stages[0]))
                 self.check_runtime_libs(rel, set(stages[-1]))
 
     def dockerignore(self, dockerfile):
@@ -600,6 +601,28 @@ class Checker:
             if p not in known:
                 self.fail(f"{rel}: {p} is not a Debian 12 package")
         self.ok(f"{rel}: {len(set(packages))} apt packages exist in Debian")
+
+    def check_build_headers(self, rel, build):
+        """Every system header the C sources include comes from a package the
+        build stage installs (or from what those pull in)."""
+        headers = set()
+        for comp in ("lib", "gateway", "haproxy", "node", "relaystats", "tests/unit"):
+            for src in glob.glob(self.path(f"{comp}/*.[ch]")):
+                with open(src, errors="replace") as fh:
+                    headers |= set(re.findall(r"^#\s*include\s*<([^>]+)>", fh.read(), re.M))
+        paths = [p for p in (os.path.join("/usr/include", h) for h in sorted(headers))
+                 if os.path.isfile(p)]
+        r = self.run(["dpkg", "-S"] + paths)
+        owners = {}
+        for pkgs, path in re.findall(r"^(\S+): (/\S+)$", r.stdout, re.M):
+            for pkg in pkgs.split(","):
+                owners.setdefault(pkg.split(":")[0], set()).add(os.path.relpath(path, "/usr/include"))
+        closure = self.depends_closure(build) | build
+        missing = {p: h for p, h in owners.items() if p not in closure}
+        for p, h in sorted(missing.items()):
+            self.fail(f"{rel}: build stage lacks {p} (for {', '.join(sorted(h)[:3])})")
+        if not missing:
+            self.ok(f"{rel}: build stage provides the {len(owners)} header packages of the sources")
 
     def check_runtime_libs(self, rel, runtime):
         """Every shared library the built binaries link comes from a package
