@@ -135,6 +135,18 @@ cat "$IT_DIR/expected.json"
 exp_0021=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["0021"])' "$IT_DIR/expected.json")
 exp_0001=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["0001"])' "$IT_DIR/expected.json")
 
+# The nodes of one chain are peers (network.peers from scripts/stack).
+for port in $((18332 + OFF)) $((18333 + OFF)) $((18334 + OFF)) $((18335 + OFF)); do
+    n=0
+    for _ in $(seq 50); do
+        n=$(curl -fsS --max-time 2 "http://127.0.0.1:$port/health/detailed" | jq -r '.network.peers_connected')
+        [ "$n" -ge 1 ] 2>/dev/null && break
+        sleep 0.2
+    done
+    [ "$n" -ge 1 ] 2>/dev/null || fail "node on $port has no connected peer ($n)"
+done
+note "every node has a connected peer"
+
 note "stop chain 0001 (evm-a, evm-b): its requests get 503, never relays"
 for n in evm-a evm-b; do
     pid=$(cat "$CCGW_RUN_DIR/pids/$n.pid")
