@@ -15,11 +15,15 @@
 
 #include "lines.h"
 #include "log.h"
+#include "pump.h"
 
 extern char **environ;
 
 #define SOURCE_READ_BUF (1u << 20)
 #define SOURCE_PIPE_DEFAULT (16u << 20)
+/* Bytes of HAProxy output held in memory beyond the pipe while ingestion
+ * lags (a slow disk under the request log, a long hold of the counter lock). */
+#define SOURCE_PUMP_MAX (64u << 20)
 #define SOURCE_KILL_AFTER_MS 15000
 #define SOURCE_BACKOFF_MAX_MS 30000
 #define SOURCE_STABLE_MS 60000
@@ -40,6 +44,8 @@ struct stream {
     int fd; /* -1 once at EOF */
     enum ingest_origin origin;
     struct lines lines;
+    pump_t *pump;       /* drains fd on its own thread; NULL: fd is read directly */
+    uint64_t full_seen; /* pump stats.full already reported */
 };
 
 struct line_ctx {
@@ -74,6 +80,58 @@ long source_set_pipe_size(int fd, size_t want)
     return got < 0 ? -1 : got;
 }
 
+/* HAProxy's log output is drained by a pump thread, so that neither parsing,
+ * the request log's writes nor the counter lock ever leave the pipe full
+ * (HAProxy drops a log line rather than wait). Without a pump (no memory,
+ * no thread) the stream is read directly, as before. */
+static void stream_pump(struct gateway *gw, struct stream *s)
+{
+    char err[256];
+    s->full_seen = 0;
+    s->pump = pump_start(s->fd, SOURCE_PUMP_MAX, err, sizeof(err));
+    if (!s->pump)
+        LOG_EVENT(LOG_WARN, "source_pump_failed", NULL, err, LF_STR("source", gw->source));
+}
+
+/* The stream ended: stop its pump, close its fd (never stdin's 0 twice). */
+static void stream_close(struct gateway *gw, struct stream *s)
+{
+    if (s->pump) {
+        struct pump_stats ps;
+        pump_get_stats(s->pump, &ps);
+        LOG_EVENT(LOG_INFO, "source_closed", NULL, "HAProxy output ended",
+                  LF_INT("bytes", ps.bytes), LF_INT("backlog_high_water_bytes", ps.high_water),
+                  LF_INT("backlog_full", ps.full), LF_STR("source", gw->source));
+    }
+    pump_free(s->pump);
+    s->pump = NULL;
+    if (s->fd > 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+static int stream_poll_fd(const struct stream *s)
+{
+    if (s->fd < 0)
+        return -1;
+    return s->pump ? pump_fd(s->pump) : s->fd;
+}
+
+/* The pump reached its memory limit: from now on the pipe fills. */
+static void check_backlog(struct gateway *gw, struct stream *s)
+{
+    struct pump_stats ps;
+    pump_get_stats(s->pump, &ps);
+    if (ps.full == s->full_seen)
+        return;
+    s->full_seen = ps.full;
+    LOG_EVENT(LOG_WARN, "source_backlog_full", NULL,
+              "ingestion lags: HAProxy output held in memory reached its limit, the pipe "
+              "buffers the rest (HAProxy drops log lines when it is full)",
+              LF_INT("held_bytes", ps.held), LF_INT("limit_bytes", SOURCE_PUMP_MAX),
+              LF_STR("source", gw->source));
+}
+
 /* Read what is there into the stream's splitter and ingest it. 0 after
  * data, 2 when nothing was there (EAGAIN/EINTR), 1 at EOF (the last
  * unterminated line was ingested), -1 on error. */
@@ -81,9 +139,11 @@ static int read_stream(struct gateway *gw, struct stream *s)
 {
     size_t avail;
     char *dst = lines_space(&s->lines, &avail);
-    ssize_t n = read(s->fd, dst, avail);
+    ssize_t n = s->pump ? pump_read(s->pump, dst, avail) : read(s->fd, dst, avail);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return 2;
+    if (s->pump)
+        check_backlog(gw, s);
     struct line_ctx lc = {gw, s->origin, gateway_now_ms()};
     pthread_mutex_lock(&gw->lock);
     if (n > 0)
@@ -101,14 +161,27 @@ static int read_stream(struct gateway *gw, struct stream *s)
     return n < 0 ? -1 : 1;
 }
 
-/* Drain a stream without blocking (after SIGTERM on stdin). */
+/* Ingest what the stream holds now, without waiting for more (after
+ * SIGTERM on stdin). */
 static void drain_stream(struct gateway *gw, struct stream *s)
 {
-    int fl = fcntl(s->fd, F_GETFL);
-    if (fl >= 0)
-        (void)fcntl(s->fd, F_SETFL, fl | O_NONBLOCK);
-    while (read_stream(gw, s) == 0)
-        ;
+    if (!s->pump) {
+        int fl = fcntl(s->fd, F_GETFL);
+        if (fl >= 0)
+            (void)fcntl(s->fd, F_SETFL, fl | O_NONBLOCK);
+        while (read_stream(gw, s) == 0)
+            ;
+        return;
+    }
+    pump_finish(s->pump);
+    for (;;) {
+        struct pollfd pfd = {.fd = pump_fd(s->pump), .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            return;
+        int rc = read_stream(gw, s);
+        if (rc == 1 || rc == -1)
+            return;
+    }
 }
 
 static int install_signals(void)
@@ -209,7 +282,8 @@ static void describe_exit(int status, char *buf, size_t len)
 
 int source_run(const struct source_options *o, struct gateway *gw)
 {
-    struct stream st[2] = {{.fd = -1, .origin = INGEST_STDOUT}, {.fd = -1, .origin = INGEST_STDERR}};
+    struct stream st[2] = {{.fd = -1, .origin = INGEST_STDOUT},
+                           {.fd = -1, .origin = INGEST_STDERR}};
     int child = o->child_argv != NULL;
     pid_t pid = -1;
     int stopping = 0, ret = 1;
@@ -234,6 +308,7 @@ int source_run(const struct source_options *o, struct gateway *gw)
         LOG_EVENT(LOG_INFO, "source_stdin", NULL, "reading HAProxy output from stdin",
                   LF_INT("pipe_bytes", got), LF_STR("source", gw->source));
     }
+    stream_pump(gw, &st[0]);
     __atomic_store_n(&gw->source_up, 1, __ATOMIC_RELAXED);
     for (;;) {
         if (st[0].fd < 0 && st[1].fd < 0) {
@@ -270,17 +345,18 @@ int source_run(const struct source_options *o, struct gateway *gw)
                     break;
                 }
             }
-            backoff_ms = backoff_ms * 2 > SOURCE_BACKOFF_MAX_MS ? SOURCE_BACKOFF_MAX_MS
-                                                                 : backoff_ms * 2;
+            backoff_ms =
+                backoff_ms * 2 > SOURCE_BACKOFF_MAX_MS ? SOURCE_BACKOFF_MAX_MS : backoff_ms * 2;
             if ((pid = spawn_child(o, gw, &st[0], &st[1])) < 0)
                 break;
+            stream_pump(gw, &st[0]);
             child_started_ms = gateway_now_ms();
             __atomic_store_n(&gw->source_up, 1, __ATOMIC_RELAXED);
             continue;
         }
         struct pollfd pfd[3] = {{.fd = sig_pipe[0], .events = POLLIN},
-                                {.fd = st[0].fd, .events = POLLIN},
-                                {.fd = st[1].fd, .events = POLLIN}};
+                                {.fd = stream_poll_fd(&st[0]), .events = POLLIN},
+                                {.fd = stream_poll_fd(&st[1]), .events = POLLIN}};
         int pr = poll(pfd, 3, -1);
         if (pr < 0 && errno != EINTR) {
             LOG_EVENT(LOG_ERROR, "source_failed", NULL, strerror(errno));
@@ -310,11 +386,8 @@ int source_run(const struct source_options *o, struct gateway *gw)
             if (st[i].fd < 0 || !(pfd[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             int rc = read_stream(gw, &st[i]);
-            if (rc == 1 || rc == -1) {
-                if (st[i].fd > 0)
-                    close(st[i].fd);
-                st[i].fd = -1;
-            }
+            if (rc == 1 || rc == -1)
+                stream_close(gw, &st[i]);
             if (rc < 0 && !child)
                 goto out;
         }
@@ -322,8 +395,7 @@ int source_run(const struct source_options *o, struct gateway *gw)
 out:
     __atomic_store_n(&gw->source_up, 0, __ATOMIC_RELAXED);
     for (int i = 0; i < 2; i++) {
-        if (st[i].fd > 0)
-            close(st[i].fd);
+        stream_close(gw, &st[i]);
         lines_free(&st[i].lines);
     }
     if (pid > 0) {

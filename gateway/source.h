@@ -4,7 +4,10 @@
  * log lines when the pipe is full), reads stdout (logs) and stderr (startup
  * messages), forwards SIGTERM/SIGINT/SIGUSR2/SIGHUP, and when the child
  * exits on its own either restarts it (with backoff) or stops and reports.
- * In both modes a SIGTERM ends reading only after the pipes are drained. */
+ * In both modes a SIGTERM ends reading only after the pipes are drained.
+ * HAProxy's stdout is drained by a pump thread (pump.h) into memory, so that
+ * ingestion (parsing, the request log's writes, the counter lock) never
+ * leaves the pipe full: HAProxy drops a log line rather than wait for it. */
 #ifndef CCGW_SOURCE_H
 #define CCGW_SOURCE_H
 
@@ -13,9 +16,9 @@
 #include "gateway.h"
 
 struct source_options {
-    char *const *child_argv; /* HAProxy command line; NULL: read stdin */
-    int restart;             /* restart a child that exited on its own */
-    size_t pipe_size;        /* requested pipe buffer, bytes (0: 16 MiB) */
+    char *const *child_argv;    /* HAProxy command line; NULL: read stdin */
+    int restart;                /* restart a child that exited on its own */
+    size_t pipe_size;           /* requested pipe buffer, bytes (0: 16 MiB) */
     void (*on_usr1)(void *ctx); /* SIGUSR1 (e.g. flush now); may be NULL */
     void *usr1_ctx;
 };
@@ -25,7 +28,7 @@ struct source_options {
 long source_set_pipe_size(int fd, size_t want);
 
 /* Read until the end: stdin's EOF, a SIGTERM, or a child that ended and is
- * not restarted. Every read buffer is ingested under gw->lock. Returns the
+ * not restarted. Every buffer taken from the pump is ingested under gw->lock. Returns the
  * process exit status: 0, or 1 with the reason logged (the child failed,
  * could not start, or a read error). */
 int source_run(const struct source_options *o, struct gateway *gw);
