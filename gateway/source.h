@@ -18,7 +18,9 @@
 struct source_options {
     char *const *child_argv;    /* HAProxy command line; NULL: read stdin */
     int restart;                /* restart a child that exited on its own */
-    size_t pipe_size;           /* requested pipe buffer, bytes (0: 16 MiB) */
+    /* Requested pipe buffer, bytes (0: 16 MiB). Without CAP_SYS_RESOURCE the
+     * kernel caps it at /proc/sys/fs/pipe-max-size (1 MiB by default). */
+    size_t pipe_size;
     void (*on_usr1)(void *ctx); /* SIGUSR1 (e.g. flush now); may be NULL */
     void *usr1_ctx;
 };
