@@ -16,8 +16,8 @@
 #include "gateway.h"
 
 struct source_options {
-    char *const *child_argv;    /* HAProxy command line; NULL: read stdin */
-    int restart;                /* restart a child that exited on its own */
+    char *const *child_argv; /* HAProxy command line; NULL: read stdin */
+    int restart;             /* restart a child that exited on its own */
     /* Requested pipe buffer, bytes (0: 16 MiB). Without CAP_SYS_RESOURCE the
      * kernel caps it at /proc/sys/fs/pipe-max-size (1 MiB by default). */
     size_t pipe_size;
