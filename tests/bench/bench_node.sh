@@ -12,7 +12,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 it_setup
 SECS=${BENCH_SECS:-5}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-4}
 CONNS=${BENCH_CONNS:-64}
 LEVEL=${BENCH_NODE_LOG:-info}
 THREADS=2
