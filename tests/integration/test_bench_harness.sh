@@ -76,7 +76,8 @@ grep -qF '| fake_ok | things/s | 1,500 | other | 500 | 3 | >= 2x | yes | extra=7
 grep -qF '| fake_ok | ms | 12 |  |  |  | < 10 ms | **no** |  |' "$md" || fail "unmet row not marked"
 grep -qF 'Targets: 1 met, 1 not met: fake_ok ms = 12 (target < 10 ms)' "$md" || fail "targets line"
 grep -qF 'Missing figures: node requests/s vs nginx.' "$md" || fail "missing figures line"
-grep -qE '^\| bench_c_stubborn.sh \| over its limit \| [0-9]+ \| 3 \| [0-9.]+ [0-9.]+ [0-9.]+ \|$' "$md" || fail "runs table"
+grep -qE '^\| bench_c_stubborn.sh \| over its limit \| none set \| [0-9]+ \| 3 \| [0-9.]+ [0-9.]+ [0-9.]+ \|$' "$md" || fail "runs table"
+grep -qE '^\| bench_a_ok.sh \| ok \| 1 of 2 \| ' "$md" || fail "targets met of bench_a_ok in the runs table"
 
 # --readme: only the marked block changes, and twice is the same as once.
 printf '# T\n\nbefore\n\n<!-- bench:begin -->\nold table\n<!-- bench:end -->\n\nafter\n' >"$IT_DIR/README.md"
