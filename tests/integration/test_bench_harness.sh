@@ -32,6 +32,10 @@ cat >"$B/bench_d_fails.sh" <<'SH'
 echo "something broke" >&2
 exit 3
 SH
+cat >"$B/bench_e_leaves.sh" <<'SH'
+setsid sleep 60 </dev/null >/dev/null 2>&1 &
+echo "$!" >"$PIDS/leaves"
+SH
 # named like the real node benchmark, without the peer figure it must have
 cat >"$B/bench_node.sh" <<'SH'
 echo '{"bench": "node_getblockcount", "metric": "requests/s", "value": 5}'
@@ -44,11 +48,13 @@ PIDS=$IT_DIR/pids BENCH_DIR=$B BENCH_OUT=$IT_DIR/out BENCH_TIMEOUT=3 BENCH_GRACE
 rc=$?
 took=$(( $(date +%s) - t0 ))
 cat "$IT_DIR/run1.log"
-assert_eq "$rc" 1 "exit status with a failed, two stopped and a short benchmark"
+assert_eq "$rc" 1 "exit status with failed, stopped and leaking benchmarks"
 [ "$took" -lt 30 ] || fail "run took ${took}s, the limits add up to 3+3+2+3 s"
+grep -qE '^== bench_e_leaves.sh: left 1 processes running \([0-9]+:sleep\), stopped them$' \
+    "$IT_DIR/run1.log" || fail "leftover message"
 # gone: no process, or a zombie waiting for its new parent to reap it
 alive() { [ -e "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-for p in slow stubborn; do
+for p in slow stubborn leaves; do
     pid=$(cat "$IT_DIR/pids/$p") || fail "bench $p did not start"
     for _ in $(seq 20); do alive "$pid" || break; sleep 0.1; done
     alive "$pid" && fail "the $p benchmark's child $pid survived the stop"
@@ -60,7 +66,7 @@ doc = json.load(open(sys.argv[1]))
 status = {b["script"]: b["status"] for b in doc["benches"]}
 want = {"bench_a_ok.sh": "ok", "bench_b_slow.sh": "over its limit",
         "bench_c_stubborn.sh": "over its limit", "bench_d_fails.sh": "failed (exit 3)",
-        "bench_node.sh": "ok"}
+        "bench_e_leaves.sh": "left processes running", "bench_node.sh": "ok"}
 assert status == want, status
 got = [(r["script"], r["bench"], r["metric"]) for r in doc["results"]]
 assert got == [("bench_a_ok.sh", "fake_ok", "things/s"), ("bench_a_ok.sh", "fake_ok", "ms"),
