@@ -26,6 +26,7 @@ struct snapshot {
     struct events_stats events;
     struct statsock_stats statsock;
     int has_statsock, has_delivery, source_up;
+    uint64_t backlog, backlog_high_water, backlog_full;
     struct delivery_stats delivery;
 };
 
@@ -51,6 +52,9 @@ static void take_snapshot(struct gateway *gw, struct snapshot *s)
         gw->delivery_stats_fn(gw->delivery, &s->delivery);
     }
     s->source_up = __atomic_load_n(&gw->source_up, __ATOMIC_RELAXED);
+    s->backlog = __atomic_load_n(&gw->backlog_bytes, __ATOMIC_RELAXED);
+    s->backlog_high_water = __atomic_load_n(&gw->backlog_high_water_bytes, __ATOMIC_RELAXED);
+    s->backlog_full = __atomic_load_n(&gw->backlog_full_total, __ATOMIC_RELAXED);
 }
 
 static int ready(const struct snapshot *s)
@@ -117,13 +121,20 @@ char *metrics_render(struct gateway *gw, size_t *len)
     rc |= one(p, base, "ccgw_gateway_counter_keys", PROM_GAUGE, "Counter keys held in memory.",
               (double)s.keys);
     rc |= one(p, base, "ccgw_gateway_haproxy_dropped_logs_total", PROM_COUNTER,
-              "Log lines HAProxy dropped because the pipe was full (DroppedLogs).",
+              "Log lines HAProxy could not write and dropped (show info DroppedLogs).",
               (double)s.statsock.dropped_total);
     rc |= one(p, base, "ccgw_gateway_stats_socket_up", PROM_GAUGE,
               "1 when the last DroppedLogs poll succeeded (1 without a stats socket).",
               s.has_statsock ? s.statsock.last_ok : 1);
     rc |= one(p, base, "ccgw_gateway_source_up", PROM_GAUGE, "1 while HAProxy output is read.",
               s.source_up);
+    rc |= one(p, base, "ccgw_gateway_source_backlog_bytes", PROM_GAUGE,
+              "HAProxy output read off the pipe, not yet ingested.", (double)s.backlog);
+    rc |= one(p, base, "ccgw_gateway_source_backlog_high_water_bytes", PROM_GAUGE,
+              "Most HAProxy output ever waiting in memory.", (double)s.backlog_high_water);
+    rc |= one(p, base, "ccgw_gateway_source_backlog_full_total", PROM_COUNTER,
+              "Times the in-memory backlog hit its limit (then the pipe fills).",
+              (double)s.backlog_full);
     rc |= one(p, base, "ccgw_gateway_events_total", PROM_COUNTER,
               "Notice, warning and alert lines.", (double)s.events.added);
     rc |= one(p, base, "ccgw_gateway_events_dropped_total", PROM_COUNTER,

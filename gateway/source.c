@@ -117,13 +117,18 @@ static int stream_poll_fd(const struct stream *s)
     return s->pump ? pump_fd(s->pump) : s->fd;
 }
 
-/* The pump reached its memory limit: from now on the pipe fills. */
+/* Publish the pump's backlog for /metrics; log when it reached its memory
+ * limit (from then on the pipe fills). */
 static void check_backlog(struct gateway *gw, struct stream *s)
 {
     struct pump_stats ps;
     pump_get_stats(s->pump, &ps);
+    __atomic_store_n(&gw->backlog_bytes, (uint64_t)ps.held, __ATOMIC_RELAXED);
+    if ((uint64_t)ps.high_water > __atomic_load_n(&gw->backlog_high_water_bytes, __ATOMIC_RELAXED))
+        __atomic_store_n(&gw->backlog_high_water_bytes, (uint64_t)ps.high_water, __ATOMIC_RELAXED);
     if (ps.full == s->full_seen)
         return;
+    __atomic_add_fetch(&gw->backlog_full_total, ps.full - s->full_seen, __ATOMIC_RELAXED);
     s->full_seen = ps.full;
     LOG_EVENT(LOG_WARN, "source_backlog_full", NULL,
               "ingestion lags: HAProxy output held in memory reached its limit, the pipe "
