@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,22 @@ static void clear_fd(int fd)
     }
 }
 
+/* Blocks are mapped and unmapped directly: freed, they go back to the
+ * system at once, so a burst does not leave the process tens of MB larger
+ * (malloc would keep them in the pump thread's arena). */
+static struct block *block_new(void)
+{
+    void *m = mmap(NULL, sizeof(struct block) + PUMP_BLOCK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static void block_free(struct block *b)
+{
+    if (b)
+        munmap(b, sizeof(*b) + PUMP_BLOCK);
+}
+
 /* Under the lock: the block to read into, linked at the tail; NULL at the
  * limit or out of memory. */
 static struct block *write_block(struct pump *p)
@@ -69,7 +86,7 @@ static struct block *write_block(struct pump *p)
         b = p->spare;
         p->spare = NULL;
     } else {
-        if (p->nblocks >= p->max_blocks || !(b = malloc(sizeof(*b) + PUMP_BLOCK)))
+        if (p->nblocks >= p->max_blocks || !(b = block_new()))
             return NULL;
         p->nblocks++;
     }
@@ -89,7 +106,7 @@ static void recycle(struct pump *p, struct block *b)
     if (!p->spare) {
         p->spare = b;
     } else {
-        free(b);
+        block_free(b);
         p->nblocks--;
     }
     pthread_cond_signal(&p->room);
@@ -274,9 +291,9 @@ void pump_free(pump_t *p)
     while (p->head) {
         struct block *b = p->head;
         p->head = b->next;
-        free(b);
+        block_free(b);
     }
-    free(p->spare);
+    block_free(p->spare);
     if (p->ready_fd >= 0)
         close(p->ready_fd);
     if (p->wake_fd >= 0)
