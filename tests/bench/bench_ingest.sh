@@ -19,13 +19,8 @@ CONNS=${BENCH_CONNS:-64}
 HOST=894334g9f403.0001.chains.local.test
 [ -x "$CCGW_BIN/cc-gateway" ] || fail "$CCGW_BIN/cc-gateway missing: run make first"
 
-# Every DESIGN.md port shifted by one offset where all are free.
-stack_offset
-export CCGW_PORT_OFFSET=$OFF CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
-EDGE=$((8080 + OFF)); GW_HTTP0=$((9101 + OFF)); GW_HTTP1=$((9102 + OFF))
-
-stack_down() { "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log" >&2; }
-trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
+stack_start
+GW_HTTP0=$((9101 + OFF)); GW_HTTP1=$((9102 + OFF))
 
 metric() { # port name -> value (0 when absent)
     curl -fsS --max-time 2 "http://127.0.0.1:$1/metrics" 2>/dev/null \
@@ -34,52 +29,20 @@ metric() { # port name -> value (0 when absent)
 tier_sum() { # name -> sum over http0 and http1
     echo $(( $(metric "$GW_HTTP0" "$1") + $(metric "$GW_HTTP1" "$1") ))
 }
-db_relays() {
-    "$CCGW_BIN/relaystats" --config "$CCGW_RUN_DIR/ccgw.yaml" query --from -1d --to now \
-        --chain 0001 --format json 2>"$IT_DIR/query.err" \
-        | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])' 2>>"$IT_DIR/query.err"
-}
 
-note "stack up on port offset $OFF"
-"$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up.log" 2>&1 || { cat "$IT_DIR/up.log" >&2; fail "stack up"; }
 R0=$(tier_sum ccgw_gateway_relays_total)
 D0=$(tier_sum ccgw_gateway_haproxy_dropped_logs_total)
 note "before: gateways counted $R0 relays (stack up's own request), dropped logs $D0"
 
-cat >"$IT_DIR/ingest.lua" <<LUA
-local relay = wrk.format("POST", "/", {["Host"] = "$HOST", ["Content-Type"] = "application/json"},
-                         '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}')
-local monitor = wrk.format("GET", "/ccgw-health")
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) relays = 0; monitors = 0; bad = 0; switch_at = os.time() + $SECS end
-function request()
-    if os.time() < switch_at then return relay end
-    return monitor
-end
--- cc-node answers JSON-RPC; the HTTP tier answers the monitor request itself.
-function response(status, headers, body)
-    if status >= 200 and status < 300 and body:find('"jsonrpc"', 1, true) then relays = relays + 1
-    elseif status >= 200 and status < 300 and body:find("Service ready", 1, true) then
-        monitors = monitors + 1
-    else bad = bad + 1 end
-end
-function done(summary, latency, requests)
-    local r, m, b = 0, 0, 0
-    for _, t in ipairs(threads) do r = r + t:get("relays"); m = m + t:get("monitors"); b = b + t:get("bad") end
-    io.write(string.format("relays %d\nmonitors %d\nbad %d\nerrors %d\n", r, m, b,
-                           summary.errors.connect + summary.errors.read + summary.errors.write +
-                           summary.errors.timeout))
-end
-LUA
+wrk_relay_lua "$IT_DIR/ingest.lua" "$HOST" eth_blockNumber "$IT_DIR/no-stop-file" "$SECS"
 note "wrk -t2 -c$CONNS -d$((SECS + 2))s through the edge (Host $HOST, keep-alive; monitor requests in the last 2 s)"
 wrk -t2 -c"$CONNS" -d"$((SECS + 2))s" --timeout 10s --latency -s "$IT_DIR/ingest.lua" \
     "http://127.0.0.1:$EDGE/" >"$IT_DIR/wrk.out" 2>&1 || { cat "$IT_DIR/wrk.out" >&2; fail "wrk"; }
 cat "$IT_DIR/wrk.out"
-wrk_field() { awk -v k="$1" '$1 == k { print $2 }' "$IT_DIR/wrk.out"; }
-WANT=$(wrk_field relays); BAD=$(wrk_field bad); ERRORS=$(wrk_field errors)
+WANT=$(wrk_field "$IT_DIR/wrk.out" relays); BAD=$(wrk_field "$IT_DIR/wrk.out" bad)
+ERRORS=$(wrk_field "$IT_DIR/wrk.out" errors)
 [[ "$WANT" =~ ^[0-9]+$ ]] || fail "cannot read wrk's output"
-[ "$(wrk_field monitors)" -gt 0 ] || note "the monitor tail never ran: wrk's count may miss in-flight relays"
+[ "$(wrk_field "$IT_DIR/wrk.out" monitors)" -gt 0 ] || note "the monitor tail never ran: wrk's count may miss in-flight relays"
 
 # The gateways read HAProxy's log asynchronously: wait until the count settles.
 note "waiting for the gateways to count the run"
@@ -96,8 +59,7 @@ D1=$(tier_sum ccgw_gateway_haproxy_dropped_logs_total)
 # HAProxy's own DroppedLogs on every tier (the edge too: its lines are kept).
 HA_DROPPED=0
 for t in edge http0 http1; do
-    n=$(echo "show info" | socat - "UNIX-CONNECT:$CCGW_RUN_DIR/data/$t.sock" \
-        | awk -F': ' '$1 == "DroppedLogs" { print $2 }')
+    n=$(haproxy_dropped_logs $t)
     [[ "$n" =~ ^[0-9]+$ ]] || fail "show info on $t"
     note "HAProxy $t DroppedLogs $n"
     HA_DROPPED=$((HA_DROPPED + n))
@@ -116,12 +78,9 @@ done
 # stack up's request went to chain 0021: relaystats counts 0001 alone. A
 # failed flush is a finding of the benchmark, reported, not an abort.
 note "scripts/stack flush, then relaystats query --chain 0001"
-DB=""
-if "$CCGW_ROOT/scripts/stack" flush >"$IT_DIR/flush.log" 2>&1; then
-    DB=$(db_relays)
-    [ -n "$DB" ] || note "relaystats query failed: $(tail -n 1 "$IT_DIR/query.err")"
-else
-    note "flush failed: $(tail -n 1 "$IT_DIR/flush.log")"
+if ! DB=$(stack_flush_total --chain 0001 2>"$IT_DIR/query.err"); then
+    DB=""
+    note "flush or query failed: $(tail -n 1 "$IT_DIR/query.err")"
     grep -h '"flush_failed"' "$CCGW_RUN_DIR"/logs/gw-http*.out | tail -n 1
 fi
 GW=$((R1 - R0)); GW_DROPPED=$((D1 - D0))

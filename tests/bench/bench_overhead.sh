@@ -11,16 +11,8 @@ CONNS=${BENCH_CONNS:-32}
 HOST=894334g9f403.0001.chains.local.test
 [ -x "$CCGW_BIN/cc-gateway" ] || fail "$CCGW_BIN/cc-gateway missing: run make first"
 
-# Every DESIGN.md port shifted by one offset where all are free.
-stack_offset
-export CCGW_PORT_OFFSET=$OFF CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
-EDGE=$((8080 + OFF)); NODE=$((18332 + 2 + OFF))
-
-stack_down() { "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log" >&2; }
-trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
-
-note "stack up on port offset $OFF"
-"$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up.log" 2>&1 || { cat "$IT_DIR/up.log" >&2; fail "stack up"; }
+stack_start
+NODE=$((18332 + 2 + OFF))
 
 cat >"$IT_DIR/post.lua" <<LUA
 wrk.method = "POST"

@@ -110,6 +110,98 @@ stack_offset() {
     fail "no free port offset for the stack after 20 tries"
 }
 
+# stack_down: scripts/stack down of this test's stack (by its pid files).
+stack_down() {
+    "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log" >&2
+}
+
+# stack_start: scripts/stack up on a free port offset; sets OFF, RUN and
+# EDGE, exports CCGW_RUN_DIR and CCGW_PORT_OFFSET, and takes the stack down
+# at exit. Other tests start stacks in parallel: a port taken between
+# stack_offset's check and the start makes `up` fail; another offset is tried.
+stack_start() {
+    local attempt
+    export CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
+    # it_cleanup reports the test's exit status: keep it across stack_down.
+    trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
+    for attempt in 1 2 3; do
+        stack_offset
+        export CCGW_PORT_OFFSET=$OFF
+        note "stack on port offset $OFF"
+        "$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up.log" 2>&1 && break
+        cat "$IT_DIR/up.log" >&2
+        stack_down
+        [ $attempt = 3 ] && fail "stack up"
+        rm -rf "$CCGW_RUN_DIR"
+    done
+    RUN=$CCGW_RUN_DIR
+    EDGE=$((8080 + OFF))
+}
+
+# stack_flush_total [QUERY OPTIONS...]: make every cc-gateway of the stack
+# flush, then print PostgreSQL's relay total (relaystats query, last day).
+stack_flush_total() {
+    "$CCGW_ROOT/scripts/stack" flush >"$IT_DIR/flush.log" 2>&1 || { cat "$IT_DIR/flush.log" >&2; return 1; }
+    "$CCGW_BIN/relaystats" --config "$RUN/ccgw.yaml" query --from -1d --to now --format json "$@" \
+        | jq -er .total
+}
+
+# haproxy_dropped_logs TIER: DroppedLogs of the stack's HAProxy TIER (show info).
+haproxy_dropped_logs() {
+    echo "show info" | socat -t 5 - "UNIX-CONNECT:$RUN/data/$1.sock" \
+        | awk -F': ' '$1 == "DroppedLogs" { print $2 }'
+}
+
+# wrk_relay_lua FILE HOST METHOD STOP_FILE [SECS]: a wrk script that POSTs the
+# JSON-RPC METHOD with Host HOST until STOP_FILE exists (checked once a
+# second) or SECS have passed, then only the HTTP tiers' monitor request
+# (/ccgw-health: answered by the tier itself, never forwarded, never logged),
+# so whatever is in flight when wrk stops is no relay. At the end it prints
+# "relays N", "monitors N", "bad N" (any other answer) and "errors N"
+# (socket errors); read them with wrk_field.
+wrk_relay_lua() {
+    local secs=${5:-0}
+    cat >"$1" <<LUA
+local relay = wrk.format("POST", "/", {["Host"] = "$2", ["Content-Type"] = "application/json"},
+                         '{"jsonrpc":"2.0","id":1,"method":"$3","params":[]}')
+local monitor = wrk.format("GET", "/ccgw-health")
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+    relays = 0; monitors = 0; bad = 0; checked = 0; stopping = false
+    switch_at = $secs > 0 and os.time() + $secs or nil
+end
+function request()
+    local now = os.time()
+    if not stopping and now ~= checked then
+        checked = now
+        if switch_at and now >= switch_at then stopping = true end
+        local f = io.open("$4")
+        if f then f:close(); stopping = true end
+    end
+    if stopping then return monitor end
+    return relay
+end
+-- cc-node answers JSON-RPC; the HTTP tier answers the monitor request itself.
+function response(status, headers, body)
+    if status >= 200 and status < 300 and body:find('"jsonrpc"', 1, true) then relays = relays + 1
+    elseif status >= 200 and status < 300 and body:find("Service ready", 1, true) then
+        monitors = monitors + 1
+    else bad = bad + 1; io.stderr:write("non-2xx or unexpected answer: ", status, "\\n") end
+end
+function done(summary, latency, requests)
+    local r, m, b = 0, 0, 0
+    for _, t in ipairs(threads) do r = r + t:get("relays"); m = m + t:get("monitors"); b = b + t:get("bad") end
+    io.write(string.format("relays %d\\nmonitors %d\\nbad %d\\nerrors %d\\n", r, m, b,
+                           summary.errors.connect + summary.errors.read + summary.errors.write +
+                           summary.errors.timeout))
+end
+LUA
+}
+
+# wrk_field FILE KEY: a count wrk_relay_lua's script printed into FILE.
+wrk_field() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
+
 pg_start() {
     PG_PORT=${PG_PORT:-$(free_port)}
     PG_DATA=$IT_DIR/pg

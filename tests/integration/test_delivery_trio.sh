@@ -6,17 +6,10 @@
 source "$(dirname "$0")/lib.sh"
 it_setup
 
-stack_offset
-export CCGW_PORT_OFFSET=$OFF CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
-EDGE=$((8080 + OFF))
+STACK="$CCGW_ROOT/scripts/stack"
+stack_start
 PG_URL="postgresql://postgres@127.0.0.1:$((55432 + OFF))/ccgw"
 REDIS_PORT=$((56379 + OFF))
-note "stack on port offset $OFF"
-
-STACK="$CCGW_ROOT/scripts/stack"
-stack_down() { "$STACK" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log"; }
-trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
-"$STACK" up >"$IT_DIR/up.log" 2>&1 || { cat "$IT_DIR/up.log"; fail "stack up"; }
 
 by_pair() {
     psql_q "SELECT string_agg(chain || ':' || account || '=' || s, ' ' ORDER BY chain, account)

@@ -15,25 +15,7 @@ it_setup
 CONNS=16
 HOST=894334g9f403.0021.chains.local.test
 
-stack_down() { "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log"; }
-# it_cleanup reports the test's exit status: keep it across stack_down.
-trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
-
-# Other stacks start in parallel: a port taken between stack_offset's check
-# and the start makes `up` fail; try another offset then.
-export CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
-for attempt in 1 2 3; do
-    stack_offset
-    export CCGW_PORT_OFFSET=$OFF
-    note "stack on port offset $OFF"
-    "$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up.log" 2>&1 && break
-    cat "$IT_DIR/up.log"
-    stack_down
-    [ $attempt = 3 ] && fail "stack up"
-    rm -rf "$CCGW_RUN_DIR"
-done
-RUN=$CCGW_RUN_DIR
-EDGE=$((8080 + OFF))
+stack_start
 
 # Two new bitcoin nodes for chain 0021, peers of each other. Behind HAProxy
 # every request comes from one address: the per-client limit is set high, as
@@ -86,53 +68,14 @@ EOF
 "$CCGW_BIN/cc-routes" check --config "$IT_DIR/new.yaml" >"$IT_DIR/check.log" 2>&1 \
     || { cat "$IT_DIR/check.log"; fail "the new config is refused"; }
 
-pg_total() {
-    "$CCGW_BIN/relaystats" --config "$RUN/ccgw.yaml" query --from -1h --to now --format json \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'
-}
-flush_total() { # make every gateway flush, print PostgreSQL's relay total
-    "$CCGW_ROOT/scripts/stack" flush >"$IT_DIR/flush.log" 2>&1 || { cat "$IT_DIR/flush.log" >&2; return 1; }
-    pg_total
-}
 # Before the load: the stack's own relays (wait_edge_routes' request).
-base=$(flush_total) && [[ "$base" =~ ^[0-9]+$ ]] || fail "relay total before the load: '$base'"
+base=$(stack_flush_total) && [[ "$base" =~ ^[0-9]+$ ]] || fail "relay total before the load: '$base'"
 note "relays before the load: $base"
 
 # The load: wrk at its full rate over CONNS keep-alive connections until the
 # stop file appears (checked once a second per thread), then monitor requests.
 STOP=$IT_DIR/stop-load
-cat >"$IT_DIR/swap.lua" <<LUA
-local relay = wrk.format("POST", "/", {["Host"] = "$HOST", ["Content-Type"] = "application/json"},
-                         '{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[]}')
-local monitor = wrk.format("GET", "/ccgw-health")
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) relays = 0; monitors = 0; bad = 0; checked = 0; stopping = false end
-function request()
-    local now = os.time()
-    if not stopping and now ~= checked then
-        checked = now
-        local f = io.open("$STOP")
-        if f then f:close(); stopping = true end
-    end
-    if stopping then return monitor end
-    return relay
-end
--- cc-node answers JSON-RPC; the HTTP tier answers the monitor request itself.
-function response(status, headers, body)
-    if status >= 200 and status < 300 and body:find('"jsonrpc"', 1, true) then relays = relays + 1
-    elseif status >= 200 and status < 300 and body:find("Service ready", 1, true) then
-        monitors = monitors + 1
-    else bad = bad + 1; io.stderr:write("non-2xx or unexpected answer: ", status, "\\n") end
-end
-function done(summary, latency, requests)
-    local r, m, b = 0, 0, 0
-    for _, t in ipairs(threads) do r = r + t:get("relays"); m = m + t:get("monitors"); b = b + t:get("bad") end
-    io.write(string.format("relays %d\\nmonitors %d\\nbad %d\\n", r, m, b))
-    io.write(string.format("errors %d\\n", summary.errors.connect + summary.errors.read +
-                           summary.errors.write + summary.errors.timeout))
-end
-LUA
+wrk_relay_lua "$IT_DIR/swap.lua" "$HOST" getblockcount "$STOP"
 # -d bounds the load: the swap must be done well before it.
 wrk -t2 -c"$CONNS" -d120s --timeout 10s -s "$IT_DIR/swap.lua" "http://127.0.0.1:$EDGE/" \
     >"$IT_DIR/wrk.out" 2>"$IT_DIR/wrk.err" &
@@ -151,14 +94,13 @@ wait $WRK || { cat "$IT_DIR/wrk.out" "$IT_DIR/wrk.err"; fail "wrk failed"; }
 cat "$IT_DIR/swap.log" "$IT_DIR/wrk.out"
 [ $swap_rc = 0 ] || fail "swap-backends exited $swap_rc"
 
-wrk_field() { awk -v k="$1" '$1 == k { print $2 }' "$IT_DIR/wrk.out"; }
-ok=$(wrk_field relays)
+ok=$(wrk_field "$IT_DIR/wrk.out" relays)
 [[ "$ok" =~ ^[0-9]+$ ]] || fail "cannot read wrk's output"
 [ "$ok" -gt 1000 ] || fail "wrk made only $ok relays"
-[ "$(wrk_field monitors)" -gt 0 ] || fail "the monitor tail never ran: in-flight requests may be relays"
+[ "$(wrk_field "$IT_DIR/wrk.out" monitors)" -gt 0 ] || fail "the monitor tail never ran: in-flight requests may be relays"
 sort "$IT_DIR/wrk.err" | uniq -c | head
-assert_eq "$(wrk_field bad)" 0 "non-2xx answers during the swap"
-assert_eq "$(wrk_field errors)" 0 "wrk socket errors during the swap"
+assert_eq "$(wrk_field "$IT_DIR/wrk.out" bad)" 0 "non-2xx answers during the swap"
+assert_eq "$(wrk_field "$IT_DIR/wrk.out" errors)" 0 "wrk socket errors during the swap"
 grep -q "restart needed" "$IT_DIR/swap.log" || fail "the swap did not take the restart path"
 cmp -s "$IT_DIR/new.yaml" "$RUN/ccgw.yaml" || fail "run/ccgw.yaml is not the new config"
 
@@ -173,7 +115,7 @@ echo "$servers" | grep -q " btc-c " || fail "running http0 has no btc-c: $server
 echo "$servers" | grep -q " btc-a " && fail "running http0 still has btc-a: $servers"
 echo "ok: the running http0 serves chain 0021 from the new backends"
 
-after=$(flush_total) && [[ "$after" =~ ^[0-9]+$ ]] || fail "relay total after the load: '$after'"
+after=$(stack_flush_total) && [[ "$after" =~ ^[0-9]+$ ]] || fail "relay total after the load: '$after'"
 # A log line HAProxy could not write to its gateway is a relay lost before
 # the gateway sees it; the gateways log it as haproxy_dropped_logs.
 dropped=$(cat "$RUN"/logs/gw-*.out | grep -c '"event":"haproxy_dropped_logs"' || true)
