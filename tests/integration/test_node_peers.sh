@@ -205,5 +205,7 @@ h1=$(rpc "${RP[e1]}" eth_getBlockByNumber "[\"$H\",false]" | python3 -c 'import 
 h2=$(rpc "${RP[e2]}" eth_getBlockByNumber "[\"$H\",false]" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hash"])')
 assert_eq "$h2" "$h1" "evm block $H hash on e2"
 assert_eq "$(rpc "${RP[e2]}" eth_syncing)" false "eth_syncing once caught up"
+# e2 dialled e1; e1 dials e2 back on its own retry schedule (up to ~1 s).
+for _ in $(seq 50); do [ "$(rpc "${RP[e2]}" net_peerCount)" = '"0x2"' ] && break; sleep 0.1; done
 assert_eq "$(rpc "${RP[e2]}" net_peerCount)" '"0x2"' "net_peerCount (in + out)"
 note "evm pair ok"
