@@ -110,6 +110,26 @@ stack_offset() {
     fail "no free port offset for the stack after 20 tries"
 }
 
+# gw_conf_head NAME DATA_DIR: the start of a test gateway config (chains
+# 0021 and 0001 on unused addresses, provider acme); the caller appends the
+# account lines ("      - {id: ..., chains: [...]}") and the other sections.
+gw_conf_head() {
+    cat <<YAML
+gateway:
+  name: $1
+  routing_domain: chains.example.tech
+  data_dir: $2
+chains:
+  - id: "0021"
+    backends: [{name: n0021a, address: "127.0.0.1:18332"}]
+  - id: "0001"
+    backends: [{name: n0001a, address: "127.0.0.1:18334"}]
+providers:
+  - name: acme
+    accounts:
+YAML
+}
+
 # stack_down: scripts/stack down of this test's stack (by its pid files).
 stack_down() {
     "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log" >&2

@@ -17,19 +17,9 @@ RS="$CCGW_BIN/relaystats"
 
 # write_config FILE DATA_DIR PG_URL [flush interval secs]
 write_config() {
-    cat >"$1" <<YAML
-gateway:
-  name: gw-it
-  routing_domain: chains.example.tech
-  data_dir: $2
-chains:
-  - id: "0021"
-    backends: [{name: n0021a, address: "127.0.0.1:18332"}]
-  - id: "0001"
-    backends: [{name: n0001a, address: "127.0.0.1:18334"}]
-providers:
-  - name: acme
-    accounts:
+    {
+        gw_conf_head gw-it "$2"
+        cat <<YAML
       - {id: 894334g9f403, chains: ["0021", "0001"]}
       - {id: a1b2c3d4e5f6, chains: ["0021"]}
       - {id: c0ffee000001, chains: ["0001"]}
@@ -42,6 +32,7 @@ flush:
 logs:
   dir: $IT_DIR/logs
 YAML
+    } >"$1"
 }
 
 # lines N [START]: N relay lines of http0, spread over 4 (chain, account)

@@ -19,20 +19,7 @@ COMPACT=16384
 # section without PG_URL
 write_config() {
     {
-        cat <<YAML
-gateway:
-  name: gw-journal
-  routing_domain: chains.example.tech
-  data_dir: $IT_DIR/data
-chains:
-  - id: "0021"
-    backends: [{name: n0021a, address: "127.0.0.1:18332"}]
-  - id: "0001"
-    backends: [{name: n0001a, address: "127.0.0.1:18334"}]
-providers:
-  - name: acme
-    accounts:
-YAML
+        gw_conf_head gw-journal "$IT_DIR/data"
         for a in $(seq -f "%012g" 1 $ACCOUNTS); do
             echo "      - {id: \"$a\", chains: [\"0021\", \"0001\"]}"
         done

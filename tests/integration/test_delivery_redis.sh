@@ -8,19 +8,9 @@ it_setup
 GW="$CCGW_BIN/cc-gateway"
 pg_start
 redis_start
-cat >"$IT_DIR/ccgw.yaml" <<YAML
-gateway:
-  name: gw-rt
-  routing_domain: chains.example.tech
-  data_dir: $IT_DIR/data
-chains:
-  - id: "0021"
-    backends: [{name: n0021a, address: "127.0.0.1:18332"}]
-  - id: "0001"
-    backends: [{name: n0001a, address: "127.0.0.1:18334"}]
-providers:
-  - name: acme
-    accounts:
+{
+    gw_conf_head gw-rt "$IT_DIR/data"
+    cat <<YAML
       - {id: 894334g9f403, chains: ["0021", "0001"]}
 postgres:
   url: $PG_URL
@@ -35,6 +25,7 @@ flush:
 logs:
   dir: $IT_DIR/logs
 YAML
+} >"$IT_DIR/ccgw.yaml"
 "$CCGW_BIN/relaystats" --config "$IT_DIR/ccgw.yaml" migrate || fail "migrate"
 
 lines() { # lines N: alternating chains, one account
