@@ -31,6 +31,8 @@ assert_eq() {
 it_cleanup() {
     local rc=$?
     set +e
+    # A second SIGTERM/SIGINT (a bench limit, Ctrl-C) must not cut the cleanup short.
+    trap '' INT TERM
     for name in "${!IT_PIDS[@]}"; do
         kill -TERM "${IT_PIDS[$name]}" 2>/dev/null
     done
@@ -143,7 +145,7 @@ stack_start() {
     local attempt
     export CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
     # it_cleanup reports the test's exit status: keep it across stack_down.
-    trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
+    trap 'rc=$?; trap "" INT TERM; stack_down; (exit $rc); it_cleanup' EXIT
     for attempt in 1 2 3; do
         stack_offset
         export CCGW_PORT_OFFSET=$OFF
