@@ -4,7 +4,6 @@
  * recovery the database total must equal every journaled count: nothing
  * lost, nothing doubled. */
 #include <check.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include "gateway/delivery.h"
 #include "lib/log.h"
+#include "tests/unit/tmpdir.h"
 
 #define MAX_FLUSHES 64
 
@@ -68,19 +68,10 @@ static int fake_apply(void *ctx, const char *instance, int64_t seq, const struct
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
     log_setup("test", LOG_FORMAT_TEXT, LOG_ERROR, 2);
-    snprintf(dir, sizeof(dir), "/tmp/ccgw-delivery-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unit_tmpdir(dir, sizeof(dir), "ccgw-delivery");
     crash_at = NULL;
     journal_crash_hook = crash_hook;
 }
@@ -88,7 +79,7 @@ static void setup(void)
 static void teardown(void)
 {
     journal_crash_hook = NULL;
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_rmtree(dir);
 }
 
 /* A running "process": counter + core. */

@@ -2,7 +2,6 @@
  * intents and the state file survive a reopen. */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,27 +10,19 @@
 
 #include "gateway/journal.h"
 #include "lib/log.h"
+#include "tests/unit/tmpdir.h"
 
 static char dir[64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void setup(void)
 {
     log_setup("test", LOG_FORMAT_TEXT, LOG_ERROR, 2);
-    snprintf(dir, sizeof(dir), "/tmp/ccgw-journal-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unit_tmpdir(dir, sizeof(dir), "ccgw-journal");
 }
 
 static void teardown(void)
 {
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_rmtree(dir);
 }
 
 static int64_t sum(const struct counter_deltas *d)

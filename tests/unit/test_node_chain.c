@@ -13,20 +13,18 @@
 #include "node/config.h"
 #include "node/mempool.h"
 #include "node/tx.h"
+#include "tests/unit/tmpdir.h"
 
 static char dir[64];
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/ccnode-unit.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unit_tmpdir(dir, sizeof(dir), "ccnode-unit");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(unit_rmtree(dir), 0);
 }
 
 /* A minimal valid transaction spending a made-up outpoint. */

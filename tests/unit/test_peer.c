@@ -11,6 +11,7 @@
 #include "node/codec.h"
 #include "node/mempool.h"
 #include "node/peer.h"
+#include "tests/unit/tmpdir.h"
 
 static struct node_buf sample_frame(uint8_t type, const char *payload)
 {
@@ -191,17 +192,14 @@ static char dir_a[64], dir_b[64];
 
 static void chains_setup(void)
 {
-    strcpy(dir_a, "/tmp/ccnode-peer-a.XXXXXX");
-    strcpy(dir_b, "/tmp/ccnode-peer-b.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir_a));
-    ck_assert_ptr_nonnull(mkdtemp(dir_b));
+    unit_tmpdir(dir_a, sizeof(dir_a), "ccnode-peer-a");
+    unit_tmpdir(dir_b, sizeof(dir_b), "ccnode-peer-b");
 }
 
 static void chains_teardown(void)
 {
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir_a, dir_b);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(unit_rmtree(dir_a), 0);
+    ck_assert_int_eq(unit_rmtree(dir_b), 0);
 }
 
 /* Regrind the nonce of a header until its proof of work passes (`want` 1)

@@ -22,22 +22,20 @@
 #include "node/headers.h"
 #include "node/mempool.h"
 #include "node/prune.h"
+#include "tests/unit/tmpdir.h"
 
 static char dir[64];
 static char path[128];
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/ccnode-prune.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unit_tmpdir(dir, sizeof(dir), "ccnode-prune");
     snprintf(path, sizeof(path), "%s/headers.dat", dir);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(unit_rmtree(dir), 0);
 }
 
 /* A made-up chain of `n` entries; only linkage fields matter to the index. */
