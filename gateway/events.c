@@ -89,7 +89,8 @@ static void write_file_line(events_t *e, int64_t ts_ms, int severity, const char
                      events_severity_name(severity), msg);
     if (n < 0 || write(e->fd, line, (size_t)n) != n) {
         if (e->stats.file_errors++ == 0)
-            LOG_EVENT(LOG_ERROR, "events_write_failed", NULL, n < 0 ? "out of memory" : strerror(errno));
+            LOG_EVENT(LOG_ERROR, "events_write_failed", NULL,
+                      n < 0 ? "out of memory" : strerror(errno));
     }
     free(n < 0 ? NULL : line);
 }

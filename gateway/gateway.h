@@ -40,7 +40,7 @@ struct gateway {
      * not need the delivery objects to link (unit tests, replay). */
     delivery_t *delivery;
     void (*delivery_stats_fn)(delivery_t *d, struct delivery_stats *out);
-    int source_up;           /* reading a live HAProxy output (atomic access) */
+    int source_up; /* reading a live HAProxy output (atomic access) */
     /* HAProxy output read off the pipe but not yet ingested (source.c's
      * pump): bytes now, most ever, times the memory limit was hit. Atomic. */
     uint64_t backlog_bytes, backlog_high_water_bytes, backlog_full_total;

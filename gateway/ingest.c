@@ -71,7 +71,8 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
     case LOGLINE_EMPTY:
         return;
     case LOGLINE_EVENT:
-        if (in->events && events_add(in->events, now_ms, l.severity, l.message.p, l.message.len) < 0)
+        if (in->events &&
+            events_add(in->events, now_ms, l.severity, l.message.p, l.message.len) < 0)
             LOG_EVENT(LOG_ERROR, "event_lost", NULL, "out of memory");
         return;
     case LOGLINE_UNPARSABLE:

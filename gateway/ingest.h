@@ -22,21 +22,21 @@ struct ingest_stats {
     uint64_t lines; /* every line, too-long ones included */
     uint64_t bytes; /* newlines included */
     uint64_t by_kind[LOGLINE_NKINDS];
-    uint64_t too_long;      /* lines over LOGLINE_MAX (also in by_kind unparsable) */
-    uint64_t truncated;     /* request lines cut by HAProxy's log size limit */
-    uint64_t relays;        /* counted relays (0 when the source does not count) */
+    uint64_t too_long;  /* lines over LOGLINE_MAX (also in by_kind unparsable) */
+    uint64_t truncated; /* request lines cut by HAProxy's log size limit */
+    uint64_t relays;    /* counted relays (0 when the source does not count) */
     uint64_t non_relays[NR_COUNT];
-    uint64_t count_errors;  /* counter updates lost to out-of-memory */
+    uint64_t count_errors; /* counter updates lost to out-of-memory */
 };
 
 struct ingest {
-    logline_parser_t *parser;    /* owned */
-    const relay_table_t *table;  /* borrowed */
-    counter_t *counter;          /* borrowed */
-    reqlog_t *reqlog;            /* borrowed, may be NULL */
-    events_t *events;            /* borrowed, may be NULL */
-    int count_relays;            /* 0: lines are stored, never counted (edge) */
-    int64_t last_accept_ms;      /* of the last request line; -1 before one */
+    logline_parser_t *parser;   /* owned */
+    const relay_table_t *table; /* borrowed */
+    counter_t *counter;         /* borrowed */
+    reqlog_t *reqlog;           /* borrowed, may be NULL */
+    events_t *events;           /* borrowed, may be NULL */
+    int count_relays;           /* 0: lines are stored, never counted (edge) */
+    int64_t last_accept_ms;     /* of the last request line; -1 before one */
     struct ingest_stats stats;
 };
 

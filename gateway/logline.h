@@ -37,9 +37,9 @@ struct logline_span {
 
 struct logline {
     enum logline_kind kind;
-    int severity;  /* syslog severity 0-7; 6 for request lines */
-    int truncated; /* request line without its closing quote */
-    int status;    /* HTTP status, -1 when none was sent */
+    int severity;      /* syslog severity 0-7; 6 for request lines */
+    int truncated;     /* request line without its closing quote */
+    int status;        /* HTTP status, -1 when none was sent */
     int64_t accept_ms; /* HAProxy's accept date, epoch milliseconds UTC */
     struct logline_span client, frontend, backend, server;
     struct logline_span host;    /* the whole first {...} capture block, raw */

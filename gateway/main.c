@@ -98,12 +98,24 @@ static int parse_options(int argc, char **argv, struct options *o)
         if (c == -1)
             break;
         switch (c) {
-        case 'c': o->config = optarg; break;
-        case 's': o->source = optarg; break;
-        case 'l': o->listen = optarg; break;
-        case OPT_RESTART: o->restart = 1; break;
-        case OPT_NO_DELIVERY: o->no_delivery = 1; break;
-        case OPT_WRITE: o->write = 1; break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case 's':
+            o->source = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case OPT_RESTART:
+            o->restart = 1;
+            break;
+        case OPT_NO_DELIVERY:
+            o->no_delivery = 1;
+            break;
+        case OPT_WRITE:
+            o->write = 1;
+            break;
         case OPT_PIPE_SIZE:
         case OPT_CHUNK:
             if (cfg_parse_size(optarg, &size) < 0 || size <= 0) {
@@ -112,9 +124,15 @@ static int parse_options(int argc, char **argv, struct options *o)
             }
             *(c == OPT_CHUNK ? &o->chunk : &o->pipe_size) = (size_t)size;
             break;
-        case 'h': fputs(usage, stdout); return 1;
-        case 'V': printf("cc-gateway %s\n", CCGW_VERSION); return 1;
-        default: fputs(usage, stderr); return -1;
+        case 'h':
+            fputs(usage, stdout);
+            return 1;
+        case 'V':
+            printf("cc-gateway %s\n", CCGW_VERSION);
+            return 1;
+        default:
+            fputs(usage, stderr);
+            return -1;
         }
     }
     o->rest = argv + optind;

@@ -85,13 +85,14 @@ char *metrics_render(struct gateway *gw, size_t *len)
     if (!p)
         return NULL;
     take_snapshot(gw, &s);
-    rc |= one(p, base, "ccgw_gateway_lines_read_total", PROM_COUNTER,
-              "Lines read from HAProxy.", (double)s.ingest.lines);
-    rc |= one(p, base, "ccgw_gateway_bytes_read_total", PROM_COUNTER,
-              "Bytes read from HAProxy.", (double)s.ingest.bytes);
+    rc |= one(p, base, "ccgw_gateway_lines_read_total", PROM_COUNTER, "Lines read from HAProxy.",
+              (double)s.ingest.lines);
+    rc |= one(p, base, "ccgw_gateway_bytes_read_total", PROM_COUNTER, "Bytes read from HAProxy.",
+              (double)s.ingest.bytes);
     rc |= prom_family(p, "ccgw_gateway_lines_total", PROM_COUNTER, "Lines read, by kind.");
     for (int k = 0; k < LOGLINE_NKINDS; k++) {
-        const char *const l[] = {"gateway", gname, "source", src, "kind", logline_kind_name(k), NULL};
+        const char *const l[] = {"gateway", gname, "source", src, "kind", logline_kind_name(k),
+                                 NULL};
         rc |= prom_sample(p, "ccgw_gateway_lines_total", l, (double)s.ingest.by_kind[k]);
     }
     rc |= one(p, base, "ccgw_gateway_unparsable_lines_total", PROM_COUNTER,
@@ -107,7 +108,8 @@ char *metrics_render(struct gateway *gw, size_t *len)
     rc |= prom_family(p, "ccgw_gateway_non_relays_total", PROM_COUNTER,
                       "Requests that are not relays, by reason.");
     for (int r = 0; r < NR_COUNT; r++) {
-        const char *const l[] = {"gateway", gname, "source", src, "reason", counter_reason_name(r), NULL};
+        const char *const l[] = {"gateway", gname, "source", src, "reason", counter_reason_name(r),
+                                 NULL};
         rc |= prom_sample(p, "ccgw_gateway_non_relays_total", l, (double)s.ingest.non_relays[r]);
     }
     rc |= one(p, base, "ccgw_gateway_count_errors_total", PROM_COUNTER,
@@ -115,7 +117,8 @@ char *metrics_render(struct gateway *gw, size_t *len)
     rc |= prom_family(p, "ccgw_gateway_pending_buckets", PROM_GAUGE,
                       "Counter keys with deltas not yet delivered, by consumer.");
     for (int w = 0; w < COUNTER_NCONSUMERS; w++) {
-        const char *const l[] = {"gateway", gname, "source", src, "consumer", consumer_names[w], NULL};
+        const char *const l[] = {"gateway",         gname, "source", src, "consumer",
+                                 consumer_names[w], NULL};
         rc |= prom_sample(p, "ccgw_gateway_pending_buckets", l, (double)s.pending[w]);
     }
     rc |= one(p, base, "ccgw_gateway_counter_keys", PROM_GAUGE, "Counter keys held in memory.",
@@ -179,8 +182,8 @@ static int health_json(struct gateway *gw, struct httpd_response *resp)
                           gw->source, "source_up", s.source_up, "stats_socket_ok",
                           !s.has_statsock || s.statsock.last_ok, "lines",
                           (json_int_t)s.ingest.lines, "relays", (json_int_t)s.ingest.relays,
-                          "haproxy_dropped_logs", (json_int_t)s.statsock.dropped_total,
-                          "uptime_ms", (json_int_t)(gateway_now_ms() - gw->started_ms));
+                          "haproxy_dropped_logs", (json_int_t)s.statsock.dropped_total, "uptime_ms",
+                          (json_int_t)(gateway_now_ms() - gw->started_ms));
     if (!j)
         return -1;
     int rc = httpd_reply_json(resp, ok ? 200 : 503, j);

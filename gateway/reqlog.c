@@ -99,12 +99,10 @@ static void rotate(reqlog_t *r)
         close(r->fd);
     r->fd = -1;
     if (rename(r->path, r->rotated) < 0)
-        LOG_EVENT(LOG_WARN, "reqlog_rotate_failed", NULL, strerror(errno),
-                  LF_STR("path", r->path));
+        LOG_EVENT(LOG_WARN, "reqlog_rotate_failed", NULL, strerror(errno), LF_STR("path", r->path));
     r->stats.rotations++;
     if (open_current(r) < 0)
-        LOG_EVENT(LOG_ERROR, "reqlog_open_failed", NULL, strerror(errno),
-                  LF_STR("path", r->path));
+        LOG_EVENT(LOG_ERROR, "reqlog_open_failed", NULL, strerror(errno), LF_STR("path", r->path));
 }
 
 void reqlog_flush(reqlog_t *r)

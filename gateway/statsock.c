@@ -131,9 +131,8 @@ static void poll_once(statsock_t *s)
 
     if (grew > 0)
         LOG_EVENT(LOG_WARN, "haproxy_dropped_logs", NULL,
-                  "HAProxy dropped log lines: relays are undercounted",
-                  LF_INT("dropped", grew), LF_INT("dropped_total", total),
-                  LF_STR("socket", s->path));
+                  "HAProxy dropped log lines: relays are undercounted", LF_INT("dropped", grew),
+                  LF_INT("dropped_total", total), LF_STR("socket", s->path));
     if (!ok && was_ok)
         LOG_EVENT(LOG_WARN, "stats_socket_failed", NULL, err);
 }

@@ -15,7 +15,7 @@ typedef struct statsock statsock_t;
 struct statsock_stats {
     int64_t dropped_total; /* DroppedLogs summed over HAProxy processes seen */
     int64_t polls_ok, polls_failed;
-    int last_ok;           /* the last poll succeeded */
+    int last_ok; /* the last poll succeeded */
 };
 
 /* Parse the DroppedLogs value out of a `show info` answer. 0, or -1 when

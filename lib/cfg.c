@@ -139,10 +139,20 @@ int cfg_parse_size(const char *s, int64_t *out)
         const char *unit;
         double mult;
     } units[] = {
-        {"", 1},           {"b", 1},          {"k", 1e3},           {"kb", 1e3},
-        {"kib", 1024.0},   {"m", 1e6},        {"mb", 1e6},          {"mib", 1048576.0},
-        {"g", 1e9},        {"gb", 1e9},       {"gib", 1073741824.0}, {"t", 1e12},
-        {"tb", 1e12},      {"tib", 1099511627776.0},
+        {"", 1},
+        {"b", 1},
+        {"k", 1e3},
+        {"kb", 1e3},
+        {"kib", 1024.0},
+        {"m", 1e6},
+        {"mb", 1e6},
+        {"mib", 1048576.0},
+        {"g", 1e9},
+        {"gb", 1e9},
+        {"gib", 1073741824.0},
+        {"t", 1e12},
+        {"tb", 1e12},
+        {"tib", 1099511627776.0},
     };
     char *end;
     double v;
@@ -490,8 +500,8 @@ out:
     return rc;
 }
 
-int cfg_load_string(const char *name, const char *text, size_t len,
-                    const struct cfg_schema *schema, void *out, struct cfg_error *err)
+int cfg_load_string(const char *name, const char *text, size_t len, const struct cfg_schema *schema,
+                    void *out, struct cfg_error *err)
 {
     yaml_parser_t parser;
     int rc;

@@ -52,7 +52,7 @@ struct cfg_schema {
     const char *name; /* for messages only */
     const struct cfg_field *fields;
     size_t nfields;
-    int has_mark;       /* store the mapping's struct cfg_mark at mark_offset */
+    int has_mark; /* store the mapping's struct cfg_mark at mark_offset */
     size_t mark_offset;
 };
 

@@ -10,7 +10,9 @@
 #include "log.h"
 
 #define FLD(type_, key_, struct_, member_, ...)                                                    \
-    {.key = (key_), .type = (type_), .offset = offsetof(struct_, member_), __VA_ARGS__}
+    {                                                                                              \
+        .key = (key_), .type = (type_), .offset = offsetof(struct_, member_), __VA_ARGS__          \
+    }
 
 static const char *const flavours[] = {"bitcoin", "evm", NULL};
 static const char *const roles[] = {"edge", "http", NULL};
@@ -22,9 +24,9 @@ static const struct cfg_field backend_fields[] = {
     FLD(CFG_STR, "address", struct conf_backend, address, .required = 1),
     FLD(CFG_INT, "weight", struct conf_backend, weight, .min = 0, .max = 256),
 };
-static const struct cfg_schema backend_schema = {
-    "backend", backend_fields, sizeof(backend_fields) / sizeof(backend_fields[0]), 1,
-    offsetof(struct conf_backend, mark)};
+static const struct cfg_schema backend_schema = {"backend", backend_fields,
+                                                 sizeof(backend_fields) / sizeof(backend_fields[0]),
+                                                 1, offsetof(struct conf_backend, mark)};
 
 static const struct cfg_field auth_fields[] = {
     FLD(CFG_STR, "user", struct conf_chain, auth_user, .required = 1),
@@ -37,8 +39,8 @@ static const struct cfg_field chain_fields[] = {
     FLD(CFG_STR, "name", struct conf_chain, name),
     FLD(CFG_ENUM, "flavour", struct conf_chain, flavour, .enums = flavours),
     {.key = "auth", .type = CFG_STRUCT, .offset = 0, .sub = &auth_schema},
-    FLD(CFG_LIST, "backends", struct conf_chain, backends, .required = 1,
-        .sub = &backend_schema, .elem_size = sizeof(struct conf_backend),
+    FLD(CFG_LIST, "backends", struct conf_chain, backends, .required = 1, .sub = &backend_schema,
+        .elem_size = sizeof(struct conf_backend),
         .count_offset = offsetof(struct conf_chain, nbackends)),
 };
 static const struct cfg_schema chain_schema = {"chain", chain_fields,
@@ -47,16 +49,16 @@ static const struct cfg_schema chain_schema = {"chain", chain_fields,
 
 static const struct cfg_field account_fields[] = {
     FLD(CFG_STR, "id", struct conf_account, id, .required = 1),
-    FLD(CFG_LIST, "chains", struct conf_account, chains, .required = 1,
-        .elem_size = sizeof(char *), .count_offset = offsetof(struct conf_account, nchains)),
+    FLD(CFG_LIST, "chains", struct conf_account, chains, .required = 1, .elem_size = sizeof(char *),
+        .count_offset = offsetof(struct conf_account, nchains)),
 };
 static const struct cfg_schema account_schema = {"account", account_fields, 2, 1,
                                                  offsetof(struct conf_account, mark)};
 
 static const struct cfg_field provider_fields[] = {
     FLD(CFG_STR, "name", struct conf_provider, name, .required = 1),
-    FLD(CFG_LIST, "accounts", struct conf_provider, accounts, .required = 1,
-        .sub = &account_schema, .elem_size = sizeof(struct conf_account),
+    FLD(CFG_LIST, "accounts", struct conf_provider, accounts, .required = 1, .sub = &account_schema,
+        .elem_size = sizeof(struct conf_account),
         .count_offset = offsetof(struct conf_provider, naccounts)),
 };
 static const struct cfg_schema provider_schema = {"provider", provider_fields, 2, 1,
@@ -114,13 +116,12 @@ static const struct cfg_schema redis_schema = {"redis", redis_fields, 4, 0, 0};
 
 static const struct cfg_field flush_fields[] = {
     FLD(CFG_INT, "interval_secs", struct conf_flush, interval_secs, .min = 1, .max = 3600),
-    FLD(CFG_INT, "fsync_interval_ms", struct conf_flush, fsync_interval_ms, .min = 10,
-        .max = 1000),
+    FLD(CFG_INT, "fsync_interval_ms", struct conf_flush, fsync_interval_ms, .min = 10, .max = 1000),
     FLD(CFG_INT, "redis_interval_ms", struct conf_flush, redis_interval_ms, .min = 10,
         .max = 60000),
     FLD(CFG_INT, "retry_max_secs", struct conf_flush, retry_max_secs, .min = 1, .max = 3600),
-    FLD(CFG_SIZE, "journal_compact_bytes", struct conf_flush, journal_compact_bytes,
-        .min = 4096, .max = 1e12),
+    FLD(CFG_SIZE, "journal_compact_bytes", struct conf_flush, journal_compact_bytes, .min = 4096,
+        .max = 1e12),
 };
 static const struct cfg_schema flush_schema = {"flush", flush_fields, 5, 0, 0};
 
@@ -128,8 +129,8 @@ static const struct cfg_field logs_fields[] = {
     FLD(CFG_ENUM, "format", struct conf_logs, format, .enums = log_formats),
     FLD(CFG_ENUM, "level", struct conf_logs, level, .enums = log_levels),
     FLD(CFG_STR, "dir", struct conf_logs, dir),
-    FLD(CFG_SIZE, "request_log_max_bytes", struct conf_logs, request_log_max_bytes,
-        .min = 65536, .max = 1e12),
+    FLD(CFG_SIZE, "request_log_max_bytes", struct conf_logs, request_log_max_bytes, .min = 65536,
+        .max = 1e12),
     FLD(CFG_STR, "time_zone", struct conf_logs, time_zone),
 };
 static const struct cfg_schema logs_schema = {"logs", logs_fields, 5, 1,
@@ -466,8 +467,7 @@ static int validate_providers(struct conf *c, const char *file, struct cfg_error
             for (size_t k = 0; k < ac->nchains; k++) {
                 lower(ac->chains[k]);
                 if (!conf_chain_find(c, ac->chains[k])) {
-                    cfg_error_at(err, file, &ac->mark, path, "unknown chain \"%s\"",
-                                 ac->chains[k]);
+                    cfg_error_at(err, file, &ac->mark, path, "unknown chain \"%s\"", ac->chains[k]);
                     return -1;
                 }
             }
@@ -595,12 +595,12 @@ static int validate(struct conf *c, const char *file, struct cfg_error *err)
     lower(c->routing_domain);
     if (!valid_domain(c->routing_domain)) {
         cfg_error_at(err, file, &c->gateway_mark, "gateway.routing_domain",
-                      "\"%s\" is not a domain name (labels of a-z, 0-9, '-')", c->routing_domain);
+                     "\"%s\" is not a domain name (labels of a-z, 0-9, '-')", c->routing_domain);
         return -1;
     }
     if (!valid_name(c->gateway_name)) {
         cfg_error_at(err, file, &c->gateway_mark, "gateway.name",
-                      "\"%s\" must be 1-64 of A-Z, a-z, 0-9, '-', '_', '.'", c->gateway_name);
+                     "\"%s\" must be 1-64 of A-Z, a-z, 0-9, '-', '_', '.'", c->gateway_name);
         return -1;
     }
     if (c->nchains == 0) {
@@ -612,12 +612,12 @@ static int validate(struct conf *c, const char *file, struct cfg_error *err)
         return -1;
     if (bucket_zone_parse(c->logs.time_zone, &c->logs.tz_offset_secs) < 0) {
         cfg_error_at(err, file, &c->logs.mark, "logs.time_zone",
-                      "\"%s\" is not a zone (UTC, Z, +HH:MM, -HHMM)", c->logs.time_zone);
+                     "\"%s\" is not a zone (UTC, Z, +HH:MM, -HHMM)", c->logs.time_zone);
         return -1;
     }
     if (c->relaystats.listen && !valid_listen(c->relaystats.listen)) {
         cfg_error_at(err, file, &c->relaystats.mark, "relaystats.listen", "\"%s\" is not host:port",
-                      c->relaystats.listen);
+                     c->relaystats.listen);
         return -1;
     }
     if (c->relaystats.admin_token_sha256) {
@@ -628,7 +628,7 @@ static int validate(struct conf *c, const char *file, struct cfg_error *err)
             ok = isxdigit((unsigned char)h[i]);
         if (!ok) {
             cfg_error_at(err, file, &c->relaystats.mark, "relaystats.admin_token_sha256",
-                          "expected 64 hex digits (sha256sum of the token)");
+                         "expected 64 hex digits (sha256sum of the token)");
             return -1;
         }
         lower(c->relaystats.admin_token_sha256);

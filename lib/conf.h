@@ -24,7 +24,7 @@ struct conf_chain {
     char *id;   /* the host label: "0021"; lower-case [a-z0-9-] */
     char *name; /* human name, optional */
     int flavour;
-    char *auth_user; /* optional node RPC credentials; HAProxy adds the */
+    char *auth_user;     /* optional node RPC credentials; HAProxy adds the */
     char *auth_password; /* Authorization header, clients never see them */
     struct conf_backend *backends;
     size_t nbackends;
@@ -74,25 +74,25 @@ struct conf_postgres {
 struct conf_redis {
     char *host; /* NULL: Redis disabled */
     int64_t port;
-    int64_t ttl_secs;    /* TTL of real-time keys, default 7200 */
-    char *key_prefix;    /* default "ccgw" */
+    int64_t ttl_secs; /* TTL of real-time keys, default 7200 */
+    char *key_prefix; /* default "ccgw" */
 };
 
 struct conf_flush {
-    int64_t interval_secs;     /* PostgreSQL flush period, default 300 */
-    int64_t fsync_interval_ms; /* journal fsync period, default 1000 */
-    int64_t redis_interval_ms; /* Redis publish period, default 1000 */
-    int64_t retry_max_secs;    /* cap of the flush retry backoff, default 60 */
+    int64_t interval_secs;         /* PostgreSQL flush period, default 300 */
+    int64_t fsync_interval_ms;     /* journal fsync period, default 1000 */
+    int64_t redis_interval_ms;     /* Redis publish period, default 1000 */
+    int64_t retry_max_secs;        /* cap of the flush retry backoff, default 60 */
     int64_t journal_compact_bytes; /* journal compaction threshold, default 16 MB */
 };
 
 struct conf_logs {
-    int format;   /* enum log_format */
-    int level;    /* enum log_level */
-    char *dir;    /* local logs: <dir>/<source>/requests.log, events.log */
+    int format;                    /* enum log_format */
+    int level;                     /* enum log_level */
+    char *dir;                     /* local logs: <dir>/<source>/requests.log, events.log */
     int64_t request_log_max_bytes; /* per source, default 40 MB */
-    char *time_zone; /* zone of HAProxy's accept dates, default "UTC" */
-    int32_t tz_offset_secs; /* derived from time_zone */
+    char *time_zone;               /* zone of HAProxy's accept dates, default "UTC" */
+    int32_t tz_offset_secs;        /* derived from time_zone */
     struct cfg_mark mark;
 };
 

@@ -63,8 +63,8 @@ const char *httpd_query(const struct httpd_request *req, const char *key);
 const char *httpd_header(const struct httpd_request *req, const char *name);
 
 /* Response helpers: they copy their input. 0, or -1 out of memory. */
-int httpd_reply(struct httpd_response *resp, int status, const char *content_type,
-                const char *body, size_t len);
+int httpd_reply(struct httpd_response *resp, int status, const char *content_type, const char *body,
+                size_t len);
 /* Serialise a jansson json_t (not stolen) compactly, content type JSON. */
 struct json_t;
 int httpd_reply_json(struct httpd_response *resp, int status, const struct json_t *json);

@@ -31,14 +31,14 @@ struct node {
     const struct node_config *cfg;
     struct node_chain *chain; /* NULL until loaded */
     struct node_mempool *mempool;
-    struct node_rl *rl; /* NULL when rate limiting is off */
+    struct node_rl *rl;     /* NULL when rate limiting is off */
     struct node_disk *disk; /* disk monitor; NULL until the chain is open */
     struct node_metrics *metrics;
     struct node_peermgr *peers; /* NULL until the chain is open */
-    atomic_int phase;      /* enum node_phase */
-    int64_t start_time;    /* epoch seconds */
-    char cookie[65];       /* hex secret of __cookie__, "" when none */
-    uint64_t request_seed; /* random prefix of request ids */
+    atomic_int phase;           /* enum node_phase */
+    int64_t start_time;         /* epoch seconds */
+    char cookie[65];            /* hex secret of __cookie__, "" when none */
+    uint64_t request_seed;      /* random prefix of request ids */
     _Atomic uint64_t request_counter;
 };
 

@@ -365,10 +365,10 @@ static int m_getblockchaininfo(struct node *n, json_t *params, json_t **result,
         return node_rpc_fail(e, RPC_INTERNAL_ERROR, "no tip");
     *result = json_pack(
         "{s:s,s:I,s:I,s:o,s:f,s:I,s:I,s:f,s:b,s:o,s:I,s:b,s:[]}", "chain", "regtest", "blocks",
-        (json_int_t)h, "headers", (json_int_t)(best > h ? best : h), "bestblockhash", hash_json(b.hash), "difficulty",
-        difficulty(b.header.bits), "time", (json_int_t)b.header.time, "mediantime",
-        (json_int_t)node_chain_median_time(n->chain, h), "verificationprogress",
-        best > h ? (double)h / (double)best : 1.0, "initialblockdownload",
+        (json_int_t)h, "headers", (json_int_t)(best > h ? best : h), "bestblockhash",
+        hash_json(b.hash), "difficulty", difficulty(b.header.bits), "time",
+        (json_int_t)b.header.time, "mediantime", (json_int_t)node_chain_median_time(n->chain, h),
+        "verificationprogress", best > h ? (double)h / (double)best : 1.0, "initialblockdownload",
         node_peermgr_syncing(n->peers), "chainwork", chainwork_json(h), "size_on_disk",
         (json_int_t)node_chain_size_bytes(n->chain), "pruned", 0, "warnings");
     if (!*result || add_prune_info(n, *result) != 0) {
@@ -543,13 +543,13 @@ static int m_getnetworkinfo(struct node *n, json_t *params, json_t **result,
     size_t in, out;
     (void)params;
     node_peermgr_counts(n->peers, &in, &out);
-    *result = json_pack(
-        "{s:i,s:s,s:i,s:s,s:[],s:b,s:i,s:b,s:I,s:I,s:I,s:[],s:f,s:f,s:[],s:s}", "version",
-        NODE_VERSION_NUM, "subversion", NODE_SUBVERSION, "protocolversion", 70016, "localservices",
-        "0000000000000409", "localservicesnames", "localrelay", 1, "timeoffset", 0, "networkactive",
-        1, "connections", (json_int_t)(in + out), "connections_in", (json_int_t)in,
-        "connections_out", (json_int_t)out, "networks", "relayfee", 0.00001, "incrementalfee",
-        0.00001, "localaddresses", "warnings", "");
+    *result =
+        json_pack("{s:i,s:s,s:i,s:s,s:[],s:b,s:i,s:b,s:I,s:I,s:I,s:[],s:f,s:f,s:[],s:s}", "version",
+                  NODE_VERSION_NUM, "subversion", NODE_SUBVERSION, "protocolversion", 70016,
+                  "localservices", "0000000000000409", "localservicesnames", "localrelay", 1,
+                  "timeoffset", 0, "networkactive", 1, "connections", (json_int_t)(in + out),
+                  "connections_in", (json_int_t)in, "connections_out", (json_int_t)out, "networks",
+                  "relayfee", 0.00001, "incrementalfee", 0.00001, "localaddresses", "warnings", "");
     return *result ? 0 : oom(e);
 }
 

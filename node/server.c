@@ -92,12 +92,12 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
                         : phase == NODE_PHASE_READY                               ? "syncing"
                                                                                   : "starting";
     /* The first thing that keeps the node out of rotation. */
-    const char *reason = ready                         ? NULL
-                         : phase == NODE_PHASE_FAILED  ? "chain_failed"
-                         : !chain_ok                   ? "loading"
-                         : !storage_ok                 ? storage_reason(n)
-                         : phase != NODE_PHASE_READY   ? "warming_up"
-                                                       : "syncing";
+    const char *reason = ready                        ? NULL
+                         : phase == NODE_PHASE_FAILED ? "chain_failed"
+                         : !chain_ok                  ? "loading"
+                         : !storage_ok                ? storage_reason(n)
+                         : phase != NODE_PHASE_READY  ? "warming_up"
+                                                      : "syncing";
 
     *status = ready ? 200 : 503;
     if (strcmp(which, "") == 0)
@@ -128,17 +128,16 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
     size_t in, out;
     node_peermgr_counts(n->peers, &in, &out);
     node_mempool_stats(n->mempool, &mp_count, &mp_bytes);
-    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:o,s:o,s:{s:I,s:I},s:o,s:{s:b,s:I},"
-                     "s:{s:I,s:I}}",
-                     "status", state, "timestamp", (json_int_t)time(NULL), "uptime_seconds",
-                     (json_int_t)node_uptime(n), "version", NODE_VERSION, "flavour",
-                     n->cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin", "chain", chain,
-                     "storage", storage_json(n, chain_ok, storage_ok), "network",
-                     "peers_connected", (json_int_t)(in + out), "peers_max",
-                     (json_int_t)n->cfg->network.max_peers, "peers", node_peermgr_health(n->peers),
-                     "rpc", "enabled", 1, "requests_processed",
-                     (json_int_t)node_metrics_rpc_total(n->metrics), "mempool", "transactions",
-                     (json_int_t)mp_count, "size_bytes", (json_int_t)mp_bytes);
+    return json_pack(
+        "{s:s,s:I,s:I,s:s,s:s,s:o,s:o,s:{s:I,s:I},s:o,s:{s:b,s:I},"
+        "s:{s:I,s:I}}",
+        "status", state, "timestamp", (json_int_t)time(NULL), "uptime_seconds",
+        (json_int_t)node_uptime(n), "version", NODE_VERSION, "flavour",
+        n->cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin", "chain", chain, "storage",
+        storage_json(n, chain_ok, storage_ok), "network", "peers_connected", (json_int_t)(in + out),
+        "peers_max", (json_int_t)n->cfg->network.max_peers, "peers", node_peermgr_health(n->peers),
+        "rpc", "enabled", 1, "requests_processed", (json_int_t)node_metrics_rpc_total(n->metrics),
+        "mempool", "transactions", (json_int_t)mp_count, "size_bytes", (json_int_t)mp_bytes);
 }
 
 static int serve_health(struct node *n, const char *which, struct httpd_response *resp)

@@ -22,8 +22,8 @@
 #define RSAPI_REALTIME_MAX 288
 
 static const char *const endpoint_names[RSAPI_EP_COUNT] = {
-    "relays", "export", "realtime", "chains", "gateways", "non_relays",
-    "dashboard", "metrics", "health", "other",
+    "relays",     "export",    "realtime", "chains", "gateways",
+    "non_relays", "dashboard", "metrics",  "health", "other",
 };
 
 /* One request in progress. */
@@ -164,8 +164,8 @@ static int parse_range(struct call *c, const char *default_step, struct rstime_r
         rserr_set(&c->err, 400, "step must be 5m, 1h or 1d");
         return -1;
     }
-    if (rstime_range_parse(param(c, "from"), param(c, "to"), step, now_secs(), range,
-                           c->err.text, sizeof(c->err.text)) != 0) {
+    if (rstime_range_parse(param(c, "from"), param(c, "to"), step, now_secs(), range, c->err.text,
+                           sizeof(c->err.text)) != 0) {
         c->err.status = 400;
         return -1;
     }
@@ -187,8 +187,8 @@ static int reply_json(struct call *c, json_t *j)
 
 static int handle_relays(struct call *c)
 {
-    static const char *const allowed[] = {"from", "to", "step", "gateway", "chain", "account",
-                                          "provider", "by", NULL};
+    static const char *const allowed[] = {"from",    "to",       "step", "gateway", "chain",
+                                          "account", "provider", "by",   NULL};
     struct rsquery q = {0};
     struct rsquery_result res;
     int rv;
@@ -613,9 +613,8 @@ static int handle_health(struct call *c)
 
 static int handle_asset(struct call *c)
 {
-    const struct rsweb_asset *a = rsweb_find(strcmp(c->req->path, "/index.html") == 0
-                                                 ? "/"
-                                                 : c->req->path);
+    const struct rsweb_asset *a =
+        rsweb_find(strcmp(c->req->path, "/index.html") == 0 ? "/" : c->req->path);
 
     /* Browsers ask for it on their own; the page has no icon. */
     if (!a && strcmp(c->req->path, "/favicon.ico") == 0)
@@ -676,8 +675,8 @@ static int dispatch(struct call *c, enum rsapi_endpoint ep)
         return -1;
     if (ep == RSAPI_EP_HEALTH)
         return handle_health(c);
-    if (rsauth_check(c->pg, admin_hash, httpd_header(c->req, "Authorization"), &c->who,
-                     &c->err) != 0)
+    if (rsauth_check(c->pg, admin_hash, httpd_header(c->req, "Authorization"), &c->who, &c->err) !=
+        0)
         return -1;
     switch (ep) {
     case RSAPI_EP_RELAYS:
@@ -692,11 +691,11 @@ static int dispatch(struct call *c, enum rsapi_endpoint ep)
                            "relay_counts_daily ORDER BY 1",
                            "SELECT DISTINCT chain FROM accounts WHERE provider = $1 ORDER BY 1", 1);
     case RSAPI_EP_GATEWAYS:
-        return handle_list(c, "gateways",
-                           "SELECT DISTINCT gateway FROM relay_counts_daily ORDER BY 1",
-                           "SELECT DISTINCT gateway FROM relay_counts_daily WHERE (chain, account) "
-                           "IN (SELECT chain, account FROM accounts WHERE provider = $1) ORDER BY 1",
-                           0);
+        return handle_list(
+            c, "gateways", "SELECT DISTINCT gateway FROM relay_counts_daily ORDER BY 1",
+            "SELECT DISTINCT gateway FROM relay_counts_daily WHERE (chain, account) "
+            "IN (SELECT chain, account FROM accounts WHERE provider = $1) ORDER BY 1",
+            0);
     case RSAPI_EP_NON_RELAYS:
         return handle_non_relays(c);
     default:
@@ -744,7 +743,7 @@ int rsapi_handle(void *ctx, const struct httpd_request *req, struct httpd_respon
         cls = 1;
     __atomic_add_fetch(&c.api->requests[ep][cls], 1, __ATOMIC_RELAXED);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    prom_histogram_observe(&c.api->latency,
-                           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    prom_histogram_observe(&c.api->latency, (double)(t1.tv_sec - t0.tv_sec) +
+                                                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     return 0;
 }

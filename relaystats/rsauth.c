@@ -53,8 +53,8 @@ int rsauth_token_create(PGconn *pg, const char *provider, char token[RSAUTH_TOKE
 
     if (provider) {
         params[0] = provider;
-        res = rsdb_exec(pg, "SELECT 1 FROM providers WHERE name = $1", 1, params,
-                        PGRES_TUPLES_OK, err);
+        res = rsdb_exec(pg, "SELECT 1 FROM providers WHERE name = $1", 1, params, PGRES_TUPLES_OK,
+                        err);
         if (!res)
             return -1;
         if (PQntuples(res) == 0) {

@@ -104,8 +104,8 @@ json_t *rsexport_json(const struct rsexport *e)
     if (!root)
         return NULL;
     for (size_t i = 0; i < e->nrows; i++) {
-        json_t *o = json_pack("{sssssI}", "account", e->rows[i].account, "chain",
-                              e->rows[i].chain, "relays", (json_int_t)e->rows[i].relays);
+        json_t *o = json_pack("{sssssI}", "account", e->rows[i].account, "chain", e->rows[i].chain,
+                              "relays", (json_int_t)e->rows[i].relays);
         if (!o || json_array_append_new(rows, o) != 0) {
             json_decref(root);
             return NULL;

@@ -151,7 +151,8 @@ static int build_sql(const struct rsquery *q, char *sql, size_t size, const char
                     dims, table) != 0)
             return -1;
     } else if (sql_add(sql, size, &len,
-                       "SELECT %s(extract(epoch FROM bucket_start)::bigint / %" PRId64 ") * %" PRId64
+                       "SELECT %s(extract(epoch FROM bucket_start)::bigint / %" PRId64
+                       ") * %" PRId64
                        " AS b, sum(relays)::bigint FROM %s WHERE bucket_start >= $1::timestamptz "
                        "AND bucket_start < $2::timestamptz",
                        dims, q->range.step, q->range.step, table) != 0) {
@@ -341,8 +342,8 @@ json_t *rsquery_result_json(const struct rsquery_result *r)
             if (!o || json_array_append_new(groups, o) != 0)
                 goto fail;
             for (int d = 0; d < RSQ_NDIMS; d++)
-                if (g->keys[d] && json_object_set_new(o, rsquery_dim_names[d],
-                                                      json_string(g->keys[d])) != 0)
+                if (g->keys[d] &&
+                    json_object_set_new(o, rsquery_dim_names[d], json_string(g->keys[d])) != 0)
                     goto fail;
         }
     }

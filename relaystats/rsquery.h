@@ -67,8 +67,7 @@ const char *rsquery_table(const struct rsquery *q);
 /* Run the query. 0, or -1 with `err` set (400 when the result would exceed
  * RSQ_MAX_POINTS, 500 on database errors). `res` is filled on success and
  * must be released with rsquery_result_free(). */
-int rsquery_run(PGconn *pg, const struct rsquery *q, struct rsquery_result *res,
-                struct rserr *err);
+int rsquery_run(PGconn *pg, const struct rsquery *q, struct rsquery_result *res, struct rserr *err);
 
 void rsquery_result_free(struct rsquery_result *res);
 

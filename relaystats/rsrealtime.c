@@ -21,8 +21,8 @@ void rsrt_rows_free(struct rsrt_rows *r)
     memset(r, 0, sizeof(*r));
 }
 
-int rsrt_rows_push(struct rsrt_rows *r, const char *gateway, const char *chain,
-                   const char *account, int64_t bucket, int64_t relays)
+int rsrt_rows_push(struct rsrt_rows *r, const char *gateway, const char *chain, const char *account,
+                   int64_t bucket, int64_t relays)
 {
     struct rsrt_row *row;
 

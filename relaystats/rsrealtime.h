@@ -30,8 +30,8 @@ struct rsrt_rows {
 void rsrt_rows_free(struct rsrt_rows *r);
 
 /* Append a row (strings copied). 0 or -1 on OOM. */
-int rsrt_rows_push(struct rsrt_rows *r, const char *gateway, const char *chain,
-                   const char *account, int64_t bucket, int64_t relays);
+int rsrt_rows_push(struct rsrt_rows *r, const char *gateway, const char *chain, const char *account,
+                   int64_t bucket, int64_t relays);
 
 /* Parse a Redis key "<prefix>:relays:<gateway>:<epoch>": the gateway (into
  * `gateway`, `size` bytes) and the bucket. 0, or -1 when it is not one. */

@@ -15,8 +15,8 @@ int rstime_parse_step(const char *s, int64_t *step)
         const char *name;
         int64_t secs;
     } steps[] = {
-        {"5m", RSTIME_STEP_5M},   {"300", RSTIME_STEP_5M},  {"1h", RSTIME_STEP_1H},
-        {"3600", RSTIME_STEP_1H}, {"1d", RSTIME_STEP_1D},   {"86400", RSTIME_STEP_1D},
+        {"5m", RSTIME_STEP_5M},   {"300", RSTIME_STEP_5M}, {"1h", RSTIME_STEP_1H},
+        {"3600", RSTIME_STEP_1H}, {"1d", RSTIME_STEP_1D},  {"86400", RSTIME_STEP_1D},
     };
 
     if (!s)
@@ -99,8 +99,8 @@ int rstime_parse(const char *s, int64_t now, int64_t *epoch, int *relative, char
     }
     if (s[0] == '-') {
         if (parse_relative(s, now, epoch) != 0) {
-            snprintf(err, errlen, "bad relative time '%s' (expected -N followed by s, m, h, d or w)",
-                     s);
+            snprintf(err, errlen,
+                     "bad relative time '%s' (expected -N followed by s, m, h, d or w)", s);
             return -1;
         }
         *relative = 1;

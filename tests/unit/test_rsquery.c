@@ -18,7 +18,8 @@ START_TEST(names)
     ck_assert_int_eq(rsquery_check_name("chain", "", &e), -1);
     ck_assert_int_eq(rsquery_check_name("chain", NULL, &e), -1);
     ck_assert_int_eq(
-        rsquery_check_name("chain", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &e),
+        rsquery_check_name("chain",
+                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &e),
         -1);
 }
 END_TEST
@@ -140,8 +141,13 @@ END_TEST
 START_TEST(export_output)
 {
     struct rsexport_row rows[2] = {{"acc1", "0021", 5}, {"acc2", "0001", 0}};
-    struct rsexport e = {.provider = "p1", .from = 1795651200, .to = 1795737600,
-                         .table = "relay_counts_daily", .total = 5, .rows = rows, .nrows = 2};
+    struct rsexport e = {.provider = "p1",
+                         .from = 1795651200,
+                         .to = 1795737600,
+                         .table = "relay_counts_daily",
+                         .total = 5,
+                         .rows = rows,
+                         .nrows = 2};
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

@@ -23,8 +23,8 @@ START_TEST(keys)
                      -1);
     ck_assert_int_eq(rsrealtime_parse_key("ccgw", "ccgw:relays::1795774800", gw, sizeof(gw), &b),
                      -1);
-    ck_assert_int_eq(rsrealtime_parse_key("other", "ccgw:relays:gw1:1795774800", gw, sizeof(gw), &b),
-                     -1);
+    ck_assert_int_eq(
+        rsrealtime_parse_key("other", "ccgw:relays:gw1:1795774800", gw, sizeof(gw), &b), -1);
 }
 END_TEST
 
@@ -34,9 +34,9 @@ START_TEST(merge_takes_larger)
 
     ck_assert_int_eq(rsrt_rows_push(&pg, "gw1", "0021", "a", 300, 10), 0);
     ck_assert_int_eq(rsrt_rows_push(&pg, "gw1", "0021", "a", 600, 7), 0);
-    ck_assert_int_eq(rsrt_rows_push(&redis, "gw1", "0021", "a", 600, 9), 0);  /* ahead */
-    ck_assert_int_eq(rsrt_rows_push(&redis, "gw1", "0021", "a", 300, 4), 0);  /* lost keys */
-    ck_assert_int_eq(rsrt_rows_push(&redis, "gw2", "0001", "b", 600, 5), 0);  /* new */
+    ck_assert_int_eq(rsrt_rows_push(&redis, "gw1", "0021", "a", 600, 9), 0); /* ahead */
+    ck_assert_int_eq(rsrt_rows_push(&redis, "gw1", "0021", "a", 300, 4), 0); /* lost keys */
+    ck_assert_int_eq(rsrt_rows_push(&redis, "gw2", "0001", "b", 600, 5), 0); /* new */
     ck_assert_int_eq(rsrealtime_merge(&pg, &redis), 0);
     ck_assert_int_eq(pg.n, 3);
     ck_assert_str_eq(pg.rows[0].gateway, "gw1");

@@ -63,13 +63,13 @@ START_TEST(ranges)
     struct rstime_range r;
     char err[200];
 
-    ck_assert_int_eq(rstime_range_parse("2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z", 300, T0,
-                                        &r, err, sizeof(err)),
+    ck_assert_int_eq(rstime_range_parse("2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z", 300, T0, &r,
+                                        err, sizeof(err)),
                      0);
     ck_assert_int_eq(rstime_nbuckets(&r), 12);
     /* unaligned absolute end: an error naming the neighbours */
-    ck_assert_int_eq(rstime_range_parse("2026-11-26T10:07:00Z", "2026-11-26T11:00:00Z", 300, T0,
-                                        &r, err, sizeof(err)),
+    ck_assert_int_eq(rstime_range_parse("2026-11-26T10:07:00Z", "2026-11-26T11:00:00Z", 300, T0, &r,
+                                        err, sizeof(err)),
                      -1);
     ck_assert_ptr_nonnull(strstr(err, "2026-11-26T10:05:00Z"));
     ck_assert_ptr_nonnull(strstr(err, "2026-11-26T10:10:00Z"));
@@ -81,13 +81,11 @@ START_TEST(ranges)
     ck_assert_int_eq(r.from, T0 - 20 * 60 - 3600);
     ck_assert_int_eq(r.to, T0 - 20 * 60 + 3600);
     /* empty range is fine, reversed is not */
-    ck_assert_int_eq(rstime_range_parse("2026-11-26", "2026-11-26", 86400, T0, &r, err,
-                                        sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        rstime_range_parse("2026-11-26", "2026-11-26", 86400, T0, &r, err, sizeof(err)), 0);
     ck_assert_int_eq(rstime_nbuckets(&r), 0);
-    ck_assert_int_eq(rstime_range_parse("2026-11-27", "2026-11-26", 86400, T0, &r, err,
-                                        sizeof(err)),
-                     -1);
+    ck_assert_int_eq(
+        rstime_range_parse("2026-11-27", "2026-11-26", 86400, T0, &r, err, sizeof(err)), -1);
     ck_assert_int_eq(rstime_range_parse(NULL, "now", 300, T0, &r, err, sizeof(err)), -1);
     ck_assert_str_eq(err, "from is required");
     /* bucket limit */
