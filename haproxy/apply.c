@@ -11,6 +11,7 @@
 
 #include "hapi.h"
 #include "log.h"
+#include "sys.h"
 
 /* Bytes of map entries per `add map` command: a payload must fit HAProxy's
  * buffer (tune.bufsize, 16 kB by default) with the command line. */
@@ -77,14 +78,6 @@ void apply_restart_reasons(const struct conf *old, const struct conf *cur,
         add_reason(report, "haproxy timeouts, retries or maxconn changed");
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -99,7 +92,7 @@ enum wait_for { WAIT_UP, WAIT_IDLE };
 static int wait_server(const char *sock, const char *be, const char *srv, enum wait_for what,
                        int timeout_ms, struct cfg_error *err)
 {
-    long deadline = now_ms() + timeout_ms;
+    int64_t deadline = sys_mono_ms() + timeout_ms;
     struct hapi_stat st;
 
     for (;;) {
@@ -115,7 +108,7 @@ static int wait_server(const char *sock, const char *be, const char *srv, enum w
             return 0;
         if (what == WAIT_IDLE && st.scur == 0 && st.qcur == 0)
             return 0;
-        if (now_ms() >= deadline) {
+        if (sys_mono_ms() >= deadline) {
             if (what == WAIT_UP)
                 routes_error(err, "%s: server %s/%s not UP after %d ms (status %s, check %s)", sock,
                              be, srv, timeout_ms, st.status, st.check_status);
@@ -192,15 +185,15 @@ static int drain_server(const char *sock, const char *be, const char *srv,
 static int del_server(const char *sock, const char *be, const char *srv, const struct apply_opts *o,
                       struct cfg_error *err)
 {
-    long deadline;
+    int64_t deadline;
 
     if (drain_server(sock, be, srv, o, err) < 0 ||
         cmdf(sock, NULL, err, "disable health %s/%s", be, srv) < 0)
         return -1;
     /* Idle keep-alive connections to the server hold it until they close. */
-    deadline = now_ms() + o->drain_ms;
+    deadline = sys_mono_ms() + o->drain_ms;
     while (cmdf(sock, "Server deleted", err, "del server %s/%s", be, srv) < 0) {
-        if (now_ms() >= deadline)
+        if (sys_mono_ms() >= deadline)
             return -1;
         sleep_ms(APPLY_POLL_MS);
     }

@@ -11,24 +11,10 @@
 #include <unistd.h>
 
 #include "routes.h"
+#include "sys.h"
 
 #define HAPI_TIMEOUT_MS 10000
 #define HAPI_REPLY_MAX (64 * 1024 * 1024)
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Read until HAProxy closes, at most HAPI_TIMEOUT_MS between chunks. */
 static int read_all(int fd, char **out, const char *path, struct cfg_error *err)
@@ -104,10 +90,11 @@ int hapi_command(const char *path, const char *cmd, const char *payload, char **
         routes_error(err, "%s: connect: %s", path, strerror(errno));
         goto fail;
     }
-    if (write_all(fd, cmd, strlen(cmd)) < 0 ||
-        (payload && (write_all(fd, " <<\n", 4) < 0 || write_all(fd, payload, strlen(payload)) < 0 ||
-                     write_all(fd, "\n", 1) < 0)) ||
-        write_all(fd, "\n", 1) < 0) {
+    if (sys_write_all(fd, cmd, strlen(cmd)) < 0 ||
+        (payload &&
+         (sys_write_all(fd, " <<\n", 4) < 0 || sys_write_all(fd, payload, strlen(payload)) < 0 ||
+          sys_write_all(fd, "\n", 1) < 0)) ||
+        sys_write_all(fd, "\n", 1) < 0) {
         routes_error(err, "%s: write: %s", path, strerror(errno));
         goto fail;
     }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "routes.h"
+#include "sys.h"
 
 extern char **environ;
 
@@ -70,16 +71,9 @@ static int write_file(const char *path, const char *data, size_t len, mode_t mod
         routes_error(err, "%s: %s", path, strerror(errno));
         return -1;
     }
-    while (len > 0) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            routes_error(err, "%s: write: %s", path, strerror(errno));
-            goto fail;
-        }
-        data += w;
-        len -= (size_t)w;
+    if (sys_write_all(fd, data, len) < 0) {
+        routes_error(err, "%s: write: %s", path, strerror(errno));
+        goto fail;
     }
     if (fsync(fd) < 0) {
         routes_error(err, "%s: fsync: %s", path, strerror(errno));
@@ -327,11 +321,7 @@ int install_render(const struct render_templates *t, const struct conf *c, const
             goto out;
         }
     }
-    int dfd = open(res->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    (void)sys_fsync_dir(res->dir);
     res->nhosts = nhosts;
     rc = 0;
 out:

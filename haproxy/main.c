@@ -16,6 +16,7 @@
 #include "log.h"
 #include "render.h"
 #include "routes.h"
+#include "sys.h"
 
 #define CC_ROUTES_VERSION "0.1.0"
 
@@ -94,7 +95,7 @@ static int find_templates(const char *arg, char *buf, size_t len)
         return -1;
     exe[n] = '\0';
     *strrchr(exe, '/') = '\0';
-    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(rel); i++) {
         if ((size_t)snprintf(buf, len, "%s/%s", exe, rel[i]) < len && is_dir(buf))
             return 0;
     }

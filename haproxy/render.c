@@ -1,5 +1,6 @@
 /* Template filling and the rendering of every file HAProxy loads. */
 #include "render.h"
+#include "sys.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -60,7 +61,7 @@ int render_templates_load(const char *dir, struct render_templates *t, struct cf
     char path[4096];
 
     memset(t, 0, sizeof(*t));
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(files); i++) {
         char **slot = (char **)((char *)t + files[i].offset);
         if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, files[i].file) >= sizeof(path)) {
             routes_error(err, "%s: template path too long", dir);
@@ -234,7 +235,7 @@ int render_server(const struct render_templates *t, const struct conf_backend *b
         {"ADDRESS", b->address},
         {"WEIGHT", weight},
     };
-    return render_fill("server.cfg.in", t->server, vars, sizeof(vars) / sizeof(vars[0]), out, err);
+    return render_fill("server.cfg.in", t->server, vars, ARRAY_LEN(vars), out, err);
 }
 
 /* Append `s` to the memstream, failing on a stream error. */
@@ -294,8 +295,7 @@ static int render_backends(const struct render_templates *t, const struct conf *
             {"AUTH", auth_line ? auth_line : ""},
             {"SERVERS", servers},
         };
-        int r = render_fill("backend.cfg.in", t->backend, vars, sizeof(vars) / sizeof(vars[0]),
-                            &block, err);
+        int r = render_fill("backend.cfg.in", t->backend, vars, ARRAY_LEN(vars), &block, err);
         free(auth_line);
         free(auth);
         auth = NULL;
@@ -353,8 +353,8 @@ static int render_edge_servers(const struct render_templates *t, const struct co
             {"ADDRESS", addr},
             {"BACKUP", tier->backup ? "backup" : ""},
         };
-        if (render_fill("edge-server.cfg.in", t->edge_server, vars, sizeof(vars) / sizeof(vars[0]),
-                        &line, err) < 0)
+        if (render_fill("edge-server.cfg.in", t->edge_server, vars, ARRAY_LEN(vars), &line, err) <
+            0)
             goto fail;
         if (put(f, line) < 0)
             goto oom;
@@ -434,8 +434,8 @@ int render_tier(const struct render_templates *t, const struct conf *c,
         {"HTTP_SERVERS", tier->role == CONF_ROLE_EDGE ? body : ""},
     };
     r = render_fill(tier->role == CONF_ROLE_EDGE ? "edge.cfg.in" : "http.cfg.in",
-                    tier->role == CONF_ROLE_EDGE ? t->edge : t->http, vars,
-                    sizeof(vars) / sizeof(vars[0]), out, err);
+                    tier->role == CONF_ROLE_EDGE ? t->edge : t->http, vars, ARRAY_LEN(vars), out,
+                    err);
 out:
     free(stats);
     free(body);

@@ -1,6 +1,7 @@
 /* Schema-driven YAML loading: libyaml builds the document tree (with marks
  * for line and column), this file walks it against a cfg_schema. */
 #include "cfg.h"
+#include "sys.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -165,7 +166,7 @@ int cfg_parse_size(const char *s, int64_t *out)
         return -1;
     while (*end == ' ')
         end++;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(units); i++) {
         if (strcasecmp(end, units[i].unit) == 0) {
             double bytes = v * units[i].mult;
             if (bytes > 9.2e18)

@@ -8,6 +8,7 @@
 
 #include "bucket.h"
 #include "log.h"
+#include "sys.h"
 
 #define FLD(type_, key_, struct_, member_, ...)                                                    \
     {                                                                                              \
@@ -24,9 +25,8 @@ static const struct cfg_field backend_fields[] = {
     FLD(CFG_STR, "address", struct conf_backend, address, .required = 1),
     FLD(CFG_INT, "weight", struct conf_backend, weight, .min = 0, .max = 256),
 };
-static const struct cfg_schema backend_schema = {"backend", backend_fields,
-                                                 sizeof(backend_fields) / sizeof(backend_fields[0]),
-                                                 1, offsetof(struct conf_backend, mark)};
+static const struct cfg_schema backend_schema = {
+    "backend", backend_fields, ARRAY_LEN(backend_fields), 1, offsetof(struct conf_backend, mark)};
 
 static const struct cfg_field auth_fields[] = {
     FLD(CFG_STR, "user", struct conf_chain, auth_user, .required = 1),
@@ -43,8 +43,7 @@ static const struct cfg_field chain_fields[] = {
         .elem_size = sizeof(struct conf_backend),
         .count_offset = offsetof(struct conf_chain, nbackends)),
 };
-static const struct cfg_schema chain_schema = {"chain", chain_fields,
-                                               sizeof(chain_fields) / sizeof(chain_fields[0]), 1,
+static const struct cfg_schema chain_schema = {"chain", chain_fields, ARRAY_LEN(chain_fields), 1,
                                                offsetof(struct conf_chain, mark)};
 
 static const struct cfg_field account_fields[] = {
@@ -75,8 +74,7 @@ static const struct cfg_field tier_fields[] = {
     FLD(CFG_BOOL, "count_relays", struct conf_tier, count_relays, .track_present = 1,
         .present_offset = offsetof(struct conf_tier, count_relays_set)),
 };
-static const struct cfg_schema tier_schema = {"tier", tier_fields,
-                                              sizeof(tier_fields) / sizeof(tier_fields[0]), 1,
+static const struct cfg_schema tier_schema = {"tier", tier_fields, ARRAY_LEN(tier_fields), 1,
                                               offsetof(struct conf_tier, mark)};
 
 static const struct cfg_field gateway_fields[] = {
@@ -98,8 +96,8 @@ static const struct cfg_field haproxy_fields[] = {
     FLD(CFG_INT, "retries", struct conf_haproxy, retries, .min = 0, .max = 100),
     FLD(CFG_INT, "maxconn", struct conf_haproxy, maxconn, .min = 1, .max = 10000000),
 };
-static const struct cfg_schema haproxy_schema = {
-    "haproxy", haproxy_fields, sizeof(haproxy_fields) / sizeof(haproxy_fields[0]), 0, 0};
+static const struct cfg_schema haproxy_schema = {"haproxy", haproxy_fields,
+                                                 ARRAY_LEN(haproxy_fields), 0, 0};
 
 static const struct cfg_field postgres_fields[] = {
     FLD(CFG_STR, "url", struct conf_postgres, url, .required = 1),
@@ -159,8 +157,7 @@ static const struct cfg_field conf_fields[] = {
     FLD(CFG_STRUCT, "logs", struct conf, logs, .sub = &logs_schema),
     FLD(CFG_STRUCT, "relaystats", struct conf, relaystats, .sub = &relaystats_schema),
 };
-static const struct cfg_schema conf_schema = {"config", conf_fields,
-                                              sizeof(conf_fields) / sizeof(conf_fields[0]), 0, 0};
+static const struct cfg_schema conf_schema = {"config", conf_fields, ARRAY_LEN(conf_fields), 0, 0};
 
 const char *conf_path(const char *arg)
 {

@@ -2,6 +2,7 @@
  * thread (on its stack unless the line is long), then written with a single
  * write() under a mutex so that lines from threads never interleave. */
 #include "log.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -136,13 +137,13 @@ int log_enabled(enum log_level level)
 /* "2026-11-21T10:22:33.685Z" (24 chars) into buf. */
 static void format_timestamp(char *buf, size_t size)
 {
-    struct timespec ts;
+    int64_t ms = sys_wall_ms();
+    time_t sec = (time_t)(ms / 1000);
     struct tm tm;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 /* Shortest "%.Ng" that reads back as the same double. */
@@ -340,20 +341,6 @@ fail:
     return rc;
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return; /* nowhere left to report a logging failure */
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 void log_fields(enum log_level level, const char *event, const char *request_id,
                 const struct log_field *fields, size_t nfields, const char *msg)
 {
@@ -388,7 +375,7 @@ void log_fields(enum log_level level, const char *event, const char *request_id,
 
     pthread_mutex_lock(&log_lock);
     fd = atomic_load(&log_fd);
-    write_all(fd, l.p, l.len);
+    (void)sys_write_all(fd, l.p, l.len); /* nowhere left to report a failure */
     pthread_mutex_unlock(&log_lock);
     line_free(&l);
 }

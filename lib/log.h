@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "sys.h"
+
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
@@ -55,8 +57,7 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     do {                                                                                           \
         if (log_enabled(level)) {                                                                  \
             const struct log_field log_f_[] = {__VA_ARGS__};                                       \
-            log_fields((level), (event), (reqid), log_f_, sizeof(log_f_) / sizeof(log_f_[0]),      \
-                       (msg));                                                                     \
+            log_fields((level), (event), (reqid), log_f_, ARRAY_LEN(log_f_), (msg));               \
         }                                                                                          \
     } while (0)
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "sys.h"
 #include "headers.h"
 #include "hmap.h"
 #include "log.h"
@@ -19,8 +20,6 @@
 #include "prune.h"
 #include "store.h"
 #include "tx.h"
-
-#define ERR(...) node_errf(err, errlen, __VA_ARGS__)
 
 #define STATE_MAGIC 0x53434343u /* "CCCS" little-endian */
 #define STATE_VERSION 2         /* 2 adds the prune height; 1 is still read */
@@ -188,13 +187,6 @@ static int utxo_apply(struct node_chain *c, const struct node_tx *tx)
     return 0;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Make room for the next index entry and map its hash: the part of adding
  * a block that can fail (out of memory, -1), undone by node_hmap_del().
  * Caller holds the write lock. */
@@ -234,7 +226,7 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
     uint8_t root[32];
     struct node_slice *txs = NULL;
     struct node_tx *decoded = NULL;
-    double t0 = now_seconds();
+    double t0 = sys_mono_s();
     long n, ndecoded = 0;
     size_t weight = NODE_HEADER_SIZE * 4;
     int rc = -1;
@@ -242,34 +234,34 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
     memset(&meta, 0, sizeof(meta));
     n = node_block_txs(raw, len, NULL, 0);
     if (n < 0)
-        return ERR("malformed block body");
+        return SYS_ERR("malformed block body");
     if (n > 0) {
         txs = calloc((size_t)n, sizeof(*txs));
         ids = calloc((size_t)n, 32);
         decoded = c->evm ? NULL : calloc((size_t)n, sizeof(*decoded));
         if (!txs || !ids || (!c->evm && !decoded)) {
-            ERR("out of memory");
+            SYS_ERR("out of memory");
             goto fail;
         }
         node_block_txs(raw, len, txs, (size_t)n);
     }
     node_header_read(raw, &h);
     if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, meta.hash) != 0) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         goto fail;
     }
     if (c->nblocks == 0) {
         static const uint8_t zero[32];
         if (memcmp(h.prev, zero, 32) != 0) {
-            ERR("genesis block has a parent");
+            SYS_ERR("genesis block has a parent");
             goto fail;
         }
     } else if (memcmp(h.prev, c->blocks[c->nblocks - 1].hash, 32) != 0) {
-        ERR("block does not extend the tip");
+        SYS_ERR("block does not extend the tip");
         goto fail;
     }
     if (!check_pow(meta.hash, h.bits)) {
-        ERR("proof of work does not meet the target");
+        SYS_ERR("proof of work does not meet the target");
         goto fail;
     }
     for (long i = 0; i < n; i++) {
@@ -281,7 +273,7 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
             ndecoded++;
             weight += tx->weight;
             if ((i == 0) != node_tx_is_coinbase(tx)) {
-                ERR("transaction %ld: coinbase misplaced", i);
+                SYS_ERR("transaction %ld: coinbase misplaced", i);
                 goto fail;
             }
         } else {
@@ -289,7 +281,7 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
         }
     }
     if (merkle_root(ids, (size_t)n, root) != 0 || memcmp(root, h.merkle, 32) != 0) {
-        ERR("merkle root mismatch");
+        SYS_ERR("merkle root mismatch");
         goto fail;
     }
     meta.header = h;
@@ -297,7 +289,7 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
     meta.size = (uint32_t)len;
     meta.weight = (uint32_t)weight;
     if (index_reserve(c, &meta) != 0) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         goto fail;
     }
     if (c->nblocks >= node_headers_count(c->headers) &&
@@ -318,7 +310,7 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
         }
     }
     atomic_fetch_add(&c->stats.blocks_processed, 1);
-    prom_histogram_observe(&c->stats.validation_seconds, now_seconds() - t0);
+    prom_histogram_observe(&c->stats.validation_seconds, sys_mono_s() - t0);
     rc = 0;
 fail:
     for (long i = 0; i < ndecoded; i++)
@@ -355,8 +347,8 @@ static int write_state(struct node_chain *c, char *err, size_t errlen)
     int rc = -1;
 
     if (c->utxo_broken)
-        return ERR("chainstate not written: the UTXO set is incomplete after running out of "
-                   "memory (a restart rebuilds it)");
+        return SYS_ERR("chainstate not written: the UTXO set is incomplete after running out of "
+                       "memory (a restart rebuilds it)");
     node_buf_u32le(&b, STATE_MAGIC);
     node_buf_u32le(&b, STATE_VERSION);
     node_buf_u64le(&b, (uint64_t)(c->nblocks - 1));
@@ -366,10 +358,10 @@ static int write_state(struct node_chain *c, char *err, size_t errlen)
     node_hmap_each(c->utxo, state_put_utxo, &w);
     if (b.failed || node_sha256d(b.data, b.len, NULL, 0, sum) != 0 ||
         node_buf_put(&b, sum, 32) != 0) {
-        ERR("chainstate: out of memory");
+        SYS_ERR("chainstate: out of memory");
         goto fail;
     }
-    if (node_store_write_atomic(c->state_path, b.data, b.len, err, errlen) != 0) {
+    if (sys_write_file_atomic(c->state_path, b.data, b.len, 0644, err, errlen) != 0) {
         storage_failed(c, errno);
         goto fail;
     }
@@ -397,7 +389,7 @@ static int read_state(struct node_chain *c, int64_t *height, uint8_t tip[32], ch
     struct node_reader r = {data, len < 32 ? 0 : len - 32, 0};
     if (len < 32 || node_sha256d(data, len - 32, NULL, 0, sum) != 0 ||
         memcmp(sum, data + len - 32, 32) != 0) {
-        ERR("%s: checksum mismatch", c->state_path);
+        SYS_ERR("%s: checksum mismatch", c->state_path);
         goto fail;
     }
     if (node_read_u32le(&r, &magic) != 0 || magic != STATE_MAGIC ||
@@ -405,7 +397,7 @@ static int read_state(struct node_chain *c, int64_t *height, uint8_t tip[32], ch
         node_read_u64le(&r, &h) != 0 || node_read_bytes(&r, 32, &p) != 0 ||
         (version >= 2 && node_read_u64le(&r, &pruned) != 0) || node_read_u64le(&r, &count) != 0 ||
         count > (r.len - r.pos) / (OUTPOINT_SIZE + 8) || pruned > h) {
-        ERR("%s: not a chainstate file of this version", c->state_path);
+        SYS_ERR("%s: not a chainstate file of this version", c->state_path);
         goto fail;
     }
     atomic_store(&c->pruned_below, (int64_t)pruned);
@@ -417,7 +409,7 @@ static int read_state(struct node_chain *c, int64_t *height, uint8_t tip[32], ch
         node_read_bytes(&r, OUTPOINT_SIZE, &key);
         node_read_u64le(&r, &v);
         if (node_hmap_put(c->utxo, key, v) != 0) {
-            ERR("%s: out of memory", c->state_path);
+            SYS_ERR("%s: out of memory", c->state_path);
             goto fail;
         }
     }
@@ -492,7 +484,7 @@ static int store_block(struct node_chain *c, const uint8_t *raw, size_t len, cha
 {
     char path[4096];
     block_path(c, (int64_t)c->nblocks, path, sizeof(path));
-    if (node_store_write_atomic(path, raw, len, err, errlen) != 0) {
+    if (sys_write_file_atomic(path, raw, len, 0644, err, errlen) != 0) {
         storage_failed(c, errno);
         return -1;
     }
@@ -528,14 +520,14 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
     }
     ids = calloc(total ? total : 1, 32);
     if (!ids) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         goto fail;
     }
     if (!c->evm) {
         struct node_tx tx;
         if (build_coinbase(&cb, height, script, script_len) != 0 ||
             tx_id(c, cb.data, cb.len, ids[k++], &tx, err, errlen) != 0) {
-            ERR("coinbase: out of memory");
+            SYS_ERR("coinbase: out of memory");
             goto fail;
         }
         node_tx_free(&tx);
@@ -543,13 +535,13 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
     for (size_t i = 0; i < ntx; i++)
         memcpy(ids[k++], txs[i].txid, 32);
     if (merkle_root(ids, total, h.merkle) != 0) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         goto fail;
     }
     for (;;) {
         node_header_write(&h, hdr);
         if (node_sha256d(hdr, sizeof(hdr), NULL, 0, hash) != 0) {
-            ERR("out of memory");
+            SYS_ERR("out of memory");
             goto fail;
         }
         if (check_pow(hash, h.bits))
@@ -567,7 +559,7 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
         node_buf_put(&blk, txs[i].raw, txs[i].len);
     }
     if (blk.failed) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         goto fail;
     }
     if (store_block(c, blk.data, blk.len, err, errlen) != 0)
@@ -588,11 +580,11 @@ static int index_header(struct node_chain *c, const struct node_block_meta *m, c
     static const uint8_t zero[32];
     const uint8_t *prev = c->nblocks ? c->blocks[c->nblocks - 1].hash : zero;
     if (memcmp(m->header.prev, prev, 32) != 0)
-        return ERR("header does not extend the one before it");
+        return SYS_ERR("header does not extend the one before it");
     if (!check_pow(m->hash, m->header.bits))
-        return ERR("proof of work does not meet the target");
+        return SYS_ERR("proof of work does not meet the target");
     if (index_reserve(c, m) != 0)
-        return ERR("out of memory");
+        return SYS_ERR("out of memory");
     index_commit(c, m);
     return 0;
 }
@@ -630,21 +622,21 @@ static int load_blocks(struct node_chain *c, const struct node_block_meta *recs,
         if (known && !beyond) {
             /* A stat, not a read: a missing file is a hole, not debris. */
             if (height >= pruned && access(path, F_OK) != 0)
-                return ERR("%s: %s", path, strerror(errno));
+                return SYS_ERR("%s: %s", path, strerror(errno));
             if (index_header(c, &recs[height], why, sizeof(why)) != 0)
-                return ERR("%s: height %lld: %s", c->headers_path, (long long)height, why);
+                return SYS_ERR("%s: height %lld: %s", c->headers_path, (long long)height, why);
         } else if (node_store_read(path, MAX_BLOCK_FILE, &raw, &len, why, sizeof(why)) != 0) {
             int missing = errno == ENOENT;
             if (!beyond && height < pruned)
-                return ERR("%s: the headers index ends at height %lld and the block files "
-                           "below %lld are pruned: cannot rebuild it",
-                           c->headers_path, (long long)height, (long long)pruned);
+                return SYS_ERR("%s: the headers index ends at height %lld and the block files "
+                               "below %lld are pruned: cannot rebuild it",
+                               c->headers_path, (long long)height, (long long)pruned);
             if (!beyond)
-                return ERR("%s", why);
+                return SYS_ERR("%s", why);
             if (known && (size_t)height + 1 < nrecs)
-                return ERR("%s: block file of indexed height %lld missing above the chainstate "
-                           "(%s)",
-                           c->dir, (long long)height, why);
+                return SYS_ERR("%s: block file of indexed height %lld missing above the chainstate "
+                               "(%s)",
+                               c->dir, (long long)height, why);
             if (missing && !known)
                 break;
             if (discard_from(c, height, path, why, err, errlen) != 0)
@@ -663,7 +655,7 @@ static int load_blocks(struct node_chain *c, const struct node_block_meta *recs,
             if (rc != 0) {
                 /* Not debris when its record could not be written. */
                 if (!beyond || atomic_load(&c->storage_state) != NODE_STORAGE_OK)
-                    return ERR("%s: %s", path, why);
+                    return SYS_ERR("%s: %s", path, why);
                 if (discard_from(c, height, path, why, err, errlen) != 0)
                     return -1;
                 break;
@@ -673,11 +665,11 @@ static int load_blocks(struct node_chain *c, const struct node_block_meta *recs,
         }
         if (have_state && height == state_height &&
             memcmp(c->blocks[height].hash, state_tip, 32) != 0)
-            return ERR("%s: chainstate tip does not match the block index", c->state_path);
+            return SYS_ERR("%s: chainstate tip does not match the block index", c->state_path);
     }
     if (have_state && (int64_t)c->nblocks <= state_height)
-        return ERR("%s: blocks end at height %lld below the chainstate tip %lld", c->dir,
-                   (long long)c->nblocks - 1, (long long)state_height);
+        return SYS_ERR("%s: blocks end at height %lld below the chainstate tip %lld", c->dir,
+                       (long long)c->nblocks - 1, (long long)state_height);
     return 0;
 }
 
@@ -709,7 +701,7 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
     int have_state, replayed = 0;
 
     if (!c) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         return NULL;
     }
     pthread_rwlock_init(&c->lock, NULL);
@@ -721,13 +713,13 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
         asprintf(&c->blocks_dir, "%s/blocks", data_dir) < 0 ||
         asprintf(&c->state_path, "%s/chainstate.dat", data_dir) < 0 ||
         asprintf(&c->headers_path, "%s/headers.dat", data_dir) < 0) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         goto fail;
     }
     c->by_hash = node_hmap_new(32);
     c->utxo = node_hmap_new(OUTPOINT_SIZE);
     if (!c->by_hash || !c->utxo) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         goto fail;
     }
     if (node_store_mkdirs(c->blocks_dir, err, errlen) != 0)
@@ -830,9 +822,9 @@ int node_chain_read_block(struct node_chain *c, int64_t height, uint8_t **raw, s
      * between the check and the read. */
     pthread_rwlock_rdlock(&c->lock);
     if (height < 0 || (size_t)height >= c->nblocks) {
-        rc = ERR("block height out of range");
+        rc = SYS_ERR("block height out of range");
     } else if (height < atomic_load(&c->pruned_below)) {
-        rc = ERR("block %lld: pruned data", (long long)height);
+        rc = SYS_ERR("block %lld: pruned data", (long long)height);
         errno = ENOENT;
     } else {
         block_path(c, height, path, sizeof(path));
@@ -854,7 +846,7 @@ int node_chain_generate(struct node_chain *c, struct node_mempool *mp, const uin
         struct node_mempool_entry *txs = NULL;
         size_t ntx = 0;
         if (node_mempool_snapshot(mp, NODE_MAX_BLOCK_WEIGHT - 4000, &txs, &ntx) != 0) {
-            rc = ERR("out of memory");
+            rc = SYS_ERR("out of memory");
             break;
         }
         rc = make_block(c, txs, ntx, script, script_len, (uint32_t)time(NULL), err, errlen);
@@ -873,7 +865,7 @@ int node_chain_generate(struct node_chain *c, struct node_mempool *mp, const uin
         char why[256];
         if (write_state(c, why, sizeof(why)) != 0) {
             if (rc == 0)
-                rc = ERR("%s", why);
+                rc = SYS_ERR("%s", why);
         }
     }
     pthread_rwlock_unlock(&c->lock);
@@ -1007,27 +999,27 @@ static int check_peer_block(struct node_chain *c, const uint8_t *raw, size_t len
     int rc = -1;
 
     if (len > NODE_MAX_BLOCK_WEIGHT)
-        return ERR("bad-blk-length");
+        return SYS_ERR("bad-blk-length");
     n = node_block_txs(raw, len, NULL, 0);
     if (n < 0)
-        return ERR("bad-blk-malformed");
+        return SYS_ERR("bad-blk-malformed");
     if (!c->evm && n == 0)
-        return ERR("bad-cb-missing");
+        return SYS_ERR("bad-cb-missing");
     node_header_read(raw, &h);
     if (h.bits != NODE_REGTEST_BITS)
-        return ERR("bad-diffbits");
+        return SYS_ERR("bad-diffbits");
     if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0)
-        return ERR("out of memory") - 1;
+        return SYS_ERR("out of memory") - 1;
     if (!check_pow(hash, h.bits))
-        return ERR("high-hash");
+        return SYS_ERR("high-hash");
     if (tip < 0 || memcmp(h.prev, c->blocks[tip].hash, 32) != 0)
-        return ERR("bad-prevblk");
+        return SYS_ERR("bad-prevblk");
     if (h.time <= median_time_locked(c, tip))
-        return ERR("time-too-old");
+        return SYS_ERR("time-too-old");
     txs = calloc((size_t)(n ? n : 1), sizeof(*txs));
     ids = calloc((size_t)(n ? n : 1), 32);
     if (!txs || !ids) {
-        rc = ERR("out of memory") - 1;
+        rc = SYS_ERR("out of memory") - 1;
         goto fail;
     }
     node_block_txs(raw, len, txs, (size_t)n);
@@ -1039,17 +1031,17 @@ static int check_peer_block(struct node_chain *c, const uint8_t *raw, size_t len
             int bad = (i == 0) != node_tx_is_coinbase(&tx);
             node_tx_free(&tx);
             if (bad) {
-                ERR(i == 0 ? "bad-cb-missing" : "bad-cb-multiple");
+                SYS_ERR(i == 0 ? "bad-cb-missing" : "bad-cb-multiple");
                 goto fail;
             }
         }
     }
     if (merkle_root(ids, (size_t)n, root) != 0) {
-        rc = ERR("out of memory") - 1;
+        rc = SYS_ERR("out of memory") - 1;
         goto fail;
     }
     if (memcmp(root, h.merkle, 32) != 0) {
-        ERR("bad-txnmrklroot");
+        SYS_ERR("bad-txnmrklroot");
         goto fail;
     }
     /* merkle_root() folded the ids in place: compute them again. */
@@ -1079,11 +1071,11 @@ int node_chain_accept_block(struct node_chain *c, struct node_mempool *mp, const
     int rc = NODE_ACCEPT_INVALID;
 
     if (len < NODE_HEADER_SIZE) {
-        ERR("bad-blk-length");
+        SYS_ERR("bad-blk-length");
         return NODE_ACCEPT_INVALID;
     }
     if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         return NODE_ACCEPT_FAILED;
     }
     pthread_rwlock_wrlock(&c->lock);

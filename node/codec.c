@@ -252,14 +252,3 @@ void node_keccak256(const void *p, size_t n, uint8_t out[32])
     for (size_t i = 0; i < 32; i++)
         out[i] = (uint8_t)(st.a[i / 8] >> (8 * (i % 8)));
 }
-
-int node_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}

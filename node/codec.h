@@ -46,8 +46,4 @@ int node_sha256d(const void *p, size_t n, const void *p2, size_t n2, uint8_t out
 /* Keccak-256 (Ethereum's hash, pre-standard padding). */
 void node_keccak256(const void *p, size_t n, uint8_t out[32]);
 
-/* Format a message into err (errlen bytes) and return -1: the error idiom
- * of every node module. */
-int node_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 #endif

@@ -6,6 +6,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "sys.h"
 
 #define OFF(f) offsetof(struct node_config, f)
 
@@ -147,7 +148,7 @@ static const struct cfg_field auth_fields[] = {
 /* Sub-schemas decode into the same struct: every offset above is relative to
  * struct node_config, so nested sections are declared with offset 0. */
 static const struct cfg_schema auth_schema = {
-    .name = "auth", .fields = auth_fields, .nfields = sizeof(auth_fields) / sizeof(auth_fields[0])};
+    .name = "auth", .fields = auth_fields, .nfields = ARRAY_LEN(auth_fields)};
 
 static const struct cfg_field rpc_fields[] = {
     {.key = "metrics_enabled", .type = CFG_BOOL, .offset = OFF(rpc.metrics_enabled)},
@@ -177,7 +178,7 @@ static const struct cfg_field logging_fields[] = {
 
 #define SCHEMA(n, f)                                                                               \
     {                                                                                              \
-        .name = n, .fields = f, .nfields = sizeof(f) / sizeof(f[0])                                \
+        .name = n, .fields = f, .nfields = ARRAY_LEN(f)                                            \
     }
 static const struct cfg_schema node_schema = SCHEMA("node", node_fields);
 static const struct cfg_schema network_schema = SCHEMA("network", network_fields);

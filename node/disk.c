@@ -11,6 +11,7 @@
 
 #include "chain.h"
 #include "codec.h"
+#include "sys.h"
 #include "config.h"
 #include "log.h"
 #include "prune.h"
@@ -103,7 +104,7 @@ struct node_disk *node_disk_start(struct node_chain *c, const struct node_config
     int rc;
 
     if (!d) {
-        node_errf(err, errlen, "disk monitor: out of memory");
+        sys_set_err(err, errlen, "disk monitor: out of memory");
         return NULL;
     }
     d->chain = c;
@@ -119,7 +120,7 @@ struct node_disk *node_disk_start(struct node_chain *c, const struct node_config
     node_disk_check(d);
     rc = pthread_create(&d->thread, NULL, run, d);
     if (rc != 0) {
-        node_errf(err, errlen, "disk monitor: %s", strerror(rc));
+        sys_set_err(err, errlen, "disk monitor: %s", strerror(rc));
         node_disk_stop(d);
         return NULL;
     }

@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "sys.h"
 #include "log.h"
 
-#define ERR(...) node_errf(err, errlen, __VA_ARGS__)
 #define BODY (NODE_HEADERS_RECORD - 4)
 #define MAX_RECORDS ((size_t)1 << 28) /* far above any chain this node keeps */
 
@@ -114,7 +114,7 @@ static int write_prefix(struct node_headers *h, int fd, char *err, size_t errlen
     if (ftruncate(fd, 0) != 0 ||
         write_full(fd, (const uint8_t *)NODE_HEADERS_MAGIC, NODE_HEADERS_PREFIX, 0) != 0 ||
         fdatasync(fd) != 0)
-        return ERR("%s: %s", h->path, strerror(errno));
+        return SYS_ERR("%s: %s", h->path, strerror(errno));
     return 0;
 }
 
@@ -144,22 +144,22 @@ struct node_headers *node_headers_open(const char *path, struct node_block_meta 
     *metas = NULL;
     *n = 0;
     if (!h) {
-        ERR("%s: out of memory", path);
+        SYS_ERR("%s: out of memory", path);
         return NULL;
     }
     if (!(h->path = strdup(path))) {
-        ERR("%s: out of memory", path);
+        SYS_ERR("%s: out of memory", path);
         goto fail;
     }
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 && errno == EROFS)
         fd = open(path, O_RDONLY | O_CLOEXEC); /* serve reads; appends will fail */
     if (fd < 0) {
-        ERR("%s: %s", path, strerror(errno));
+        SYS_ERR("%s: %s", path, strerror(errno));
         goto fail;
     }
     if (fstat(fd, &st) != 0) {
-        ERR("%s: %s", path, strerror(errno));
+        SYS_ERR("%s: %s", path, strerror(errno));
         goto fail;
     }
     if (st.st_size < NODE_HEADERS_PREFIX) {
@@ -171,21 +171,21 @@ struct node_headers *node_headers_open(const char *path, struct node_block_meta 
     }
     nrec = (size_t)(st.st_size - NODE_HEADERS_PREFIX) / NODE_HEADERS_RECORD;
     if (nrec > MAX_RECORDS) {
-        ERR("%s: %zu records is more than this node keeps", path, nrec);
+        SYS_ERR("%s: %zu records is more than this node keeps", path, nrec);
         goto fail;
     }
     data = malloc(NODE_HEADERS_PREFIX + nrec * NODE_HEADERS_RECORD);
     m = calloc(nrec ? nrec : 1, sizeof(*m));
     if (!data || !m) {
-        ERR("%s: out of memory", path);
+        SYS_ERR("%s: out of memory", path);
         goto fail;
     }
     if (read_full(fd, data, NODE_HEADERS_PREFIX + nrec * NODE_HEADERS_RECORD, 0) != 0) {
-        ERR("%s: read: %s", path, errno ? strerror(errno) : "short read");
+        SYS_ERR("%s: read: %s", path, errno ? strerror(errno) : "short read");
         goto fail;
     }
     if (memcmp(data, NODE_HEADERS_MAGIC, NODE_HEADERS_PREFIX) != 0) {
-        ERR("%s: not a headers index of this version", path);
+        SYS_ERR("%s: not a headers index of this version", path);
         goto fail;
     }
     while (good < nrec &&
@@ -220,7 +220,7 @@ int node_headers_append(struct node_headers *h, const struct node_block_meta *m,
     node_headers_encode(m, rec);
     if (fd < 0 || write_full(fd, rec, sizeof(rec), off) != 0 || fdatasync(fd) != 0) {
         int e = errno;
-        ERR("%s: %s", h->path, strerror(e));
+        SYS_ERR("%s: %s", h->path, strerror(e));
         /* A record left behind is harmless: the next append overwrites it,
          * and on reopen a record above the chainstate without its block file
          * is discarded. */
@@ -233,7 +233,7 @@ int node_headers_append(struct node_headers *h, const struct node_block_meta *m,
     }
     if (close(fd) != 0) {
         int e = errno;
-        ERR("%s: close: %s", h->path, strerror(e));
+        SYS_ERR("%s: close: %s", h->path, strerror(e));
         errno = e;
         return -1;
     }
@@ -246,7 +246,7 @@ int node_headers_truncate(struct node_headers *h, size_t count, char *err, size_
     if (count >= h->count)
         return 0;
     if (cut_at(h, count) != 0)
-        return ERR("%s: truncate: %s", h->path, strerror(errno));
+        return SYS_ERR("%s: truncate: %s", h->path, strerror(errno));
     h->count = count;
     return 0;
 }

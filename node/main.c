@@ -22,6 +22,7 @@
 #include "rpc.h"
 #include "server.h"
 #include "store.h"
+#include "sys.h"
 
 static void usage(FILE *f)
 {
@@ -30,13 +31,6 @@ static void usage(FILE *f)
                "      --check        validate the config and exit\n"
                "  -h, --help         this text\n"
                "  -V, --version      print the version\n");
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Idle keep-alive connections each hold a descriptor: allow as many as the
@@ -70,15 +64,15 @@ static int method_names(const struct node_config *cfg, const char ***names, size
 static int run_loop(struct node *n, const sigset_t *sigs)
 {
     const struct node_config *cfg = n->cfg;
-    double ready_at = mono_now() + (double)cfg->node.warmup_secs;
-    double next_block = mono_now() + (double)cfg->node.block_interval_secs;
+    double ready_at = sys_mono_s() + (double)cfg->node.warmup_secs;
+    double next_block = sys_mono_s() + (double)cfg->node.block_interval_secs;
 
     for (;;) {
         struct timespec tick = {0, 250 * 1000 * 1000};
         int sig = sigtimedwait(sigs, NULL, &tick);
         if (sig > 0)
             return sig;
-        double now = mono_now();
+        double now = sys_mono_s();
         if (atomic_load(&n->phase) == NODE_PHASE_WARMUP && now >= ready_at) {
             atomic_store(&n->phase, NODE_PHASE_READY);
             LOG_EVENT(LOG_INFO, "node_ready", NULL, "warm-up over, serving RPC",

@@ -23,8 +23,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "peer.h"
-
-#define ERR(...) node_errf(err, errlen, __VA_ARGS__)
+#include "sys.h"
 
 #define TICK_MS 50
 #define CONNECT_TIMEOUT 3.0
@@ -138,13 +137,6 @@ struct node_peermgr {
     _Atomic uint64_t reconnect_attempts, give_ups, bans_total, blocks_received, blocks_sent;
     _Atomic uint64_t rejected[RJ_COUNT];
 };
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* xorshift64*: jitter only, seeded from libcrypto. */
 static double rng_uniform(struct node_peermgr *pm)
@@ -316,8 +308,8 @@ static void offence(struct node_peermgr *pm, struct peer *p, enum reject_reason 
     LOG_EVENT(LOG_WARN, "peer_misbehaving", NULL, detail, LF_STR("peer", p->addr),
               LF_INT("id", p->id), LF_STR("reason", reject_names[r]),
               LF_INT("offences", b->offences));
-    if (b->offences >= NODE_PEERMGR_BAN_OFFENCES && b->until <= mono_now()) {
-        b->until = mono_now() + NODE_PEERMGR_BAN_SECS;
+    if (b->offences >= NODE_PEERMGR_BAN_OFFENCES && b->until <= sys_mono_s()) {
+        b->until = sys_mono_s() + NODE_PEERMGR_BAN_SECS;
         b->offences = 0;
         atomic_fetch_add(&pm->bans_total, 1);
         LOG_EVENT(LOG_WARN, "peer_banned", NULL, NULL, LF_STR("peer", p->judge),
@@ -1014,7 +1006,7 @@ static void *peer_thread(void *arg)
     size_t fcap = 0;
 
     while (!atomic_load(&pm->stop)) {
-        double now = mono_now();
+        double now = sys_mono_s();
         size_t nf = 0;
 
         pthread_mutex_lock(&pm->lock);
@@ -1055,7 +1047,7 @@ static void *peer_thread(void *arg)
         int rc = poll(fds, nf, TICK_MS);
         if (rc <= 0)
             continue;
-        now = mono_now();
+        now = sys_mono_s();
         pthread_mutex_lock(&pm->lock);
         for (size_t i = 0; i < nf; i++) {
             struct peer *p = owners[i];
@@ -1102,15 +1094,15 @@ static int open_listener(const char *listen_addr, char *err, size_t errlen)
     int fd = -1, one = 1, rc;
 
     if (conf_split_address(listen_addr, host, sizeof(host), &portnum) != 0)
-        return ERR("network.listen: expected host:port, got \"%s\"", listen_addr);
+        return SYS_ERR("network.listen: expected host:port, got \"%s\"", listen_addr);
     snprintf(port, sizeof(port), "%u", portnum);
     rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (rc != 0)
-        return ERR("network.listen %s: %s", listen_addr, gai_strerror(rc));
+        return SYS_ERR("network.listen %s: %s", listen_addr, gai_strerror(rc));
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 64) != 0) {
-        ERR("network.listen %s: %s", listen_addr, strerror(errno));
+        SYS_ERR("network.listen %s: %s", listen_addr, strerror(errno));
         goto fail;
     }
     freeaddrinfo(res);
@@ -1129,7 +1121,7 @@ struct node_peermgr *node_peermgr_start(struct node *n, char *err, size_t errlen
     struct node_block_meta genesis;
 
     if (!pm) {
-        ERR("out of memory");
+        SYS_ERR("out of memory");
         return NULL;
     }
     pm->n = n;
@@ -1141,7 +1133,7 @@ struct node_peermgr *node_peermgr_start(struct node *n, char *err, size_t errlen
     atomic_store(&pm->syncing, 1);
     if (RAND_bytes((unsigned char *)&pm->nonce, sizeof(pm->nonce)) != 1 ||
         RAND_bytes((unsigned char *)&pm->rng, sizeof(pm->rng)) != 1) {
-        ERR("no randomness from libcrypto");
+        SYS_ERR("no randomness from libcrypto");
         goto fail;
     }
     pm->rng |= 1;
@@ -1149,7 +1141,7 @@ struct node_peermgr *node_peermgr_start(struct node *n, char *err, size_t errlen
              cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin",
              (long long)cfg->node.chain_id);
     if (node_chain_get(n->chain, 0, &genesis) != 0) {
-        ERR("chain has no genesis block");
+        SYS_ERR("chain has no genesis block");
         goto fail;
     }
     memcpy(pm->genesis, genesis.hash, 32);
@@ -1164,11 +1156,11 @@ struct node_peermgr *node_peermgr_start(struct node *n, char *err, size_t errlen
     for (size_t i = 0; i < cfg->network.npeers; i++) {
         struct peer *p = peer_new(pm, cfg->network.peers[i], 0);
         if (!p) {
-            ERR("out of memory");
+            SYS_ERR("out of memory");
             goto fail;
         }
         snprintf(p->judge, sizeof(p->judge), "%s", p->addr);
-        p->next_attempt = mono_now();
+        p->next_attempt = sys_mono_s();
     }
     if (cfg->network.listen) {
         pm->listen_fd = open_listener(cfg->network.listen, err, errlen);
@@ -1176,7 +1168,7 @@ struct node_peermgr *node_peermgr_start(struct node *n, char *err, size_t errlen
             goto fail;
     }
     if (pthread_create(&pm->thread, NULL, peer_thread, pm) != 0) {
-        ERR("cannot start the peer thread");
+        SYS_ERR("cannot start the peer thread");
         goto fail;
     }
     pm->started = 1;
@@ -1263,7 +1255,7 @@ static json_t *peer_json(struct node_peermgr *pm, const struct peer *p, double n
 json_t *node_peermgr_info(struct node_peermgr *pm)
 {
     json_t *arr = json_array();
-    double now = mono_now();
+    double now = sys_mono_s();
     if (!arr || !pm)
         return arr;
     pthread_mutex_lock(&pm->lock);

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "peermgr.h"
 #include "ratelimit.h"
+#include "sys.h"
 
 #define MAX_LIMITED_METHODS 16 /* distinct overridden methods checked per request */
 
@@ -40,13 +41,6 @@ const struct node_rpc_method *node_rpc_find(const struct node *n, const char *na
         if (strcmp(m->name, name) == 0)
             return m;
     return NULL;
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int secret_eq(const char *a, const char *b)
@@ -323,11 +317,11 @@ static json_t *run_one(struct exchange *x, json_t *obj, int *failed_code)
     struct call c;
     struct node_rpc_error e = {0};
     json_t *result = NULL, *reply;
-    double t0 = mono_now();
+    double t0 = sys_mono_s();
     int rc = parse_call(x->n, obj, &c, &e);
     if (rc == 0)
         rc = exec_call(x->n, &c, &result, &e);
-    node_metrics_rpc(x->n->metrics, c.method, rc != 0, mono_now() - t0);
+    node_metrics_rpc(x->n->metrics, c.method, rc != 0, sys_mono_s() - t0);
     *failed_code = rc == 0 ? 0 : e.code;
     if (c.notification && c.method) {
         json_decref(result);
@@ -350,7 +344,7 @@ static int rate_limit(struct exchange *x, json_t *root, double *retry_after)
     size_t nmethods = 0;
     char ipkey[NODE_RL_KEY_MAX], userkey[NODE_RL_KEY_MAX];
     const char *ident = x->user[0] ? x->user : x->ip;
-    double now = mono_now(), cost = (double)(x->ncalls ? x->ncalls : 1);
+    double now = sys_mono_s(), cost = (double)(x->ncalls ? x->ncalls : 1);
     int r;
 
     for (size_t i = 0; i < x->ncalls; i++) {
@@ -436,7 +430,7 @@ static int send_reply(struct exchange *x, struct httpd_response *resp)
 
 static void finish_log(struct exchange *x, size_t sent)
 {
-    double ms = (mono_now() - x->t0) * 1000.0;
+    double ms = (sys_mono_s() - x->t0) * 1000.0;
     node_metrics_bytes(x->n->metrics, x->req->body_len, sent);
     node_metrics_http(x->n->metrics, x->status);
     LOG_EVENT(x->status >= 500 ? LOG_WARN : LOG_INFO, "rpc_request", x->reqid, NULL,
@@ -507,7 +501,7 @@ static void dispatch(struct exchange *x, json_t *root)
 
 int node_rpc_handle(struct node *n, const struct httpd_request *req, struct httpd_response *resp)
 {
-    struct exchange x = {.n = n, .req = req, .t0 = mono_now(), .status = 200};
+    struct exchange x = {.n = n, .req = req, .t0 = sys_mono_s(), .status = 200};
     json_t *root = NULL;
     json_error_t jerr;
     int rc = -1;

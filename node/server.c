@@ -13,6 +13,7 @@
 
 #include "chain.h"
 #include "codec.h"
+#include "sys.h"
 #include "disk.h"
 #include "mempool.h"
 #include "metrics.h"
@@ -191,32 +192,14 @@ int node_cookie_create(struct node *n, const char *path, char *err, size_t errle
 {
     uint8_t secret[32];
     char line[128];
-    char tmp[4096];
-    int fd, len;
+    int len;
 
     if (RAND_bytes(secret, sizeof(secret)) != 1)
-        return node_errf(err, errlen, "cookie: no randomness from libcrypto");
+        return sys_set_err(err, errlen, "cookie: no randomness from libcrypto");
     node_hex_encode(secret, sizeof(secret), 0, n->cookie);
     len = snprintf(line, sizeof(line), "__cookie__:%s", n->cookie);
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return node_errf(err, errlen, "%s: path too long", path);
     /* Created 0600 from the start: the secret is never readable by others. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return node_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-    if (fchmod(fd, 0600) != 0 || write(fd, line, (size_t)len) != len || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return node_errf(err, errlen, "%s: %s", tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return node_errf(err, errlen, "%s: %s", path, strerror(e));
-    }
-    return 0;
+    return sys_write_file_atomic(path, line, (size_t)len, 0600, err, errlen);
 }
 
 void node_cookie_remove(const char *path)

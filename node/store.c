@@ -2,10 +2,10 @@
 #include "store.h"
 
 #include "codec.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +13,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#define ERR(...) node_errf(err, errlen, __VA_ARGS__)
-
 int node_store_mkdirs(const char *path, char *err, size_t errlen)
 {
     char buf[4096];
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof(buf))
-        return ERR("%s: bad directory name", path);
+        return SYS_ERR("%s: bad directory name", path);
     memcpy(buf, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (buf[i] != '/' && buf[i] != '\0')
@@ -28,82 +26,13 @@ int node_store_mkdirs(const char *path, char *err, size_t errlen)
         char c = buf[i];
         buf[i] = '\0';
         if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return ERR("%s: %s", buf, strerror(errno));
+            return SYS_ERR("%s: %s", buf, strerror(errno));
         buf[i] = c;
     }
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ERR("%s: not a directory", path);
+        return SYS_ERR("%s: not a directory", path);
     return 0;
-}
-
-static int fsync_dir_of(const char *path)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof(buf))
-        return -1;
-    strcpy(buf, path);
-    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-int node_store_write_atomic(const char *path, const void *data, size_t len, char *err,
-                            size_t errlen)
-{
-    char tmp[4096];
-    int fd = -1;
-
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return ERR("%s: path too long", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        ERR("%s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        ERR("%s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        ERR("%s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        ERR("%s: rename: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fsync_dir_of(path) != 0)
-        return ERR("%s: fsync of directory: %s", path, strerror(errno));
-    return 0;
-fail : {
-    int e = errno; /* the caller classifies the failure by it */
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    errno = e;
-    return -1;
-}
 }
 
 int node_store_read(const char *path, size_t max, uint8_t **data, size_t *len, char *err,
@@ -117,21 +46,21 @@ int node_store_read(const char *path, size_t max, uint8_t **data, size_t *len, c
     *len = 0;
     if (fd < 0) {
         int e = errno;
-        ERR("%s: %s", path, strerror(e));
+        SYS_ERR("%s: %s", path, strerror(e));
         errno = e;
         return -1;
     }
     if (fstat(fd, &st) != 0) {
-        ERR("%s: %s", path, strerror(errno));
+        SYS_ERR("%s: %s", path, strerror(errno));
         goto fail;
     }
     if ((uint64_t)st.st_size > max) {
-        ERR("%s: larger than %zu bytes", path, max);
+        SYS_ERR("%s: larger than %zu bytes", path, max);
         goto fail;
     }
     buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
-        ERR("%s: out of memory", path);
+        SYS_ERR("%s: out of memory", path);
         goto fail;
     }
     size_t got = 0;
@@ -140,7 +69,7 @@ int node_store_read(const char *path, size_t max, uint8_t **data, size_t *len, c
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            ERR("%s: %s", path, r < 0 ? strerror(errno) : "short read");
+            SYS_ERR("%s: %s", path, r < 0 ? strerror(errno) : "short read");
             goto fail;
         }
         got += (size_t)r;
@@ -163,19 +92,19 @@ int node_store_probe(const char *dir, uint64_t min_free_bytes, char *err, size_t
     int fd;
 
     if (snprintf(path, sizeof(path), "%s/.probe", dir) >= (int)sizeof(path))
-        return ERR("%s: path too long", dir);
+        return SYS_ERR("%s: path too long", dir);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         int e = errno;
-        ERR("%s: %s", path, strerror(e));
+        SYS_ERR("%s: %s", path, strerror(e));
         errno = e;
         return -1;
     }
-    if (write_all(fd, (const uint8_t *)"ok", 2) != 0 || fsync(fd) != 0) {
+    if (sys_write_all(fd, "ok", 2) != 0 || fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(path);
-        ERR("%s: %s", path, strerror(e));
+        SYS_ERR("%s: %s", path, strerror(e));
         errno = e;
         return -1;
     }
@@ -183,12 +112,12 @@ int node_store_probe(const char *dir, uint64_t min_free_bytes, char *err, size_t
     unlink(path);
     if (statvfs(dir, &vfs) != 0) {
         int e = errno;
-        ERR("%s: statvfs: %s", dir, strerror(e));
+        SYS_ERR("%s: statvfs: %s", dir, strerror(e));
         errno = e;
         return -1;
     }
     if ((uint64_t)vfs.f_bavail * vfs.f_frsize < min_free_bytes) {
-        ERR("%s: less than %llu bytes free", dir, (unsigned long long)min_free_bytes);
+        SYS_ERR("%s: less than %llu bytes free", dir, (unsigned long long)min_free_bytes);
         errno = ENOSPC;
         return -1;
     }

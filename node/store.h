@@ -1,6 +1,5 @@
-/* Files in the data dir: atomic replace (temp file, fsync, rename, fsync of
- * the directory), whole-file reads, and the writability probe behind
- * /health/ready's storage_available. */
+/* Files in the data dir: whole-file reads, and the writability probe behind
+ * /health/ready's storage_available (atomic replace is sys_write_file_atomic). */
 #ifndef CCNODE_STORE_H
 #define CCNODE_STORE_H
 
@@ -9,11 +8,6 @@
 
 /* Create `path` (and missing parents) as a directory. 0, or -1 with err. */
 int node_store_mkdirs(const char *path, char *err, size_t errlen);
-
-/* Replace `path` with `len` bytes durably: after 0 is returned the new
- * content survives a crash; on -1 (err filled) the old content is intact. */
-int node_store_write_atomic(const char *path, const void *data, size_t len, char *err,
-                            size_t errlen);
 
 /* Read a whole file (at most `max` bytes) into a malloc'd buffer. 0, or -1
  * with err; errno is ENOENT when the file does not exist. */

@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
-
-#define ERR(...) node_errf(err, errlen, __VA_ARGS__)
+#include "sys.h"
 
 /* Smallest possible input (36 prevout + 1 script length + 4 sequence) and
  * output (8 value + 1 script length): bounds counts before allocating. */
@@ -18,28 +17,28 @@ static int decode_inputs(struct node_reader *r, struct node_tx *tx, char *err, s
 {
     uint64_t n;
     if (node_read_varint(r, &n) != 0)
-        return ERR("truncated input count");
+        return SYS_ERR("truncated input count");
     if (n > (r->len - r->pos) / MIN_IN_BYTES)
-        return ERR("input count %llu exceeds the data", (unsigned long long)n);
+        return SYS_ERR("input count %llu exceeds the data", (unsigned long long)n);
     if (n == 0)
-        return ERR("no inputs");
+        return SYS_ERR("no inputs");
     tx->in = calloc((size_t)n, sizeof(*tx->in));
     if (!tx->in)
-        return ERR("out of memory");
+        return SYS_ERR("out of memory");
     tx->nin = (size_t)n;
     for (size_t i = 0; i < tx->nin; i++) {
         struct node_tx_in *in = &tx->in[i];
         const uint8_t *p;
         uint64_t slen;
         if (node_read_bytes(r, 32, &p) != 0 || node_read_u32le(r, &in->prev_vout) != 0)
-            return ERR("input %zu: truncated prevout", i);
+            return SYS_ERR("input %zu: truncated prevout", i);
         memcpy(in->prev_txid, p, 32);
         if (node_read_varint(r, &slen) != 0 || node_read_bytes(r, (size_t)slen, &in->script) != 0 ||
             slen > r->len)
-            return ERR("input %zu: truncated script", i);
+            return SYS_ERR("input %zu: truncated script", i);
         in->script_len = (size_t)slen;
         if (node_read_u32le(r, &in->sequence) != 0)
-            return ERR("input %zu: truncated sequence", i);
+            return SYS_ERR("input %zu: truncated sequence", i);
     }
     return 0;
 }
@@ -48,26 +47,26 @@ static int decode_outputs(struct node_reader *r, struct node_tx *tx, char *err, 
 {
     uint64_t n;
     if (node_read_varint(r, &n) != 0)
-        return ERR("truncated output count");
+        return SYS_ERR("truncated output count");
     if (n > (r->len - r->pos) / MIN_OUT_BYTES)
-        return ERR("output count %llu exceeds the data", (unsigned long long)n);
+        return SYS_ERR("output count %llu exceeds the data", (unsigned long long)n);
     if (n) {
         tx->out = calloc((size_t)n, sizeof(*tx->out));
         if (!tx->out)
-            return ERR("out of memory");
+            return SYS_ERR("out of memory");
     }
     tx->nout = (size_t)n;
     for (size_t i = 0; i < tx->nout; i++) {
         struct node_tx_out *out = &tx->out[i];
         uint64_t value, slen;
         if (node_read_u64le(r, &value) != 0)
-            return ERR("output %zu: truncated value", i);
+            return SYS_ERR("output %zu: truncated value", i);
         if (value > (uint64_t)NODE_MAX_MONEY)
-            return ERR("output %zu: value out of range", i);
+            return SYS_ERR("output %zu: value out of range", i);
         out->value = (int64_t)value;
         if (node_read_varint(r, &slen) != 0 || slen > r->len ||
             node_read_bytes(r, (size_t)slen, &out->script) != 0)
-            return ERR("output %zu: truncated script", i);
+            return SYS_ERR("output %zu: truncated script", i);
         out->script_len = (size_t)slen;
     }
     return 0;
@@ -80,17 +79,17 @@ static int decode_witnesses(struct node_reader *r, struct node_tx *tx, char *err
         uint64_t items, ilen;
         const uint8_t *p;
         if (node_read_varint(r, &items) != 0 || items > r->len - r->pos)
-            return ERR("input %zu: truncated witness", i);
+            return SYS_ERR("input %zu: truncated witness", i);
         for (uint64_t k = 0; k < items; k++) {
             if (node_read_varint(r, &ilen) != 0 || ilen > r->len ||
                 node_read_bytes(r, (size_t)ilen, &p) != 0)
-                return ERR("input %zu: truncated witness item", i);
+                return SYS_ERR("input %zu: truncated witness item", i);
         }
         tx->in[i].nwitness = (size_t)items;
         any |= items > 0;
     }
     if (!any)
-        return ERR("superfluous witness record");
+        return SYS_ERR("superfluous witness record");
     return 0;
 }
 
@@ -102,13 +101,13 @@ int node_tx_decode(const uint8_t *raw, size_t len, struct node_tx *tx, char *err
 
     memset(tx, 0, sizeof(*tx));
     if (node_read_u32le(&r, &version) != 0) {
-        ERR("truncated version");
+        SYS_ERR("truncated version");
         goto fail;
     }
     tx->version = (int32_t)version;
     if (len - r.pos >= 2 && raw[r.pos] == 0x00) {
         if (raw[r.pos + 1] != 0x01) {
-            ERR("unknown segwit flag 0x%02x", raw[r.pos + 1]);
+            SYS_ERR("unknown segwit flag 0x%02x", raw[r.pos + 1]);
             goto fail;
         }
         tx->segwit = 1;
@@ -121,11 +120,11 @@ int node_tx_decode(const uint8_t *raw, size_t len, struct node_tx *tx, char *err
     if (tx->segwit && decode_witnesses(&r, tx, err, errlen) != 0)
         goto fail;
     if (node_read_u32le(&r, &tx->locktime) != 0) {
-        ERR("truncated locktime");
+        SYS_ERR("truncated locktime");
         goto fail;
     }
     if (r.pos != len) {
-        ERR("%zu trailing bytes", len - r.pos);
+        SYS_ERR("%zu trailing bytes", len - r.pos);
         goto fail;
     }
     tx->size = len;
@@ -140,7 +139,7 @@ int node_tx_decode(const uint8_t *raw, size_t len, struct node_tx *tx, char *err
         int rc = b.failed ? -1 : node_sha256d(b.data, b.len, NULL, 0, tx->txid);
         node_buf_free(&b);
         if (rc != 0 || node_sha256d(raw, len, NULL, 0, tx->wtxid) != 0) {
-            ERR("out of memory");
+            SYS_ERR("out of memory");
             goto fail;
         }
     }
@@ -172,7 +171,7 @@ static int rlp_item(struct node_reader *r, int *is_list, size_t *plen, char *err
 {
     const uint8_t *p;
     if (node_read_bytes(r, 1, &p) != 0)
-        return ERR("rlp: unexpected end of input");
+        return SYS_ERR("rlp: unexpected end of input");
     uint8_t b = *p;
     if (b < 0x80) {
         *is_list = 0;
@@ -189,17 +188,17 @@ static int rlp_item(struct node_reader *r, int *is_list, size_t *plen, char *err
         const uint8_t *lp;
         uint64_t l = 0;
         if (node_read_bytes(r, nl, &lp) != 0)
-            return ERR("rlp: truncated length");
+            return SYS_ERR("rlp: truncated length");
         if (lp[0] == 0)
-            return ERR("rlp: non-canonical size information");
+            return SYS_ERR("rlp: non-canonical size information");
         for (size_t i = 0; i < nl; i++)
             l = l << 8 | lp[i];
         if (l < 56)
-            return ERR("rlp: non-canonical size information");
+            return SYS_ERR("rlp: non-canonical size information");
         *plen = (size_t)l;
     }
     if (*plen > r->len - r->pos)
-        return ERR("rlp: value size exceeds available input length");
+        return SYS_ERR("rlp: value size exceeds available input length");
     return 0;
 }
 
@@ -210,29 +209,29 @@ int node_evm_tx_check(const uint8_t *raw, size_t len, char *err, size_t errlen)
     size_t plen, end, fields = 0;
 
     if (len == 0)
-        return ERR("typed transaction too short");
+        return SYS_ERR("typed transaction too short");
     if (raw[0] < 0x80) {
         if (raw[0] > 0x7f || raw[0] == 0)
-            return ERR("transaction type not supported");
+            return SYS_ERR("transaction type not supported");
         r.pos = 1;
     }
     if (rlp_item(&r, &is_list, &plen, err, errlen) != 0)
         return -1;
     if (!is_list)
-        return ERR("rlp: expected input list for types.Transaction");
+        return SYS_ERR("rlp: expected input list for types.Transaction");
     end = r.pos + plen;
     if (end != len)
-        return ERR("rlp: input contains more than one value");
+        return SYS_ERR("rlp: input contains more than one value");
     while (r.pos < end) {
         size_t flen;
         if (rlp_item(&r, &is_list, &flen, err, errlen) != 0)
             return -1;
         if (flen > end - r.pos)
-            return ERR("rlp: element larger than containing list");
+            return SYS_ERR("rlp: element larger than containing list");
         r.pos += flen;
         fields++;
     }
     if (fields < 9)
-        return ERR("rlp: too few elements for a signed transaction");
+        return SYS_ERR("rlp: too few elements for a signed transaction");
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "rsquery.h"
 #include "rssync.h"
 #include "rstime.h"
+#include "sys.h"
 
 #ifndef CCGW_VERSION
 #define CCGW_VERSION "0.1.0"
@@ -124,7 +125,7 @@ static const struct option global_opts[] = {{"config", required_argument, NULL, 
                                             {"version", no_argument, NULL, O_VERSION},
                                             {NULL, 0, NULL, 0}};
 
-#define GLOBAL_OPTS (sizeof(global_opts) / sizeof(global_opts[0]) - 1)
+#define GLOBAL_OPTS (ARRAY_LEN(global_opts) - 1)
 #define CMD_OPTS_MAX 16
 
 /* Record global option `ch`; 1 when it was one, 0 otherwise. */
@@ -200,7 +201,7 @@ static int check_names(const char **v, struct rserr *err)
                  {O_ACCOUNT, "account"},
                  {O_PROVIDER, "provider"}};
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(names); i++)
         if (v[names[i].idx] && rsquery_check_name(names[i].name, v[names[i].idx], err) != 0)
             return -1;
     return 0;
@@ -477,10 +478,10 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         return usage_error("%s", "missing COMMAND");
-    for (c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++)
+    for (c = 0; c < ARRAY_LEN(cmds); c++)
         if (strcmp(argv[optind], cmds[c].name) == 0)
             break;
-    if (c == sizeof(cmds) / sizeof(cmds[0]))
+    if (c == ARRAY_LEN(cmds))
         return usage_error("unknown command '%s'", argv[optind]);
     argc -= optind;
     argv += optind;

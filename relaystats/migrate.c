@@ -8,6 +8,7 @@
 
 #include "schema.h"
 #include "schema_version.h"
+#include "sys.h"
 
 /* pg_advisory_lock key: "ccgw" in ASCII, shared by every runner */
 #define MIGRATE_LOCK_KEY "1668507511"
@@ -18,23 +19,13 @@ static const char SQL_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_migrations (\
                                 "    applied_at timestamptz NOT NULL DEFAULT now()\n"
                                 ")";
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void pg_err(PGconn *conn, const char *what, char *err, size_t errlen)
 {
     const char *m = PQerrorMessage(conn);
     size_t n = strlen(m);
     while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
         n--;
-    set_err(err, errlen, "%s: %.*s", what, (int)n, m);
+    sys_set_err(err, errlen, "%s: %.*s", what, (int)n, m);
 }
 
 static int exec_cmd(PGconn *conn, const char *sql, int nparams, const char *const *params,
@@ -75,14 +66,15 @@ int migrate_check(PGconn *conn, int *version, char *err, size_t errlen)
     if (*version == SCHEMA_VERSION)
         return 0;
     if (*version < SCHEMA_VERSION)
-        set_err(err, errlen,
-                "database schema version %d is older than %d: run `relaystats migrate --config F`",
-                *version, SCHEMA_VERSION);
+        sys_set_err(
+            err, errlen,
+            "database schema version %d is older than %d: run `relaystats migrate --config F`",
+            *version, SCHEMA_VERSION);
     else
-        set_err(err, errlen,
-                "database schema version %d is newer than %d, the latest this build knows: "
-                "upgrade relaystats",
-                *version, SCHEMA_VERSION);
+        sys_set_err(err, errlen,
+                    "database schema version %d is newer than %d, the latest this build knows: "
+                    "upgrade relaystats",
+                    *version, SCHEMA_VERSION);
     return -1;
 }
 
@@ -123,10 +115,10 @@ int migrate_run(PGconn *conn, int *from, int *to, char *err, size_t errlen)
         goto fail;
     *from = *to = version;
     if (version > SCHEMA_VERSION) {
-        set_err(err, errlen,
-                "database schema version %d is newer than %d, the latest this build knows: "
-                "upgrade relaystats",
-                version, SCHEMA_VERSION);
+        sys_set_err(err, errlen,
+                    "database schema version %d is newer than %d, the latest this build knows: "
+                    "upgrade relaystats",
+                    version, SCHEMA_VERSION);
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {

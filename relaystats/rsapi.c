@@ -16,6 +16,7 @@
 #include "rsrealtime.h"
 #include "rstime.h"
 #include "rsweb.h"
+#include "sys.h"
 
 #define RSAPI_MAX_PARAMS 16
 #define RSAPI_REALTIME_DEFAULT 12
@@ -647,7 +648,7 @@ static enum rsapi_endpoint route(const char *path)
         {"/health/live", RSAPI_EP_HEALTH},       {"/health/ready", RSAPI_EP_HEALTH},
     };
 
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(routes); i++)
         if (strcmp(path, routes[i].path) == 0)
             return routes[i].ep;
     if (strncmp(path, "/api/", 5) == 0)
@@ -708,10 +709,9 @@ int rsapi_handle(void *ctx, const struct httpd_request *req, struct httpd_respon
 {
     struct call c = {.api = ctx, .req = req, .resp = resp};
     enum rsapi_endpoint ep = route(req->path);
-    struct timespec t0, t1;
+    double t0 = sys_mono_s();
     int rv, cls;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         rserr_set(&c.err, 405, "method not allowed");
         rv = -1;
@@ -742,8 +742,6 @@ int rsapi_handle(void *ctx, const struct httpd_request *req, struct httpd_respon
     if (cls < 0 || cls >= RSAPI_NCLASSES)
         cls = 1;
     __atomic_add_fetch(&c.api->requests[ep][cls], 1, __ATOMIC_RELAXED);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    prom_histogram_observe(&c.api->latency, (double)(t1.tv_sec - t0.tv_sec) +
-                                                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    prom_histogram_observe(&c.api->latency, sys_mono_s() - t0);
     return 0;
 }

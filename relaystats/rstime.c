@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bucket.h"
+#include "sys.h"
 
 int rstime_parse_step(const char *s, int64_t *step)
 {
@@ -21,7 +22,7 @@ int rstime_parse_step(const char *s, int64_t *step)
 
     if (!s)
         return -1;
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
         if (strcmp(s, steps[i].name) == 0) {
             *step = steps[i].secs;
             return 0;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sys.h"
+
 #define SUITE(name) Suite *name##_suite(void);
 #include "suites.h"
 #undef SUITE
@@ -34,7 +36,7 @@ static int wanted(const char *name, int argc, char **argv)
 int main(int argc, char **argv)
 {
     SRunner *sr = NULL;
-    size_t n = sizeof(suites) / sizeof(suites[0]);
+    size_t n = ARRAY_LEN(suites);
 
     for (size_t i = 0; i < n; i++) {
         if (!wanted(suites[i].name, argc, argv))

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "bucket.h"
+#include "sys.h"
 
 START_TEST(test_bucket_start)
 {
@@ -25,7 +26,7 @@ START_TEST(test_bucket_start)
         {1795256553, 1795256400}, /* 2026-11-21T10:22:33Z -> 10:20:00Z */
         {1795256700, 1795256700},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++)
         ck_assert_msg(bucket_start(cases[i].epoch) == cases[i].start, "bucket_start(%lld)",
                       (long long)cases[i].epoch);
 }
@@ -106,7 +107,7 @@ START_TEST(test_bucket_haproxy_dates_of_capture)
         {"21/Nov/2026:10:27:25.5", 1795256845500LL},
         {"21/Nov/2026:10:27:25.05", 1795256845050LL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         int64_t ms = 0;
         ck_assert_msg(bucket_parse_haproxy_date(cases[i].date, strlen(cases[i].date), 0, &ms) == 0,
                       "%s", cases[i].date);
@@ -160,7 +161,7 @@ START_TEST(test_bucket_haproxy_dates_leap_and_ranges)
         {"21/Nov/2026:10:00:00.000 ", 0},
         {"+1/Nov/2026:10:00:00.000", 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         int64_t ms;
         int rc = bucket_parse_haproxy_date(cases[i].date, strlen(cases[i].date), 0, &ms);
         ck_assert_msg(rc == (cases[i].ok ? 0 : -1), "%s: rc %d", cases[i].date, rc);
@@ -207,7 +208,7 @@ START_TEST(test_bucket_zone_parse)
         {"+01:60", 0, 0},     {"01:00", 0, 0},      {"+01:00x", 0, 0}, {"+01:0", 0, 0},
         {"+0100 ", 0, 0},     {"CET", 0, 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         int32_t off = 12345;
         int rc = bucket_zone_parse(cases[i].s, &off);
         ck_assert_msg(rc == (cases[i].ok ? 0 : -1), "'%s': rc %d", cases[i].s, rc);
@@ -255,7 +256,7 @@ START_TEST(test_bucket_parse_iso)
         {"", 0, 0},
         {"now", 0, 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         int64_t e = 0;
         int rc = bucket_parse_iso(cases[i].s, &e);
         ck_assert_msg(rc == (cases[i].ok ? 0 : -1), "'%s': rc %d", cases[i].s, rc);

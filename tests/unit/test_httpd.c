@@ -16,6 +16,7 @@
 
 #include "httpd.h"
 #include "log.h"
+#include "sys.h"
 
 /* Echoes what the layer handed over; some paths exercise other replies. */
 static int echo_handler(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
@@ -389,7 +390,7 @@ START_TEST(test_httpd_bad_listen)
         {"[zz]:80", "not an IPv6 address"},
         {"no-such-host.invalid:80", "cannot resolve"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         struct httpd_options o = {.listen = cases[i].listen};
         char err[256] = "";
         struct httpd *h = httpd_start(&o, echo_handler, NULL, err, sizeof(err));

@@ -14,6 +14,7 @@
 #include "node/mempool.h"
 #include "node/tx.h"
 #include "tests/unit/tmpdir.h"
+#include "sys.h"
 
 static char dir[64];
 
@@ -222,7 +223,7 @@ START_TEST(test_config)
         {"node: {data_dir: /d}\nnetwork: {peers: [x]}\n", "network.peers"},
         {"node: {data_dir: /d, bogus: 1}\n", "bogus"},
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         memset(&c, 0, sizeof(c));
         ck_assert_int_eq(load(bad[i].text, &c, &e), -1);
         ck_assert_msg(strstr(e.text, bad[i].want) != NULL, "case %zu: %s", i, e.text);

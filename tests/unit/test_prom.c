@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "prom.h"
+#include "sys.h"
 
 static const char *page(prom_t *p)
 {
@@ -76,7 +77,7 @@ START_TEST(test_prom_values)
         {-2.5e-3, "-0.0025"},
         {1.0 / 3.0, "0.3333333333333333"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         prom_t *p = prom_new();
         char want[128];
         ck_assert_int_eq(prom_family(p, "v", PROM_GAUGE, NULL), 0);

@@ -14,6 +14,7 @@
 #include "haproxy/hapi.h"
 #include "haproxy/render.h"
 #include "haproxy/routes.h"
+#include "sys.h"
 
 static const char *templates_dir(void)
 {
@@ -180,7 +181,7 @@ START_TEST(tier_address)
     };
     char buf[64];
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         struct conf_tier t = {.bind = (char *)cases[i][0]};
         ck_assert_int_eq(routes_tier_address(&t, buf, sizeof(buf)), 0);
         ck_assert_str_eq(buf, cases[i][1]);
@@ -420,7 +421,7 @@ Suite *routes_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("routes");
     tcase_add_test(tc, hosts_sorted_lower_case);
-    tcase_add_loop_test(tc, check_refuses, 0, sizeof(refused) / sizeof(refused[0]));
+    tcase_add_loop_test(tc, check_refuses, 0, ARRAY_LEN(refused));
     tcase_add_test(tc, check_refuses_colon_user);
     tcase_add_test(tc, tier_address);
     suite_add_tcase(s, tc);
