@@ -1,4 +1,4 @@
-/* Chain index, block files, UTXO set and block production. */
+/* Chain index, block files, opening with crash recovery, pruning and storage health. */
 #include "chain.h"
 
 #include <errno.h>
@@ -11,22 +11,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block.h"
+#include "chainstate.h"
 #include "codec.h"
-#include "sys.h"
 #include "headers.h"
 #include "hmap.h"
 #include "log.h"
 #include "mempool.h"
+#include "mine.h"
 #include "prune.h"
 #include "store.h"
+#include "sys.h"
 #include "tx.h"
+#include "validate.h"
 
-#define STATE_MAGIC 0x53434343u /* "CCCS" little-endian */
-#define STATE_VERSION 2         /* 2 adds the prune height; 1 is still read */
-#define OUTPOINT_SIZE 36
 #define MAX_BLOCK_FILE (64u << 20)
 #define MIN_FREE_BYTES (16u << 20) /* default floor of node_chain_set_min_free() */
-#define GENESIS_TIME 1296688602u
 
 struct node_chain {
     pthread_rwlock_t lock;
@@ -56,135 +56,6 @@ static void storage_failed(struct node_chain *c, int errnum)
 {
     enum node_storage_state s = node_store_classify(errnum);
     atomic_store(&c->storage_state, s == NODE_STORAGE_OK ? NODE_STORAGE_UNAVAILABLE : s);
-}
-
-void node_header_write(const struct node_header *h, uint8_t out[NODE_HEADER_SIZE])
-{
-    struct node_buf b = {.data = out, .cap = NODE_HEADER_SIZE};
-    node_buf_u32le(&b, (uint32_t)h->version);
-    node_buf_put(&b, h->prev, 32);
-    node_buf_put(&b, h->merkle, 32);
-    node_buf_u32le(&b, h->time);
-    node_buf_u32le(&b, h->bits);
-    node_buf_u32le(&b, h->nonce);
-}
-
-void node_header_read(const uint8_t in[NODE_HEADER_SIZE], struct node_header *h)
-{
-    struct node_reader r = {in, NODE_HEADER_SIZE, 0};
-    const uint8_t *p;
-    uint32_t v;
-    node_read_u32le(&r, &v);
-    h->version = (int32_t)v;
-    node_read_bytes(&r, 32, &p);
-    memcpy(h->prev, p, 32);
-    node_read_bytes(&r, 32, &p);
-    memcpy(h->merkle, p, 32);
-    node_read_u32le(&r, &h->time);
-    node_read_u32le(&r, &h->bits);
-    node_read_u32le(&r, &h->nonce);
-}
-
-int64_t node_chain_subsidy(int64_t height)
-{
-    int64_t halvings = height / 150;
-    return halvings >= 64 ? 0 : (50LL * 100000000LL) >> halvings;
-}
-
-/* hash <= target of the compact `bits`, both as 256-bit little-endian numbers. */
-static int check_pow(const uint8_t hash[32], uint32_t bits)
-{
-    uint8_t target[32] = {0};
-    unsigned exp = bits >> 24;
-    uint32_t mant = bits & 0x7fffff;
-    for (unsigned i = 0; i < 3; i++) {
-        int pos = (int)exp - 3 + (int)i;
-        if (pos >= 0 && pos < 32)
-            target[pos] = (uint8_t)(mant >> (8 * i));
-    }
-    for (int i = 31; i >= 0; i--) {
-        if (hash[i] != target[i])
-            return hash[i] < target[i];
-    }
-    return 1;
-}
-
-long node_block_txs(const uint8_t *raw, size_t len, struct node_slice *txs, size_t max)
-{
-    struct node_reader r = {raw, len, NODE_HEADER_SIZE};
-    uint64_t n, tlen;
-    if (len < NODE_HEADER_SIZE || node_read_varint(&r, &n) != 0 || n > len)
-        return -1;
-    for (uint64_t i = 0; i < n; i++) {
-        const uint8_t *p;
-        if (node_read_varint(&r, &tlen) != 0 || node_read_bytes(&r, (size_t)tlen, &p) != 0)
-            return -1;
-        if (i < max) {
-            txs[i].p = p;
-            txs[i].len = (size_t)tlen;
-        }
-    }
-    return r.pos == len ? (long)n : -1;
-}
-
-/* The id a transaction is known by: txid (Bitcoin) or Keccak hash (EVM). */
-static int tx_id(const struct node_chain *c, const uint8_t *raw, size_t len, uint8_t out[32],
-                 struct node_tx *decoded, char *err, size_t errlen)
-{
-    if (c->evm) {
-        node_keccak256(raw, len, out);
-        return 0;
-    }
-    if (node_tx_decode(raw, len, decoded, err, errlen) != 0)
-        return -1;
-    memcpy(out, decoded->txid, 32);
-    return 0;
-}
-
-static int merkle_root(uint8_t (*ids)[32], size_t n, uint8_t out[32])
-{
-    if (n == 0) {
-        memset(out, 0, 32);
-        return 0;
-    }
-    while (n > 1) {
-        size_t k = 0;
-        for (size_t i = 0; i < n; i += 2) {
-            const uint8_t *right = ids[i + 1 < n ? i + 1 : i];
-            if (node_sha256d(ids[i], 32, right, 32, ids[k++]) != 0)
-                return -1;
-        }
-        n = k;
-    }
-    memcpy(out, ids[0], 32);
-    return 0;
-}
-
-static void utxo_key(uint8_t key[OUTPOINT_SIZE], const uint8_t txid[32], uint32_t vout)
-{
-    memcpy(key, txid, 32);
-    for (int i = 0; i < 4; i++)
-        key[32 + i] = (uint8_t)(vout >> (8 * i));
-}
-
-static int utxo_apply(struct node_chain *c, const struct node_tx *tx)
-{
-    uint8_t key[OUTPOINT_SIZE];
-    if (!node_tx_is_coinbase(tx)) {
-        for (size_t i = 0; i < tx->nin; i++) {
-            utxo_key(key, tx->in[i].prev_txid, tx->in[i].prev_vout);
-            node_hmap_del(c->utxo, key);
-        }
-    }
-    for (size_t i = 0; i < tx->nout; i++) {
-        /* OP_RETURN outputs are provably unspendable: never in the set. */
-        if (tx->out[i].script_len > 0 && tx->out[i].script[0] == 0x6a)
-            continue;
-        utxo_key(key, tx->txid, (uint32_t)i);
-        if (node_hmap_put(c->utxo, key, (uint64_t)tx->out[i].value) != 0)
-            return -1;
-    }
-    return 0;
 }
 
 /* Make room for the next index entry and map its hash: the part of adding
@@ -220,74 +91,16 @@ static void index_commit(struct node_chain *c, const struct node_block_meta *met
 static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, int apply_utxo,
                          char *err, size_t errlen)
 {
-    struct node_header h;
     struct node_block_meta meta;
-    uint8_t(*ids)[32] = NULL;
-    uint8_t root[32];
-    struct node_slice *txs = NULL;
     struct node_tx *decoded = NULL;
     double t0 = sys_mono_s();
-    long n, ndecoded = 0;
-    size_t weight = NODE_HEADER_SIZE * 4;
+    long ndecoded = 0;
     int rc = -1;
 
-    memset(&meta, 0, sizeof(meta));
-    n = node_block_txs(raw, len, NULL, 0);
-    if (n < 0)
-        return SYS_ERR("malformed block body");
-    if (n > 0) {
-        txs = calloc((size_t)n, sizeof(*txs));
-        ids = calloc((size_t)n, 32);
-        decoded = c->evm ? NULL : calloc((size_t)n, sizeof(*decoded));
-        if (!txs || !ids || (!c->evm && !decoded)) {
-            SYS_ERR("out of memory");
-            goto fail;
-        }
-        node_block_txs(raw, len, txs, (size_t)n);
-    }
-    node_header_read(raw, &h);
-    if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, meta.hash) != 0) {
-        SYS_ERR("out of memory");
-        goto fail;
-    }
-    if (c->nblocks == 0) {
-        static const uint8_t zero[32];
-        if (memcmp(h.prev, zero, 32) != 0) {
-            SYS_ERR("genesis block has a parent");
-            goto fail;
-        }
-    } else if (memcmp(h.prev, c->blocks[c->nblocks - 1].hash, 32) != 0) {
-        SYS_ERR("block does not extend the tip");
-        goto fail;
-    }
-    if (!check_pow(meta.hash, h.bits)) {
-        SYS_ERR("proof of work does not meet the target");
-        goto fail;
-    }
-    for (long i = 0; i < n; i++) {
-        struct node_tx *tx = c->evm ? NULL : &decoded[i];
-        struct node_tx scratch;
-        if (tx_id(c, txs[i].p, txs[i].len, ids[i], tx ? tx : &scratch, err, errlen) != 0)
-            goto fail;
-        if (!c->evm) {
-            ndecoded++;
-            weight += tx->weight;
-            if ((i == 0) != node_tx_is_coinbase(tx)) {
-                SYS_ERR("transaction %ld: coinbase misplaced", i);
-                goto fail;
-            }
-        } else {
-            weight += txs[i].len * 4;
-        }
-    }
-    if (merkle_root(ids, (size_t)n, root) != 0 || memcmp(root, h.merkle, 32) != 0) {
-        SYS_ERR("merkle root mismatch");
-        goto fail;
-    }
-    meta.header = h;
-    meta.ntx = (uint32_t)n;
-    meta.size = (uint32_t)len;
-    meta.weight = (uint32_t)weight;
+    if (node_validate_stored_block(c->evm, raw, len,
+                                   c->nblocks ? c->blocks[c->nblocks - 1].hash : NULL, &meta,
+                                   &decoded, &ndecoded, err, errlen) != 0)
+        return -1;
     if (index_reserve(c, &meta) != 0) {
         SYS_ERR("out of memory");
         goto fail;
@@ -300,7 +113,7 @@ static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, i
     }
     index_commit(c, &meta);
     for (long i = 0; apply_utxo && i < ndecoded; i++) {
-        if (!c->utxo_broken && utxo_apply(c, &decoded[i]) != 0) {
+        if (!c->utxo_broken && node_chainstate_apply(c->utxo, &decoded[i]) != 0) {
             /* The set is now partly updated. The block is durable, so the
              * chainstate is no longer written and a restart replays it. */
             c->utxo_broken = 1;
@@ -316,8 +129,6 @@ fail:
     for (long i = 0; i < ndecoded; i++)
         node_tx_free(&decoded[i]);
     free(decoded);
-    free(txs);
-    free(ids);
     return rc;
 }
 
@@ -326,38 +137,19 @@ static void block_path(const struct node_chain *c, int64_t height, char *out, si
     snprintf(out, size, "%s/%010lld.blk", c->blocks_dir, (long long)height);
 }
 
-struct state_writer {
-    struct node_buf *b;
-};
-
-static int state_put_utxo(void *ctx, const void *key, uint64_t v)
-{
-    struct state_writer *w = ctx;
-    node_buf_put(w->b, key, OUTPOINT_SIZE);
-    node_buf_u64le(w->b, v);
-    return w->b->failed;
-}
-
 /* Replace the chainstate file with the current tip and UTXO set. */
 static int write_state(struct node_chain *c, char *err, size_t errlen)
 {
     struct node_buf b = {0};
-    struct state_writer w = {&b};
-    uint8_t sum[32];
+    struct node_chainstate_tip tip = {.height = (int64_t)c->nblocks - 1,
+                                      .pruned_below = atomic_load(&c->pruned_below)};
     int rc = -1;
 
     if (c->utxo_broken)
         return SYS_ERR("chainstate not written: the UTXO set is incomplete after running out of "
                        "memory (a restart rebuilds it)");
-    node_buf_u32le(&b, STATE_MAGIC);
-    node_buf_u32le(&b, STATE_VERSION);
-    node_buf_u64le(&b, (uint64_t)(c->nblocks - 1));
-    node_buf_put(&b, c->blocks[c->nblocks - 1].hash, 32);
-    node_buf_u64le(&b, (uint64_t)atomic_load(&c->pruned_below));
-    node_buf_u64le(&b, node_hmap_count(c->utxo));
-    node_hmap_each(c->utxo, state_put_utxo, &w);
-    if (b.failed || node_sha256d(b.data, b.len, NULL, 0, sum) != 0 ||
-        node_buf_put(&b, sum, 32) != 0) {
+    memcpy(tip.hash, c->blocks[c->nblocks - 1].hash, 32);
+    if (node_chainstate_encode(&tip, c->utxo, &b) != 0) {
         SYS_ERR("chainstate: out of memory");
         goto fail;
     }
@@ -370,91 +162,6 @@ static int write_state(struct node_chain *c, char *err, size_t errlen)
 fail:
     node_buf_free(&b);
     return rc;
-}
-
-/* Load the chainstate: tip height and hash, prune height (version 2), UTXO
- * set. 1 loaded, 0 absent, -1 corrupt (err filled). */
-static int read_state(struct node_chain *c, int64_t *height, uint8_t tip[32], char *err,
-                      size_t errlen)
-{
-    uint8_t *data = NULL, sum[32];
-    size_t len;
-    uint32_t magic, version;
-    uint64_t h, count, pruned = 0;
-    const uint8_t *p;
-    int rc = -1;
-
-    if (node_store_read(c->state_path, (size_t)1 << 34, &data, &len, err, errlen) != 0)
-        return errno == ENOENT ? 0 : -1;
-    struct node_reader r = {data, len < 32 ? 0 : len - 32, 0};
-    if (len < 32 || node_sha256d(data, len - 32, NULL, 0, sum) != 0 ||
-        memcmp(sum, data + len - 32, 32) != 0) {
-        SYS_ERR("%s: checksum mismatch", c->state_path);
-        goto fail;
-    }
-    if (node_read_u32le(&r, &magic) != 0 || magic != STATE_MAGIC ||
-        node_read_u32le(&r, &version) != 0 || version < 1 || version > STATE_VERSION ||
-        node_read_u64le(&r, &h) != 0 || node_read_bytes(&r, 32, &p) != 0 ||
-        (version >= 2 && node_read_u64le(&r, &pruned) != 0) || node_read_u64le(&r, &count) != 0 ||
-        count > (r.len - r.pos) / (OUTPOINT_SIZE + 8) || pruned > h) {
-        SYS_ERR("%s: not a chainstate file of this version", c->state_path);
-        goto fail;
-    }
-    atomic_store(&c->pruned_below, (int64_t)pruned);
-    memcpy(tip, p, 32);
-    *height = (int64_t)h;
-    for (uint64_t i = 0; i < count; i++) {
-        const uint8_t *key;
-        uint64_t v;
-        node_read_bytes(&r, OUTPOINT_SIZE, &key);
-        node_read_u64le(&r, &v);
-        if (node_hmap_put(c->utxo, key, v) != 0) {
-            SYS_ERR("%s: out of memory", c->state_path);
-            goto fail;
-        }
-    }
-    atomic_store(&c->state_bytes, len);
-    rc = 1;
-fail:
-    free(data);
-    return rc;
-}
-
-/* Coinbase for `height` paying `value` to `script`: BIP34 height push plus
- * an 8-byte tag so coinbases of equal height on other nodes differ. */
-static int build_coinbase(struct node_buf *b, int64_t height, const uint8_t *script,
-                          size_t script_len)
-{
-    static const uint8_t null_prev[32];
-    uint8_t sig[16];
-    size_t sl = 0;
-    uint64_t h = (uint64_t)height;
-    uint8_t num[8];
-    size_t nl = 0;
-
-    while (h) {
-        num[nl++] = (uint8_t)h;
-        h >>= 8;
-    }
-    if (nl && (num[nl - 1] & 0x80))
-        num[nl++] = 0;
-    sig[sl++] = (uint8_t)nl; /* push of the minimal script number; 0 pushes nothing */
-    memcpy(sig + sl, num, nl);
-    sl += nl;
-    sig[sl++] = 0x00; /* OP_0: keeps scriptSig at least 2 bytes */
-    node_buf_u32le(b, 2);
-    node_buf_varint(b, 1);
-    node_buf_put(b, null_prev, 32);
-    node_buf_u32le(b, 0xffffffff);
-    node_buf_varint(b, sl);
-    node_buf_put(b, sig, sl);
-    node_buf_u32le(b, 0xffffffff);
-    node_buf_varint(b, 1);
-    node_buf_u64le(b, (uint64_t)node_chain_subsidy(height));
-    node_buf_varint(b, script_len);
-    node_buf_put(b, script, script_len);
-    node_buf_u32le(b, 0);
-    return b->failed ? -1 : 0;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -500,74 +207,21 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
                       const uint8_t *script, size_t script_len, uint32_t time_now, char *err,
                       size_t errlen)
 {
-    struct node_buf cb = {0}, blk = {0};
-    struct node_header h;
-    uint8_t(*ids)[32] = NULL;
-    uint8_t hdr[NODE_HEADER_SIZE], hash[32];
-    size_t total = ntx + (c->evm ? 0 : 1), k = 0;
+    struct node_buf blk = {0};
     int64_t height = (int64_t)c->nblocks;
+    const uint8_t *prev = NULL;
+    uint32_t time = NODE_MINE_GENESIS_TIME;
     int rc = -1;
 
-    memset(&h, 0, sizeof(h));
-    h.version = 0x20000000;
-    h.bits = NODE_REGTEST_BITS;
-    if (height == 0) {
-        h.time = GENESIS_TIME;
-    } else {
-        memcpy(h.prev, c->blocks[height - 1].hash, 32);
+    if (height > 0) {
         uint32_t mtp = median_time_locked(c, height - 1);
-        h.time = time_now > mtp ? time_now : mtp + 1;
+        prev = c->blocks[height - 1].hash;
+        time = time_now > mtp ? time_now : mtp + 1;
     }
-    ids = calloc(total ? total : 1, 32);
-    if (!ids) {
-        SYS_ERR("out of memory");
-        goto fail;
-    }
-    if (!c->evm) {
-        struct node_tx tx;
-        if (build_coinbase(&cb, height, script, script_len) != 0 ||
-            tx_id(c, cb.data, cb.len, ids[k++], &tx, err, errlen) != 0) {
-            SYS_ERR("coinbase: out of memory");
-            goto fail;
-        }
-        node_tx_free(&tx);
-    }
-    for (size_t i = 0; i < ntx; i++)
-        memcpy(ids[k++], txs[i].txid, 32);
-    if (merkle_root(ids, total, h.merkle) != 0) {
-        SYS_ERR("out of memory");
-        goto fail;
-    }
-    for (;;) {
-        node_header_write(&h, hdr);
-        if (node_sha256d(hdr, sizeof(hdr), NULL, 0, hash) != 0) {
-            SYS_ERR("out of memory");
-            goto fail;
-        }
-        if (check_pow(hash, h.bits))
-            break;
-        h.nonce++;
-    }
-    node_buf_put(&blk, hdr, sizeof(hdr));
-    node_buf_varint(&blk, total);
-    if (!c->evm) {
-        node_buf_varint(&blk, cb.len);
-        node_buf_put(&blk, cb.data, cb.len);
-    }
-    for (size_t i = 0; i < ntx; i++) {
-        node_buf_varint(&blk, txs[i].len);
-        node_buf_put(&blk, txs[i].raw, txs[i].len);
-    }
-    if (blk.failed) {
-        SYS_ERR("out of memory");
-        goto fail;
-    }
-    if (store_block(c, blk.data, blk.len, err, errlen) != 0)
-        goto fail;
-    rc = 0;
-fail:
-    free(ids);
-    node_buf_free(&cb);
+    if (node_mine_block(c->evm, height, prev, time, txs, ntx, script, script_len, &blk, err,
+                        errlen) == 0 &&
+        store_block(c, blk.data, blk.len, err, errlen) == 0)
+        rc = 0;
     node_buf_free(&blk);
     return rc;
 }
@@ -581,7 +235,7 @@ static int index_header(struct node_chain *c, const struct node_block_meta *m, c
     const uint8_t *prev = c->nblocks ? c->blocks[c->nblocks - 1].hash : zero;
     if (memcmp(m->header.prev, prev, 32) != 0)
         return SYS_ERR("header does not extend the one before it");
-    if (!check_pow(m->hash, m->header.bits))
+    if (!node_block_check_pow(m->hash, m->header.bits))
         return SYS_ERR("proof of work does not meet the target");
     if (index_reserve(c, m) != 0)
         return SYS_ERR("out of memory");
@@ -696,6 +350,8 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
     struct node_chain *c = calloc(1, sizeof(*c));
     struct node_block_meta *recs = NULL;
     size_t nrecs = 0;
+    struct node_chainstate_tip state;
+    uint64_t state_bytes = 0;
     int64_t state_height = -1;
     uint8_t state_tip[32];
     int have_state, replayed = 0;
@@ -717,16 +373,22 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
         goto fail;
     }
     c->by_hash = node_hmap_new(32);
-    c->utxo = node_hmap_new(OUTPOINT_SIZE);
+    c->utxo = node_chainstate_new_set();
     if (!c->by_hash || !c->utxo) {
         SYS_ERR("out of memory");
         goto fail;
     }
     if (node_store_mkdirs(c->blocks_dir, err, errlen) != 0)
         goto fail;
-    have_state = read_state(c, &state_height, state_tip, err, errlen);
+    have_state = node_chainstate_read(c->state_path, &state, c->utxo, &state_bytes, err, errlen);
     if (have_state < 0)
         goto fail;
+    if (have_state) {
+        atomic_store(&c->pruned_below, state.pruned_below);
+        atomic_store(&c->state_bytes, state_bytes);
+        state_height = state.height;
+        memcpy(state_tip, state.hash, 32);
+    }
     c->headers = node_headers_open(c->headers_path, &recs, &nrecs, err, errlen);
     if (!c->headers)
         goto fail;
@@ -740,7 +402,8 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
     if (c->nblocks == 0) {
         /* Genesis pays to OP_TRUE; its time is fixed so it is the same everywhere. */
         static const uint8_t op_true[] = {0x51};
-        if (make_block(c, NULL, 0, op_true, sizeof(op_true), GENESIS_TIME, err, errlen) != 0)
+        if (make_block(c, NULL, 0, op_true, sizeof(op_true), NODE_MINE_GENESIS_TIME, err, errlen) !=
+            0)
             goto fail;
         replayed = 1;
     }
@@ -882,15 +545,8 @@ size_t node_chain_utxo_count(struct node_chain *c)
 
 int node_chain_has_unspent(struct node_chain *c, const uint8_t txid[32])
 {
-    /* Outputs are numbered densely; checking the first few catches a
-     * resubmitted confirmed transaction without an index of all txids. */
-    uint8_t key[OUTPOINT_SIZE];
-    int found = 0;
     pthread_rwlock_rdlock(&c->lock);
-    for (uint32_t v = 0; v < 4 && !found; v++) {
-        utxo_key(key, txid, v);
-        found = node_hmap_get(c->utxo, key, NULL);
-    }
+    int found = node_chainstate_has_unspent(c->utxo, txid);
     pthread_rwlock_unlock(&c->lock);
     return found;
 }
@@ -983,85 +639,6 @@ struct node_chain_stats *node_chain_stats(struct node_chain *c)
     return &c->stats;
 }
 
-/* Checks of a block from a peer that need no state change: everything
- * connect_block() would refuse after it had already touched the UTXO set.
- * Fills the transaction ids (ids[n]) for the mempool. Caller holds a lock.
- * 0, -1 invalid (err: the reason), -2 out of memory. */
-static int check_peer_block(struct node_chain *c, const uint8_t *raw, size_t len,
-                            uint8_t (**ids_out)[32], long *nout, char *err, size_t errlen)
-{
-    struct node_header h;
-    struct node_slice *txs = NULL;
-    uint8_t(*ids)[32] = NULL;
-    uint8_t hash[32], root[32];
-    int64_t tip = (int64_t)c->nblocks - 1;
-    long n;
-    int rc = -1;
-
-    if (len > NODE_MAX_BLOCK_WEIGHT)
-        return SYS_ERR("bad-blk-length");
-    n = node_block_txs(raw, len, NULL, 0);
-    if (n < 0)
-        return SYS_ERR("bad-blk-malformed");
-    if (!c->evm && n == 0)
-        return SYS_ERR("bad-cb-missing");
-    node_header_read(raw, &h);
-    if (h.bits != NODE_REGTEST_BITS)
-        return SYS_ERR("bad-diffbits");
-    if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0)
-        return SYS_ERR("out of memory") - 1;
-    if (!check_pow(hash, h.bits))
-        return SYS_ERR("high-hash");
-    if (tip < 0 || memcmp(h.prev, c->blocks[tip].hash, 32) != 0)
-        return SYS_ERR("bad-prevblk");
-    if (h.time <= median_time_locked(c, tip))
-        return SYS_ERR("time-too-old");
-    txs = calloc((size_t)(n ? n : 1), sizeof(*txs));
-    ids = calloc((size_t)(n ? n : 1), 32);
-    if (!txs || !ids) {
-        rc = SYS_ERR("out of memory") - 1;
-        goto fail;
-    }
-    node_block_txs(raw, len, txs, (size_t)n);
-    for (long i = 0; i < n; i++) {
-        struct node_tx tx;
-        if (tx_id(c, txs[i].p, txs[i].len, ids[i], &tx, err, errlen) != 0)
-            goto fail;
-        if (!c->evm) {
-            int bad = (i == 0) != node_tx_is_coinbase(&tx);
-            node_tx_free(&tx);
-            if (bad) {
-                SYS_ERR(i == 0 ? "bad-cb-missing" : "bad-cb-multiple");
-                goto fail;
-            }
-        }
-    }
-    if (merkle_root(ids, (size_t)n, root) != 0) {
-        rc = SYS_ERR("out of memory") - 1;
-        goto fail;
-    }
-    if (memcmp(root, h.merkle, 32) != 0) {
-        SYS_ERR("bad-txnmrklroot");
-        goto fail;
-    }
-    /* merkle_root() folded the ids in place: compute them again. */
-    for (long i = 0; i < n; i++) {
-        struct node_tx tx;
-        if (tx_id(c, txs[i].p, txs[i].len, ids[i], &tx, err, errlen) != 0)
-            goto fail;
-        if (!c->evm)
-            node_tx_free(&tx);
-    }
-    *ids_out = ids;
-    *nout = n;
-    ids = NULL;
-    rc = 0;
-fail:
-    free(txs);
-    free(ids);
-    return rc;
-}
-
 int node_chain_accept_block(struct node_chain *c, struct node_mempool *mp, const uint8_t *raw,
                             size_t len, char *err, size_t errlen)
 {
@@ -1083,7 +660,10 @@ int node_chain_accept_block(struct node_chain *c, struct node_mempool *mp, const
         rc = NODE_ACCEPT_HAVE;
         goto out;
     }
-    int checked = check_peer_block(c, raw, len, &ids, &n, err, errlen);
+    int64_t tip = (int64_t)c->nblocks - 1;
+    int checked =
+        node_validate_block(c->evm, raw, len, tip >= 0 ? c->blocks[tip].hash : NULL,
+                            tip >= 0 ? median_time_locked(c, tip) : 0, &ids, &n, err, errlen);
     if (checked != 0) {
         rc = checked == -2 ? NODE_ACCEPT_FAILED : NODE_ACCEPT_INVALID;
         goto out;

@@ -1,40 +1,20 @@
-/* The chain: blocks with Bitcoin-style 80-byte headers (double SHA-256,
- * regtest proof of work), persisted one file per block under
- * <data_dir>/blocks/ so pruning can delete the oldest, plus a chainstate
- * file (tip and UTXO set) replaced atomically after the block files are
- * durable. Opening replays block files written after the last chainstate
- * (crash recovery). Reads take a read lock, block production the write lock. */
+/* The chain: the block index (headers.h keeps it on disk), one file per
+ * block under <data_dir>/blocks/ so pruning can delete the oldest, and the
+ * chainstate (chainstate.h: tip and UTXO set) replaced atomically after the
+ * block files are durable. Opening replays block files written after the
+ * last chainstate (crash recovery). Blocks enter by production (mine.h) or
+ * from peers (validate.h), both through one store-and-connect path. Reads
+ * take a read lock, block production and acceptance the write lock. */
 #ifndef CCNODE_CHAIN_H
 #define CCNODE_CHAIN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "headers.h"
 #include "prom.h"
 
 struct node_mempool;
-
-#define NODE_HEADER_SIZE 80
-#define NODE_REGTEST_BITS 0x207fffffu
-#define NODE_MAX_BLOCK_WEIGHT 4000000
-
-struct node_header {
-    int32_t version;
-    uint8_t prev[32];
-    uint8_t merkle[32];
-    uint32_t time;
-    uint32_t bits;
-    uint32_t nonce;
-};
-
-/* What the index keeps per block. */
-struct node_block_meta {
-    uint8_t hash[32];
-    struct node_header header;
-    uint32_t ntx;
-    uint32_t size; /* bytes of the serialized block */
-    uint32_t weight;
-};
 
 struct node_chain_stats {
     _Atomic uint64_t blocks_processed; /* connected since start */
@@ -45,10 +25,6 @@ struct node_chain_stats {
 };
 
 struct node_chain;
-
-/* Serialize / parse an 80-byte header. */
-void node_header_write(const struct node_header *h, uint8_t out[NODE_HEADER_SIZE]);
-void node_header_read(const uint8_t in[NODE_HEADER_SIZE], struct node_header *h);
 
 /* Open (or create, with a genesis block) the chain under `data_dir`.
  * `evm` selects opaque transactions and no coinbase. NULL with err filled. */
@@ -72,14 +48,6 @@ uint32_t node_chain_median_time(struct node_chain *c, int64_t height);
 int node_chain_read_block(struct node_chain *c, int64_t height, uint8_t **raw, size_t *len,
                           char *err, size_t errlen);
 
-/* Split a serialized block into its transactions: fills up to `max` slices.
- * Returns the transaction count, or -1 when malformed. */
-struct node_slice {
-    const uint8_t *p;
-    size_t len;
-};
-long node_block_txs(const uint8_t *raw, size_t len, struct node_slice *txs, size_t max);
-
 /* Produce `n` blocks on top of the tip, each taking what fits from the
  * mempool; bitcoin blocks pay the coinbase to `script`. Hashes go to
  * `hashes` (n entries, may be NULL). 0, or -1 with err (blocks made before
@@ -94,8 +62,6 @@ int node_chain_has_unspent(struct node_chain *c, const uint8_t txid[32]);
 /* The node's own storage: bytes of the stored block files, the headers
  * index and the chainstate. Lock-free. */
 uint64_t node_chain_size_bytes(const struct node_chain *c);
-/* Block subsidy in satoshis at `height` (regtest halving every 150). */
-int64_t node_chain_subsidy(int64_t height);
 
 /* Re-check that the data dir is usable (a durable probe write and at least
  * the node_chain_set_min_free() floor free, 16 MiB by default); updates the

@@ -47,10 +47,37 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+void node_headers_pack(const struct node_header *h, uint8_t out[NODE_HEADER_SIZE])
+{
+    struct node_buf b = {.data = out, .cap = NODE_HEADER_SIZE};
+    node_buf_u32le(&b, (uint32_t)h->version);
+    node_buf_put(&b, h->prev, 32);
+    node_buf_put(&b, h->merkle, 32);
+    node_buf_u32le(&b, h->time);
+    node_buf_u32le(&b, h->bits);
+    node_buf_u32le(&b, h->nonce);
+}
+
+void node_headers_unpack(const uint8_t in[NODE_HEADER_SIZE], struct node_header *h)
+{
+    struct node_reader r = {in, NODE_HEADER_SIZE, 0};
+    const uint8_t *p;
+    uint32_t v;
+    node_read_u32le(&r, &v);
+    h->version = (int32_t)v;
+    node_read_bytes(&r, 32, &p);
+    memcpy(h->prev, p, 32);
+    node_read_bytes(&r, 32, &p);
+    memcpy(h->merkle, p, 32);
+    node_read_u32le(&r, &h->time);
+    node_read_u32le(&r, &h->bits);
+    node_read_u32le(&r, &h->nonce);
+}
+
 void node_headers_encode(const struct node_block_meta *m, uint8_t out[NODE_HEADERS_RECORD])
 {
     uint8_t sum[32];
-    node_header_write(&m->header, out);
+    node_headers_pack(&m->header, out);
     put_u32(out + NODE_HEADER_SIZE, m->ntx);
     put_u32(out + NODE_HEADER_SIZE + 4, m->size);
     put_u32(out + NODE_HEADER_SIZE + 8, m->weight);
@@ -65,7 +92,7 @@ int node_headers_decode(const uint8_t in[NODE_HEADERS_RECORD], struct node_block
     if (memcmp(sum, in + BODY, 4) != 0)
         return -1;
     memset(m, 0, sizeof(*m));
-    node_header_read(in, &m->header);
+    node_headers_unpack(in, &m->header);
     sha256d(in, NODE_HEADER_SIZE, m->hash);
     m->ntx = get_u32(in + NODE_HEADER_SIZE);
     m->size = get_u32(in + NODE_HEADER_SIZE + 4);

@@ -11,13 +11,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chain.h"
+#define NODE_HEADER_SIZE 80
+
+/* A Bitcoin-style block header. */
+struct node_header {
+    int32_t version;
+    uint8_t prev[32];
+    uint8_t merkle[32];
+    uint32_t time;
+    uint32_t bits;
+    uint32_t nonce;
+};
+
+/* What the index keeps per block. */
+struct node_block_meta {
+    uint8_t hash[32];
+    struct node_header header;
+    uint32_t ntx;
+    uint32_t size; /* bytes of the serialized block */
+    uint32_t weight;
+};
 
 #define NODE_HEADERS_MAGIC "CCHDRS01" /* file prefix: format and version */
 #define NODE_HEADERS_PREFIX 8
 #define NODE_HEADERS_RECORD 96 /* 80 header + ntx, size, weight (u32 LE) + 4 checksum */
 
 struct node_headers;
+
+/* Serialize / parse the 80-byte wire form of a header (little-endian
+ * fields, as in Bitcoin). */
+void node_headers_pack(const struct node_header *h, uint8_t out[NODE_HEADER_SIZE]);
+void node_headers_unpack(const uint8_t in[NODE_HEADER_SIZE], struct node_header *h);
 
 /* Encode one index entry as a record (checksum included). */
 void node_headers_encode(const struct node_block_meta *m, uint8_t out[NODE_HEADERS_RECORD]);

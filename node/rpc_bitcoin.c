@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "address.h"
+#include "block.h"
 #include "chain.h"
 #include "codec.h"
 #include "mempool.h"
@@ -260,7 +261,7 @@ static int m_getblockheader(struct node *n, json_t *params, json_t **result,
     }
     if (!verbose) {
         uint8_t hdr[NODE_HEADER_SIZE];
-        node_header_write(&b.header, hdr);
+        node_headers_pack(&b.header, hdr);
         *result = script_json(hdr, sizeof(hdr));
     } else {
         *result = header_json(n, height, &b);
@@ -634,7 +635,7 @@ static int m_getblocktemplate(struct node *n, json_t *params, json_t **result,
                       "rules", "csv", "!segwit", "taproot", "vbavailable", "vbrequired", 0,
                       "capabilities", "proposal", "version", 0x20000000, "previousblockhash",
                       tiphex, "transactions", txs, "coinbasevalue",
-                      (json_int_t)node_chain_subsidy(h + 1), "longpollid", longpoll, "mintime",
+                      (json_int_t)node_block_subsidy(h + 1), "longpollid", longpoll, "mintime",
                       (json_int_t)node_chain_median_time(n->chain, h) + 1, "mutable", "time",
                       "transactions", "prevblock", "noncerange", "00000000ffffffff", "sigoplimit",
                       80000, "sizelimit", 4000000, "weightlimit", 4000000, "curtime",

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
 #include "chain.h"
 #include "codec.h"
 #include "mempool.h"

@@ -208,9 +208,9 @@ static void grind(uint8_t *raw, int want)
 {
     struct node_header h;
     uint8_t hash[32];
-    node_header_read(raw, &h);
+    node_headers_unpack(raw, &h);
     for (;; h.nonce++) {
-        node_header_write(&h, raw);
+        node_headers_pack(&h, raw);
         ck_assert_int_eq(node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash), 0);
         /* regtest target: the top byte of the little-endian hash below 0x80 */
         if ((hash[31] < 0x7f) == want && (hash[31] != 0x7f))

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "node/block.h"
 #include "node/chain.h"
 #include "node/codec.h"
 #include "node/config.h"
@@ -91,7 +92,7 @@ START_TEST(test_record_roundtrip)
     ck_assert_int_eq(memcmp(&out.header, &in.header, sizeof(in.header)), 0);
     /* the hash is the block hash: double SHA-256 of the 80-byte header */
     uint8_t hdr[NODE_HEADER_SIZE], hash[32];
-    node_header_write(&in.header, hdr);
+    node_headers_pack(&in.header, hdr);
     ck_assert_int_eq(node_sha256d(hdr, sizeof(hdr), NULL, 0, hash), 0);
     ck_assert_int_eq(memcmp(out.hash, hash, 32), 0);
     /* any flipped bit is caught */
