@@ -46,8 +46,7 @@ static void raise_fd_limit(void)
 
 static int method_names(const struct node_config *cfg, const char ***names, size_t *n)
 {
-    const struct node_rpc_method *m =
-        cfg->node.flavour == NODE_FLAVOUR_EVM ? node_evm_methods : node_btc_methods;
+    const struct node_method *m = node_rpc_methods(cfg);
     size_t count = 0;
     while (m[count].name)
         count++;

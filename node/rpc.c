@@ -15,32 +15,20 @@
 #include "metrics.h"
 #include "peermgr.h"
 #include "ratelimit.h"
+#include "rpc_bitcoin.h"
+#include "rpc_evm.h"
 #include "sys.h"
 
 #define MAX_LIMITED_METHODS 16 /* distinct overridden methods checked per request */
-
-int node_rpc_fail(struct node_rpc_error *e, int code, const char *fmt, ...)
-{
-    va_list ap;
-    e->code = code;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int is_evm(const struct node *n)
 {
     return n->cfg->node.flavour == NODE_FLAVOUR_EVM;
 }
 
-const struct node_rpc_method *node_rpc_find(const struct node *n, const char *name)
+const struct node_method *node_rpc_methods(const struct node_config *cfg)
 {
-    const struct node_rpc_method *m = is_evm(n) ? node_evm_methods : node_btc_methods;
-    for (; m->name; m++)
-        if (strcmp(m->name, name) == 0)
-            return m;
-    return NULL;
+    return cfg->node.flavour == NODE_FLAVOUR_EVM ? node_rpc_evm_methods : node_rpc_bitcoin_methods;
 }
 
 static int secret_eq(const char *a, const char *b)
@@ -104,39 +92,40 @@ struct call {
     json_t *params; /* borrowed, or NULL */
 };
 
-static int parse_call(const struct node *n, json_t *obj, struct call *c, struct node_rpc_error *e)
+static int parse_call(const struct node *n, json_t *obj, struct call *c,
+                      struct node_method_error *e)
 {
     memset(c, 0, sizeof(*c));
     if (!json_is_object(obj))
-        return node_rpc_fail(e, RPC_INVALID_REQUEST, "Invalid Request object");
+        return node_method_fail(e, RPC_INVALID_REQUEST, "Invalid Request object");
     c->id = json_object_get(obj, "id");
     json_t *ver = json_object_get(obj, "jsonrpc");
     if (ver) {
         if (!json_is_string(ver))
-            return node_rpc_fail(e, RPC_INVALID_REQUEST, "jsonrpc field must be a string");
+            return node_method_fail(e, RPC_INVALID_REQUEST, "jsonrpc field must be a string");
         if (strcmp(json_string_value(ver), "2.0") == 0)
             c->v2 = 1;
         else if (is_evm(n) || strcmp(json_string_value(ver), "1.0") != 0)
-            return node_rpc_fail(e, RPC_INVALID_REQUEST, "JSON-RPC version not supported");
+            return node_method_fail(e, RPC_INVALID_REQUEST, "JSON-RPC version not supported");
     } else if (is_evm(n)) {
-        return node_rpc_fail(e, RPC_INVALID_REQUEST, "invalid request: missing jsonrpc \"2.0\"");
+        return node_method_fail(e, RPC_INVALID_REQUEST, "invalid request: missing jsonrpc \"2.0\"");
     }
     c->notification = c->v2 && !c->id;
     json_t *m = json_object_get(obj, "method");
     if (!m)
-        return node_rpc_fail(e, RPC_INVALID_REQUEST, "Missing method");
+        return node_method_fail(e, RPC_INVALID_REQUEST, "Missing method");
     if (!json_is_string(m))
-        return node_rpc_fail(e, RPC_INVALID_REQUEST, "Method must be a string");
+        return node_method_fail(e, RPC_INVALID_REQUEST, "Method must be a string");
     c->method = json_string_value(m);
     c->params = json_object_get(obj, "params");
     if (c->params && !json_is_null(c->params) && !json_is_array(c->params) &&
         !json_is_object(c->params))
-        return node_rpc_fail(e, RPC_INVALID_REQUEST, "Params must be an array or object");
+        return node_method_fail(e, RPC_INVALID_REQUEST, "Params must be an array or object");
     return 0;
 }
 
 /* Positional arguments from an array or (named) object. New reference. */
-static json_t *positional(const struct node_rpc_method *m, json_t *params, struct node_rpc_error *e)
+static json_t *positional(const struct node_method *m, json_t *params, struct node_method_error *e)
 {
     if (!params || json_is_null(params))
         return json_array();
@@ -155,7 +144,7 @@ static json_t *positional(const struct node_rpc_method *m, json_t *params, struc
             i++;
         if (i == nargs) {
             json_decref(arr);
-            node_rpc_fail(e, RPC_INVALID_PARAMETER, "Unknown named parameter %s", key);
+            node_method_fail(e, RPC_INVALID_PARAMETER, "Unknown named parameter %s", key);
             return NULL;
         }
     }
@@ -171,7 +160,7 @@ static json_t *positional(const struct node_rpc_method *m, json_t *params, struc
            json_is_null(json_array_get(arr, json_array_size(arr) - 1)))
         json_array_remove(arr, json_array_size(arr) - 1);
     if (!arr)
-        node_rpc_fail(e, RPC_OUT_OF_MEMORY, "out of memory");
+        node_method_fail(e, RPC_OUT_OF_MEMORY, "out of memory");
     return arr;
 }
 
@@ -201,28 +190,28 @@ static int refused_while_syncing(const struct node *n, const char *m)
 
 /* Execute one parsed call. 0 with *result, or -1 with e. */
 static int exec_call(struct node *n, const struct call *c, json_t **result,
-                     struct node_rpc_error *e)
+                     struct node_method_error *e)
 {
-    const struct node_rpc_method *m = node_rpc_find(n, c->method);
+    const struct node_method *m = node_method_find(node_rpc_methods(n->cfg), c->method);
     int phase = atomic_load(&n->phase);
 
     *result = NULL;
     if (phase != NODE_PHASE_READY)
-        return node_rpc_fail(e, is_evm(n) ? RPC_SERVER_ERROR : RPC_IN_WARMUP, "%s",
-                             warmup_message(n));
+        return node_method_fail(e, is_evm(n) ? RPC_SERVER_ERROR : RPC_IN_WARMUP, "%s",
+                                warmup_message(n));
     if (!m) {
         if (is_evm(n))
-            return node_rpc_fail(e, RPC_METHOD_NOT_FOUND,
-                                 "the method %.128s does not exist/is not available", c->method);
-        return node_rpc_fail(e, RPC_METHOD_NOT_FOUND, "Method not found");
+            return node_method_fail(e, RPC_METHOD_NOT_FOUND,
+                                    "the method %.128s does not exist/is not available", c->method);
+        return node_method_fail(e, RPC_METHOD_NOT_FOUND, "Method not found");
     }
     if (node_peermgr_syncing(n->peers) && refused_while_syncing(n, m->name)) {
         int64_t h = node_chain_height(n->chain), best = node_peermgr_best_height(n->peers);
         if (is_evm(n))
-            return node_rpc_fail(e, RPC_SERVER_ERROR, "node is syncing: block %lld of %lld",
-                                 (long long)h, (long long)(best > h ? best : h));
-        return node_rpc_fail(e, RPC_CLIENT_IN_INITIAL_DOWNLOAD,
-                             "Bitcoin Core is in initial sync and waiting for blocks...");
+            return node_method_fail(e, RPC_SERVER_ERROR, "node is syncing: block %lld of %lld",
+                                    (long long)h, (long long)(best > h ? best : h));
+        return node_method_fail(e, RPC_CLIENT_IN_INITIAL_DOWNLOAD,
+                                "Bitcoin Core is in initial sync and waiting for blocks...");
     }
     json_t *args = positional(m, c->params, e);
     if (!args)
@@ -231,15 +220,15 @@ static int exec_call(struct node *n, const struct call *c, json_t **result,
     int rc;
     if (nargs < m->min_args || nargs > m->max_args) {
         if (is_evm(n) && nargs < m->min_args)
-            rc = node_rpc_fail(e, RPC_INVALID_PARAMS, "missing value for required argument %zu",
-                               nargs);
+            rc = node_method_fail(e, RPC_INVALID_PARAMS, "missing value for required argument %zu",
+                                  nargs);
         else if (is_evm(n))
-            rc = node_rpc_fail(e, RPC_INVALID_PARAMS, "too many arguments, want at most %u",
-                               m->max_args);
+            rc = node_method_fail(e, RPC_INVALID_PARAMS, "too many arguments, want at most %u",
+                                  m->max_args);
         else
-            rc = node_rpc_fail(e, RPC_INVALID_PARAMS,
-                               "Invalid params: %s takes %u to %u arguments, got %zu\nUsage: %s",
-                               m->name, m->min_args, m->max_args, nargs, m->help);
+            rc = node_method_fail(e, RPC_INVALID_PARAMS,
+                                  "Invalid params: %s takes %u to %u arguments, got %zu\nUsage: %s",
+                                  m->name, m->min_args, m->max_args, nargs, m->help);
     } else {
         rc = m->fn(n, args, result, e);
     }
@@ -248,7 +237,7 @@ static int exec_call(struct node *n, const struct call *c, json_t **result,
 }
 
 static json_t *reply_obj(const struct node *n, int v2, json_t *result,
-                         const struct node_rpc_error *e, json_t *id)
+                         const struct node_method_error *e, json_t *id)
 {
     json_t *o = json_object();
     if (!o)
@@ -315,7 +304,7 @@ static void client_ip(const char *addr, char *out, size_t size)
 static json_t *run_one(struct exchange *x, json_t *obj, int *failed_code)
 {
     struct call c;
-    struct node_rpc_error e = {0};
+    struct node_method_error e = {0};
     json_t *result = NULL, *reply;
     double t0 = sys_mono_s();
     int rc = parse_call(x->n, obj, &c, &e);
@@ -443,7 +432,7 @@ static void finish_log(struct exchange *x, size_t sent)
 
 static json_t *simple_error(struct exchange *x, int code, const char *msg, json_t *id)
 {
-    struct node_rpc_error e = {.code = code};
+    struct node_method_error e = {.code = code};
     snprintf(e.message, sizeof(e.message), "%s", msg);
     return reply_obj(x->n, 0, NULL, &e, id);
 }
@@ -454,7 +443,7 @@ static void dispatch(struct exchange *x, json_t *root)
     int code;
     if (json_is_object(root)) {
         struct call c;
-        struct node_rpc_error e;
+        struct node_method_error e;
         int parsed = parse_call(x->n, root, &c, &e) == 0;
         x->log_method = parsed ? c.method : json_string_value(json_object_get(root, "method"));
         if (!parsed && !is_evm(x->n)) {

@@ -14,7 +14,8 @@
 #include "metrics.h"
 #include "prune.h"
 #include "peermgr.h"
-#include "rpc.h"
+#include "node.h"
+#include "rpc_bitcoin.h"
 #include "tx.h"
 
 #define MAX_GENERATE 1000 /* blocks per generate call: bounds one request's time */
@@ -40,41 +41,42 @@ static const char *json_type_name(const json_t *v)
     }
 }
 
-static int arg_int(json_t *params, size_t i, int64_t *out, struct node_rpc_error *e)
+static int arg_int(json_t *params, size_t i, int64_t *out, struct node_method_error *e)
 {
     json_t *v = json_array_get(params, i);
     if (!json_is_integer(v))
-        return node_rpc_fail(e, RPC_TYPE_ERROR,
-                             "JSON value of type %s is not of expected type number",
-                             json_type_name(v));
+        return node_method_fail(e, RPC_TYPE_ERROR,
+                                "JSON value of type %s is not of expected type number",
+                                json_type_name(v));
     *out = (int64_t)json_integer_value(v);
     return 0;
 }
 
-static int arg_str(json_t *params, size_t i, const char **out, struct node_rpc_error *e)
+static int arg_str(json_t *params, size_t i, const char **out, struct node_method_error *e)
 {
     json_t *v = json_array_get(params, i);
     if (!json_is_string(v))
-        return node_rpc_fail(e, RPC_TYPE_ERROR,
-                             "JSON value of type %s is not of expected type string",
-                             json_type_name(v));
+        return node_method_fail(e, RPC_TYPE_ERROR,
+                                "JSON value of type %s is not of expected type string",
+                                json_type_name(v));
     *out = json_string_value(v);
     return 0;
 }
 
 /* Core's ParseHashV: 64 hex characters, displayed byte order. */
 static int arg_hash(json_t *params, size_t i, const char *name, uint8_t out[32],
-                    struct node_rpc_error *e)
+                    struct node_method_error *e)
 {
     const char *s;
     if (arg_str(params, i, &s, e) != 0)
         return -1;
     if (strlen(s) != 64)
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER,
-                             "%s must be of length 64 (not %zu, for '%.80s')", name, strlen(s), s);
+        return node_method_fail(e, RPC_INVALID_PARAMETER,
+                                "%s must be of length 64 (not %zu, for '%.80s')", name, strlen(s),
+                                s);
     if (node_hex_decode32(s, 1, out) != 0)
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER,
-                             "%s must be hexadecimal string (not '%.80s')", name, s);
+        return node_method_fail(e, RPC_INVALID_PARAMETER,
+                                "%s must be hexadecimal string (not '%.80s')", name, s);
     return 0;
 }
 
@@ -112,9 +114,9 @@ static json_t *chainwork_json(int64_t height)
     return json_string(hex);
 }
 
-static int oom(struct node_rpc_error *e)
+static int oom(struct node_method_error *e)
 {
-    return node_rpc_fail(e, RPC_OUT_OF_MEMORY, "Out of memory");
+    return node_method_fail(e, RPC_OUT_OF_MEMORY, "Out of memory");
 }
 
 /* Header fields shared by getblock and getblockheader. */
@@ -201,19 +203,19 @@ fail:
 }
 
 static int lookup_block(struct node *n, json_t *params, int64_t *height,
-                        struct node_block_meta *meta, struct node_rpc_error *e)
+                        struct node_block_meta *meta, struct node_method_error *e)
 {
     uint8_t hash[32];
     if (arg_hash(params, 0, "blockhash", hash, e) != 0)
         return -1;
     if (node_chain_find(n->chain, hash, height) != 0 ||
         node_chain_get(n->chain, *height, meta) != 0)
-        return node_rpc_fail(e, RPC_INVALID_ADDRESS_OR_KEY, "Block not found");
+        return node_method_fail(e, RPC_INVALID_ADDRESS_OR_KEY, "Block not found");
     return 0;
 }
 
 static int m_getblockcount(struct node *n, json_t *params, json_t **result,
-                           struct node_rpc_error *e)
+                           struct node_method_error *e)
 {
     (void)params;
     *result = json_integer(node_chain_height(n->chain));
@@ -221,30 +223,31 @@ static int m_getblockcount(struct node *n, json_t *params, json_t **result,
 }
 
 static int m_getbestblockhash(struct node *n, json_t *params, json_t **result,
-                              struct node_rpc_error *e)
+                              struct node_method_error *e)
 {
     struct node_block_meta b;
     (void)params;
     if (node_chain_get(n->chain, node_chain_height(n->chain), &b) != 0)
-        return node_rpc_fail(e, RPC_INTERNAL_ERROR, "no tip");
+        return node_method_fail(e, RPC_INTERNAL_ERROR, "no tip");
     *result = hash_json(b.hash);
     return *result ? 0 : oom(e);
 }
 
-static int m_getblockhash(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_getblockhash(struct node *n, json_t *params, json_t **result,
+                          struct node_method_error *e)
 {
     int64_t h;
     struct node_block_meta b;
     if (arg_int(params, 0, &h, e) != 0)
         return -1;
     if (node_chain_get(n->chain, h, &b) != 0)
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER, "Block height out of range");
+        return node_method_fail(e, RPC_INVALID_PARAMETER, "Block height out of range");
     *result = hash_json(b.hash);
     return *result ? 0 : oom(e);
 }
 
 static int m_getblockheader(struct node *n, json_t *params, json_t **result,
-                            struct node_rpc_error *e)
+                            struct node_method_error *e)
 {
     int64_t height;
     struct node_block_meta b;
@@ -254,9 +257,9 @@ static int m_getblockheader(struct node *n, json_t *params, json_t **result,
     if (json_array_size(params) > 1) {
         json_t *v = json_array_get(params, 1);
         if (!json_is_boolean(v))
-            return node_rpc_fail(e, RPC_TYPE_ERROR,
-                                 "JSON value of type %s is not of expected type bool",
-                                 json_type_name(v));
+            return node_method_fail(e, RPC_TYPE_ERROR,
+                                    "JSON value of type %s is not of expected type bool",
+                                    json_type_name(v));
         verbose = json_is_true(v);
     }
     if (!verbose) {
@@ -269,7 +272,7 @@ static int m_getblockheader(struct node *n, json_t *params, json_t **result,
     return *result ? 0 : oom(e);
 }
 
-static int m_getblock(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_getblock(struct node *n, json_t *params, json_t **result, struct node_method_error *e)
 {
     int64_t height, verbosity = 1;
     struct node_block_meta b;
@@ -291,8 +294,8 @@ static int m_getblock(struct node *n, json_t *params, json_t **result, struct no
     }
     if (node_chain_read_block(n->chain, height, &raw, &len, err, sizeof(err)) != 0) {
         if (node_chain_is_pruned(n->chain, height))
-            return node_rpc_fail(e, RPC_MISC_ERROR, "Block not available (pruned data)");
-        return node_rpc_fail(e, RPC_MISC_ERROR, "Block not found on disk");
+            return node_method_fail(e, RPC_MISC_ERROR, "Block not available (pruned data)");
+        return node_method_fail(e, RPC_MISC_ERROR, "Block not found on disk");
     }
     if (verbosity <= 0) {
         *result = script_json(raw, len);
@@ -303,7 +306,7 @@ static int m_getblock(struct node *n, json_t *params, json_t **result, struct no
     o = header_json(n, height, &b);
     list = json_array();
     if (!txs || !o || !list || node_block_txs(raw, len, txs, b.ntx) != (long)b.ntx) {
-        rc = txs && o && list ? node_rpc_fail(e, RPC_MISC_ERROR, "Block data corrupt") : oom(e);
+        rc = txs && o && list ? node_method_fail(e, RPC_MISC_ERROR, "Block data corrupt") : oom(e);
         goto out;
     }
     for (uint32_t i = 0; i < b.ntx; i++) {
@@ -356,14 +359,14 @@ static int add_prune_info(struct node *n, json_t *o)
 }
 
 static int m_getblockchaininfo(struct node *n, json_t *params, json_t **result,
-                               struct node_rpc_error *e)
+                               struct node_method_error *e)
 {
     struct node_block_meta b;
     int64_t h = node_chain_height(n->chain);
     int64_t best = node_peermgr_best_height(n->peers);
     (void)params;
     if (node_chain_get(n->chain, h, &b) != 0)
-        return node_rpc_fail(e, RPC_INTERNAL_ERROR, "no tip");
+        return node_method_fail(e, RPC_INTERNAL_ERROR, "no tip");
     *result = json_pack(
         "{s:s,s:I,s:I,s:o,s:f,s:I,s:I,s:f,s:b,s:o,s:I,s:b,s:[]}", "chain", "regtest", "blocks",
         (json_int_t)h, "headers", (json_int_t)(best > h ? best : h), "bestblockhash",
@@ -388,7 +391,7 @@ static int m_getblockchaininfo(struct node *n, json_t *params, json_t **result,
  * most recent storage.min_blocks_kept always stay); answers the height of
  * the last block pruned, as Core. */
 static int m_pruneblockchain(struct node *n, json_t *params, json_t **result,
-                             struct node_rpc_error *e)
+                             struct node_method_error *e)
 {
     struct node_prune_limits l;
     struct node_prune_plan done;
@@ -399,10 +402,10 @@ static int m_pruneblockchain(struct node *n, json_t *params, json_t **result,
         return -1;
     node_prune_limits_of(n->cfg, &l);
     if (!l.enabled)
-        return node_rpc_fail(e, RPC_MISC_ERROR,
-                             "Cannot prune blocks because node is not in prune mode.");
+        return node_method_fail(e, RPC_MISC_ERROR,
+                                "Cannot prune blocks because node is not in prune mode.");
     if (height < 0)
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER, "Negative block height.");
+        return node_method_fail(e, RPC_INVALID_PARAMETER, "Negative block height.");
     if (height > 1000000000) {
         /* Too high for a height: a block time. */
         struct node_block_meta b;
@@ -411,21 +414,21 @@ static int m_pruneblockchain(struct node *n, json_t *params, json_t **result,
                (int64_t)b.header.time < height - PRUNE_TIME_WINDOW)
             h++;
         if (h > tip)
-            return node_rpc_fail(e, RPC_INVALID_PARAMETER,
-                                 "Could not find block with at least the specified timestamp.");
+            return node_method_fail(e, RPC_INVALID_PARAMETER,
+                                    "Could not find block with at least the specified timestamp.");
         height = h;
     }
     if (height > tip)
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER,
-                             "Blockchain is shorter than the attempt to prune.");
+        return node_method_fail(e, RPC_INVALID_PARAMETER,
+                                "Blockchain is shorter than the attempt to prune.");
     if (node_chain_prune(n->chain, 0, l.keep, height, &done, err, sizeof(err)) != 0)
-        return node_rpc_fail(e, RPC_MISC_ERROR, "Prune failed: %s", err);
+        return node_method_fail(e, RPC_MISC_ERROR, "Prune failed: %s", err);
     *result = json_integer(node_chain_prune_height(n->chain) - 1);
     return *result ? 0 : oom(e);
 }
 
 static int m_getmempoolinfo(struct node *n, json_t *params, json_t **result,
-                            struct node_rpc_error *e)
+                            struct node_method_error *e)
 {
     size_t count, bytes;
     (void)params;
@@ -440,7 +443,7 @@ static int m_getmempoolinfo(struct node *n, json_t *params, json_t **result,
 }
 
 static int m_getrawmempool(struct node *n, json_t *params, json_t **result,
-                           struct node_rpc_error *e)
+                           struct node_method_error *e)
 {
     struct node_mempool_entry *entries;
     size_t count;
@@ -451,9 +454,9 @@ static int m_getrawmempool(struct node *n, json_t *params, json_t **result,
     if (json_array_size(params) > 0) {
         json_t *v = json_array_get(params, 0);
         if (!json_is_boolean(v))
-            return node_rpc_fail(e, RPC_TYPE_ERROR,
-                                 "JSON value of type %s is not of expected type bool",
-                                 json_type_name(v));
+            return node_method_fail(e, RPC_TYPE_ERROR,
+                                    "JSON value of type %s is not of expected type bool",
+                                    json_type_name(v));
         verbose = json_is_true(v);
     }
     if (node_mempool_snapshot(n->mempool, 0, &entries, &count) != 0)
@@ -485,7 +488,7 @@ static int m_getrawmempool(struct node *n, json_t *params, json_t **result,
 }
 
 static int m_sendrawtransaction(struct node *n, json_t *params, json_t **result,
-                                struct node_rpc_error *e)
+                                struct node_method_error *e)
 {
     const char *hex;
     uint8_t *raw = NULL;
@@ -497,26 +500,26 @@ static int m_sendrawtransaction(struct node *n, json_t *params, json_t **result,
     if (arg_str(params, 0, &hex, e) != 0)
         return -1;
     if (json_array_size(params) > 1 && !json_is_number(json_array_get(params, 1)))
-        return node_rpc_fail(e, RPC_TYPE_ERROR,
-                             "JSON value of type %s is not of expected type number",
-                             json_type_name(json_array_get(params, 1)));
+        return node_method_fail(e, RPC_TYPE_ERROR,
+                                "JSON value of type %s is not of expected type number",
+                                json_type_name(json_array_get(params, 1)));
     if (node_hex_decode(hex, strlen(hex), &raw, &len) != 0) {
         if (!raw && errno == ENOMEM)
             return oom(e);
-        return node_rpc_fail(e, RPC_DESERIALIZATION_ERROR,
-                             "TX decode failed. Make sure the tx has at least one input.");
+        return node_method_fail(e, RPC_DESERIALIZATION_ERROR,
+                                "TX decode failed. Make sure the tx has at least one input.");
     }
     if (node_tx_decode(raw, len, &tx, why, sizeof(why)) != 0) {
-        node_rpc_fail(e, RPC_DESERIALIZATION_ERROR,
-                      "TX decode failed. Make sure the tx has at least one input. (%s)", why);
+        node_method_fail(e, RPC_DESERIALIZATION_ERROR,
+                         "TX decode failed. Make sure the tx has at least one input. (%s)", why);
         goto out;
     }
     if (node_tx_is_coinbase(&tx)) {
-        node_rpc_fail(e, RPC_VERIFY_REJECTED, "coinbase");
+        node_method_fail(e, RPC_VERIFY_REJECTED, "coinbase");
         goto free_tx;
     }
     if (node_chain_has_unspent(n->chain, tx.txid)) {
-        node_rpc_fail(e, RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction outputs already in utxo set");
+        node_method_fail(e, RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction outputs already in utxo set");
         goto free_tx;
     }
     switch (node_mempool_add(n->mempool, tx.txid, raw, len, tx.weight)) {
@@ -526,7 +529,7 @@ static int m_sendrawtransaction(struct node *n, json_t *params, json_t **result,
         rc = *result ? 0 : oom(e);
         break;
     case NODE_MEMPOOL_FULL:
-        node_rpc_fail(e, RPC_VERIFY_REJECTED, "mempool full");
+        node_method_fail(e, RPC_VERIFY_REJECTED, "mempool full");
         break;
     default:
         oom(e);
@@ -539,7 +542,7 @@ out:
 }
 
 static int m_getnetworkinfo(struct node *n, json_t *params, json_t **result,
-                            struct node_rpc_error *e)
+                            struct node_method_error *e)
 {
     size_t in, out;
     (void)params;
@@ -554,7 +557,8 @@ static int m_getnetworkinfo(struct node *n, json_t *params, json_t **result,
     return *result ? 0 : oom(e);
 }
 
-static int m_getpeerinfo(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_getpeerinfo(struct node *n, json_t *params, json_t **result,
+                         struct node_method_error *e)
 {
     (void)params;
     *result = node_peermgr_info(n->peers);
@@ -562,7 +566,7 @@ static int m_getpeerinfo(struct node *n, json_t *params, json_t **result, struct
 }
 
 static int m_getconnectioncount(struct node *n, json_t *params, json_t **result,
-                                struct node_rpc_error *e)
+                                struct node_method_error *e)
 {
     size_t in, out;
     (void)params;
@@ -571,7 +575,7 @@ static int m_getconnectioncount(struct node *n, json_t *params, json_t **result,
     return *result ? 0 : oom(e);
 }
 
-static int m_uptime(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_uptime(struct node *n, json_t *params, json_t **result, struct node_method_error *e)
 {
     (void)params;
     *result = json_integer(node_uptime(n));
@@ -591,7 +595,7 @@ static int has_segwit_rule(json_t *req)
 }
 
 static int m_getblocktemplate(struct node *n, json_t *params, json_t **result,
-                              struct node_rpc_error *e)
+                              struct node_method_error *e)
 {
     json_t *req = json_array_get(params, 0), *txs = NULL, *o = NULL;
     struct node_mempool_entry *entries = NULL;
@@ -601,13 +605,14 @@ static int m_getblocktemplate(struct node *n, json_t *params, json_t **result,
     char longpoll[96], tiphex[65];
 
     if (req && !json_is_object(req))
-        return node_rpc_fail(e, RPC_TYPE_ERROR,
-                             "JSON value of type %s is not of expected type object",
-                             json_type_name(req));
+        return node_method_fail(e, RPC_TYPE_ERROR,
+                                "JSON value of type %s is not of expected type object",
+                                json_type_name(req));
     if (!req || !has_segwit_rule(req))
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER,
-                             "getblocktemplate must be called with the segwit rule set (call with "
-                             "{\"rules\": [\"segwit\"]})");
+        return node_method_fail(
+            e, RPC_INVALID_PARAMETER,
+            "getblocktemplate must be called with the segwit rule set (call with "
+            "{\"rules\": [\"segwit\"]})");
     if (node_chain_get(n->chain, h, &tip) != 0 ||
         node_mempool_snapshot(n->mempool, NODE_MAX_BLOCK_WEIGHT - 4000, &entries, &count) != 0)
         return oom(e);
@@ -648,15 +653,15 @@ static int m_getblocktemplate(struct node *n, json_t *params, json_t **result,
 }
 
 static int generate(struct node *n, int64_t nblocks, const uint8_t *script, size_t script_len,
-                    json_t **result, struct node_rpc_error *e)
+                    json_t **result, struct node_method_error *e)
 {
     uint8_t(*hashes)[32] = NULL;
     char err[256];
     json_t *out;
 
     if (nblocks < 0 || nblocks > MAX_GENERATE)
-        return node_rpc_fail(e, RPC_INVALID_PARAMETER, "nblocks must be between 0 and %d",
-                             MAX_GENERATE);
+        return node_method_fail(e, RPC_INVALID_PARAMETER, "nblocks must be between 0 and %d",
+                                MAX_GENERATE);
     if (nblocks > 0) {
         hashes = calloc((size_t)nblocks, 32);
         if (!hashes)
@@ -664,7 +669,7 @@ static int generate(struct node *n, int64_t nblocks, const uint8_t *script, size
         if (node_chain_generate(n->chain, n->mempool, script, script_len, (size_t)nblocks, hashes,
                                 err, sizeof(err)) != 0) {
             free(hashes);
-            return node_rpc_fail(e, RPC_MISC_ERROR, "Block production failed: %s", err);
+            return node_method_fail(e, RPC_MISC_ERROR, "Block production failed: %s", err);
         }
     }
     out = json_array();
@@ -680,7 +685,7 @@ static int generate(struct node *n, int64_t nblocks, const uint8_t *script, size
 }
 
 static int m_generatetoaddress(struct node *n, json_t *params, json_t **result,
-                               struct node_rpc_error *e)
+                               struct node_method_error *e)
 {
     int64_t nblocks;
     const char *addr;
@@ -695,11 +700,11 @@ static int m_generatetoaddress(struct node *n, json_t *params, json_t **result,
             return -1;
     }
     if (node_address_script(addr, script, &script_len) != 0)
-        return node_rpc_fail(e, RPC_INVALID_ADDRESS_OR_KEY, "Error: Invalid address");
+        return node_method_fail(e, RPC_INVALID_ADDRESS_OR_KEY, "Error: Invalid address");
     return generate(n, nblocks, script, script_len, result, e);
 }
 
-static int m_generate(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_generate(struct node *n, json_t *params, json_t **result, struct node_method_error *e)
 {
     static const uint8_t op_true[] = {0x51};
     int64_t nblocks = 1;
@@ -708,13 +713,14 @@ static int m_generate(struct node *n, json_t *params, json_t **result, struct no
     return generate(n, nblocks, op_true, sizeof(op_true), result, e);
 }
 
-static int m_help(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_help(struct node *n, json_t *params, json_t **result, struct node_method_error *e)
 {
+    (void)n; /* a bitcoin node: its table is node_rpc_bitcoin_methods */
     const char *cmd = NULL;
     if (json_array_size(params) > 0 && arg_str(params, 0, &cmd, e) != 0)
         return -1;
     if (cmd) {
-        const struct node_rpc_method *m = node_rpc_find(n, cmd);
+        const struct node_method *m = node_method_find(node_rpc_bitcoin_methods, cmd);
         if (!m) {
             char buf[160];
             snprintf(buf, sizeof(buf), "help: unknown command: %.100s", cmd);
@@ -729,7 +735,7 @@ static int m_help(struct node *n, json_t *params, json_t **result, struct node_r
     if (!text)
         return oom(e);
     text[0] = '\0';
-    for (const struct node_rpc_method *m = node_btc_methods; m->name; m++) {
+    for (const struct node_method *m = node_rpc_bitcoin_methods; m->name; m++) {
         size_t need = strlen(m->help) + 2;
         if (len + need >= cap) {
             while (len + need >= cap)
@@ -748,7 +754,7 @@ static int m_help(struct node *n, json_t *params, json_t **result, struct node_r
     return *result ? 0 : oom(e);
 }
 
-const struct node_rpc_method node_btc_methods[] = {
+const struct node_method node_rpc_bitcoin_methods[] = {
     {"getbestblockhash", m_getbestblockhash, 0, 0, {NULL}, "getbestblockhash"},
     {"getblock",
      m_getblock,

@@ -13,7 +13,8 @@
 #include "codec.h"
 #include "mempool.h"
 #include "peermgr.h"
-#include "rpc.h"
+#include "node.h"
+#include "rpc_evm.h"
 #include "tx.h"
 
 #define GAS_PRICE_WEI 1000000000ULL /* 1 gwei */
@@ -39,38 +40,39 @@ static json_t *data_json(const uint8_t *p, size_t len)
     return s;
 }
 
-static int oom(struct node_rpc_error *e)
+static int oom(struct node_method_error *e)
 {
-    return node_rpc_fail(e, RPC_INTERNAL_ERROR, "out of memory");
+    return node_method_fail(e, RPC_INTERNAL_ERROR, "out of memory");
 }
 
 /* A 0x-prefixed hex string of exactly `bytes` bytes (0: any even length). */
 static int arg_data(json_t *params, size_t i, size_t bytes, uint8_t **out, size_t *len,
-                    struct node_rpc_error *e)
+                    struct node_method_error *e)
 {
     json_t *v = json_array_get(params, i);
     const char *s = json_string_value(v);
     *out = NULL;
     if (!s)
-        return node_rpc_fail(e, RPC_INVALID_PARAMS,
-                             "invalid argument %zu: json: cannot unmarshal "
-                             "non-string into Go value of type hexutil.Bytes",
-                             i);
+        return node_method_fail(e, RPC_INVALID_PARAMS,
+                                "invalid argument %zu: json: cannot unmarshal "
+                                "non-string into Go value of type hexutil.Bytes",
+                                i);
     if (strncmp(s, "0x", 2) != 0 && strncmp(s, "0X", 2) != 0)
-        return node_rpc_fail(e, RPC_INVALID_PARAMS,
-                             "invalid argument %zu: hex string without 0x prefix", i);
+        return node_method_fail(e, RPC_INVALID_PARAMS,
+                                "invalid argument %zu: hex string without 0x prefix", i);
     if (node_hex_decode(s + 2, strlen(s + 2), out, len) != 0) {
         if (errno == ENOMEM)
             return oom(e);
-        return node_rpc_fail(e, RPC_INVALID_PARAMS,
-                             "invalid argument %zu: json: cannot unmarshal invalid hex string", i);
+        return node_method_fail(e, RPC_INVALID_PARAMS,
+                                "invalid argument %zu: json: cannot unmarshal invalid hex string",
+                                i);
     }
     if (bytes && *len != bytes) {
         free(*out);
         *out = NULL;
-        return node_rpc_fail(e, RPC_INVALID_PARAMS,
-                             "invalid argument %zu: hex string has length %zu, want %zu", i,
-                             *len * 2, bytes * 2);
+        return node_method_fail(e, RPC_INVALID_PARAMS,
+                                "invalid argument %zu: hex string has length %zu, want %zu", i,
+                                *len * 2, bytes * 2);
     }
     return 0;
 }
@@ -78,15 +80,15 @@ static int arg_data(json_t *params, size_t i, size_t bytes, uint8_t **out, size_
 /* Block number or tag. Sets *height; -1 when the number is beyond the tip
  * (a null result, not an error). */
 static int arg_block(struct node *n, json_t *params, size_t i, int64_t *height,
-                     struct node_rpc_error *e)
+                     struct node_method_error *e)
 {
     const char *s = json_string_value(json_array_get(params, i));
     int64_t tip = node_chain_height(n->chain);
     if (!s)
-        return node_rpc_fail(e, RPC_INVALID_PARAMS,
-                             "invalid argument %zu: block number or tag "
-                             "must be a string",
-                             i);
+        return node_method_fail(e, RPC_INVALID_PARAMS,
+                                "invalid argument %zu: block number or tag "
+                                "must be a string",
+                                i);
     if (!strcmp(s, "latest") || !strcmp(s, "safe") || !strcmp(s, "finalized") ||
         !strcmp(s, "pending")) {
         *height = tip;
@@ -97,19 +99,20 @@ static int arg_block(struct node *n, json_t *params, size_t i, int64_t *height,
         return 0;
     }
     if (strncmp(s, "0x", 2) != 0 || !s[2] || strlen(s) > 18 || (s[2] == '0' && s[3]))
-        return node_rpc_fail(e, RPC_INVALID_PARAMS,
-                             "invalid argument %zu: hex number with "
-                             "leading zero digits or without 0x prefix",
-                             i);
+        return node_method_fail(e, RPC_INVALID_PARAMS,
+                                "invalid argument %zu: hex number with "
+                                "leading zero digits or without 0x prefix",
+                                i);
     char *end;
     unsigned long long v = strtoull(s + 2, &end, 16);
     if (*end)
-        return node_rpc_fail(e, RPC_INVALID_PARAMS, "invalid argument %zu: invalid hex number", i);
+        return node_method_fail(e, RPC_INVALID_PARAMS, "invalid argument %zu: invalid hex number",
+                                i);
     *height = v > (unsigned long long)tip ? -1 : (int64_t)v;
     return 0;
 }
 
-static int arg_bool(json_t *params, size_t i, int *out, struct node_rpc_error *e)
+static int arg_bool(json_t *params, size_t i, int *out, struct node_method_error *e)
 {
     json_t *v = json_array_get(params, i);
     if (!v) {
@@ -117,29 +120,31 @@ static int arg_bool(json_t *params, size_t i, int *out, struct node_rpc_error *e
         return 0;
     }
     if (!json_is_boolean(v))
-        return node_rpc_fail(e, RPC_INVALID_PARAMS,
-                             "invalid argument %zu: json: cannot unmarshal "
-                             "into Go value of type bool",
-                             i);
+        return node_method_fail(e, RPC_INVALID_PARAMS,
+                                "invalid argument %zu: json: cannot unmarshal "
+                                "into Go value of type bool",
+                                i);
     *out = json_is_true(v);
     return 0;
 }
 
-static int m_block_number(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_block_number(struct node *n, json_t *params, json_t **result,
+                          struct node_method_error *e)
 {
     (void)params;
     *result = quantity((uint64_t)node_chain_height(n->chain));
     return *result ? 0 : oom(e);
 }
 
-static int m_chain_id(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_chain_id(struct node *n, json_t *params, json_t **result, struct node_method_error *e)
 {
     (void)params;
     *result = quantity((uint64_t)n->cfg->node.chain_id);
     return *result ? 0 : oom(e);
 }
 
-static int m_net_version(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_net_version(struct node *n, json_t *params, json_t **result,
+                         struct node_method_error *e)
 {
     char buf[24];
     (void)params;
@@ -149,7 +154,7 @@ static int m_net_version(struct node *n, json_t *params, json_t **result, struct
 }
 
 /* false, or the progress object geth answers while it syncs. */
-static int m_syncing(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_syncing(struct node *n, json_t *params, json_t **result, struct node_method_error *e)
 {
     int64_t start = node_peermgr_sync_start(n->peers), best = node_peermgr_best_height(n->peers);
     int64_t h = node_chain_height(n->chain);
@@ -164,7 +169,8 @@ static int m_syncing(struct node *n, json_t *params, json_t **result, struct nod
     return *result ? 0 : oom(e);
 }
 
-static int m_peer_count(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_peer_count(struct node *n, json_t *params, json_t **result,
+                        struct node_method_error *e)
 {
     size_t in, out;
     (void)params;
@@ -174,7 +180,7 @@ static int m_peer_count(struct node *n, json_t *params, json_t **result, struct 
 }
 
 static int m_client_version(struct node *n, json_t *params, json_t **result,
-                            struct node_rpc_error *e)
+                            struct node_method_error *e)
 {
     (void)n;
     (void)params;
@@ -182,7 +188,7 @@ static int m_client_version(struct node *n, json_t *params, json_t **result,
     return *result ? 0 : oom(e);
 }
 
-static int m_gas_price(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_gas_price(struct node *n, json_t *params, json_t **result, struct node_method_error *e)
 {
     (void)n;
     (void)params;
@@ -190,7 +196,8 @@ static int m_gas_price(struct node *n, json_t *params, json_t **result, struct n
     return *result ? 0 : oom(e);
 }
 
-static int m_get_balance(struct node *n, json_t *params, json_t **result, struct node_rpc_error *e)
+static int m_get_balance(struct node *n, json_t *params, json_t **result,
+                         struct node_method_error *e)
 {
     uint8_t *addr;
     size_t len;
@@ -201,14 +208,14 @@ static int m_get_balance(struct node *n, json_t *params, json_t **result, struct
     if (json_array_size(params) > 1 && arg_block(n, params, 1, &height, e) != 0)
         return -1;
     if (json_array_size(params) > 1 && height < 0)
-        return node_rpc_fail(e, RPC_SERVER_ERROR, "header not found");
+        return node_method_fail(e, RPC_SERVER_ERROR, "header not found");
     /* No account state is kept: every account holds zero. */
     *result = quantity(0);
     return *result ? 0 : oom(e);
 }
 
 /* An Ethereum-shaped block object for the block at `height`. */
-static json_t *block_json(struct node *n, int64_t height, int full, struct node_rpc_error *e)
+static json_t *block_json(struct node *n, int64_t height, int full, struct node_method_error *e)
 {
     struct node_block_meta b;
     uint8_t *raw = NULL;
@@ -224,9 +231,9 @@ static json_t *block_json(struct node *n, int64_t height, int full, struct node_
         /* The header is kept, the body is gone: an error, not null ("not
          * found") that a client would take for a block that never was. */
         if (node_chain_is_pruned(n->chain, height))
-            node_rpc_fail(e, RPC_SERVER_ERROR, "block pruned");
+            node_method_fail(e, RPC_SERVER_ERROR, "block pruned");
         else
-            node_rpc_fail(e, RPC_SERVER_ERROR, "block unavailable: %s", err);
+            node_method_fail(e, RPC_SERVER_ERROR, "block unavailable: %s", err);
         return NULL;
     }
     txs = calloc(b.ntx ? b.ntx : 1, sizeof(*txs));
@@ -273,7 +280,7 @@ fail:
 }
 
 static int m_get_block_by_number(struct node *n, json_t *params, json_t **result,
-                                 struct node_rpc_error *e)
+                                 struct node_method_error *e)
 {
     int64_t height = 0;
     int full = 0;
@@ -284,7 +291,7 @@ static int m_get_block_by_number(struct node *n, json_t *params, json_t **result
 }
 
 static int m_get_block_by_hash(struct node *n, json_t *params, json_t **result,
-                               struct node_rpc_error *e)
+                               struct node_method_error *e)
 {
     uint8_t *hash;
     size_t len;
@@ -301,7 +308,7 @@ static int m_get_block_by_hash(struct node *n, json_t *params, json_t **result,
 }
 
 static int m_send_raw_transaction(struct node *n, json_t *params, json_t **result,
-                                  struct node_rpc_error *e)
+                                  struct node_method_error *e)
 {
     uint8_t *raw, hash[32];
     size_t len;
@@ -312,22 +319,22 @@ static int m_send_raw_transaction(struct node *n, json_t *params, json_t **resul
         return -1;
     if (node_evm_tx_check(raw, len, why, sizeof(why)) != 0) {
         free(raw);
-        return node_rpc_fail(e, RPC_SERVER_ERROR, "%s", why);
+        return node_method_fail(e, RPC_SERVER_ERROR, "%s", why);
     }
     node_keccak256(raw, len, hash);
     rc = node_mempool_add(n->mempool, hash, raw, len, len * 4);
     free(raw);
     if (rc == NODE_MEMPOOL_DUPLICATE)
-        return node_rpc_fail(e, RPC_SERVER_ERROR, "already known");
+        return node_method_fail(e, RPC_SERVER_ERROR, "already known");
     if (rc == NODE_MEMPOOL_FULL)
-        return node_rpc_fail(e, RPC_SERVER_ERROR, "txpool is full");
+        return node_method_fail(e, RPC_SERVER_ERROR, "txpool is full");
     if (rc != NODE_MEMPOOL_ADDED)
         return oom(e);
     *result = data_json(hash, 32);
     return *result ? 0 : oom(e);
 }
 
-const struct node_rpc_method node_evm_methods[] = {
+const struct node_method node_rpc_evm_methods[] = {
     {"eth_blockNumber", m_block_number, 0, 0, {NULL}, "eth_blockNumber"},
     {"eth_chainId", m_chain_id, 0, 0, {NULL}, "eth_chainId"},
     {"eth_gasPrice", m_gas_price, 0, 0, {NULL}, "eth_gasPrice"},

@@ -22,17 +22,6 @@
 #include "rpc.h"
 #include "store.h"
 
-int64_t node_uptime(const struct node *n)
-{
-    return (int64_t)time(NULL) - n->start_time;
-}
-
-int node_chain_ready(const struct node *n)
-{
-    int phase = atomic_load(&((struct node *)n)->phase);
-    return n->chain && (phase == NODE_PHASE_WARMUP || phase == NODE_PHASE_READY);
-}
-
 static json_t *tip_hash_json(struct node *n, struct node_block_meta *b)
 {
     char hex[67];
