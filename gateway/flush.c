@@ -19,7 +19,10 @@ struct flush_pg {
     char *gateway;
     char *source;
     PGconn *conn;
-    int lose_commit_acks; /* test hook: CCGW_TEST_LOSE_COMMIT_ACK */
+    int lose_commit_acks;     /* test hook: CCGW_TEST_LOSE_COMMIT_ACK */
+    int in_commit;            /* a COMMIT is waiting for its answer */
+    char commit_warning[256]; /* a WARNING the server sent during that COMMIT */
+    int no_primary;           /* last connect: servers answered, none writable */
 };
 
 /* Temp tables live as long as the connection; ON COMMIT DELETE ROWS empties
@@ -136,6 +139,31 @@ flush_pg_t *flush_pg_new(const char *conninfo, const char *gateway, const char *
     return f;
 }
 
+/* A WARNING during COMMIT: with synchronous replication, "canceling wait for
+ * synchronous replication" (a cancel or a terminate while the commit waited
+ * for the standby) comes with a successful COMMIT, yet the transaction may be
+ * on the primary alone. That is no acknowledgement: the flush is reported
+ * failed, and its retry confirms it (see confirm_replicated). */
+static void notice_receiver(void *arg, const PGresult *r)
+{
+    flush_pg_t *f = arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (f->in_commit && !f->commit_warning[0] && sev && strcmp(sev, "WARNING") == 0) {
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(f->commit_warning, sizeof(f->commit_warning), "%s", m ? m : "WARNING");
+    }
+}
+
+/* libpq's words when every host answered but none takes writes (a failover
+ * under way: the old primary gone or demoted, no standby promoted yet). */
+static int says_no_primary(const char *msg)
+{
+    return strstr(msg, "session is read-only") || strstr(msg, "server is in hot standby mode") ||
+           strstr(msg, "the database system is in recovery mode") ||
+           strstr(msg, "the database system is starting up") ||
+           strstr(msg, "the database system is shutting down");
+}
+
 static void disconnect(flush_pg_t *f)
 {
     if (f->conn)
@@ -157,6 +185,11 @@ void flush_pg_free(flush_pg_t *f)
 int flush_pg_connected(const flush_pg_t *f)
 {
     return f && f->conn && PQstatus(f->conn) == CONNECTION_OK;
+}
+
+int flush_pg_no_primary(const flush_pg_t *f)
+{
+    return f && f->no_primary;
 }
 
 int flush_schema_check(PGconn *conn, int *version, char *err, size_t errlen)
@@ -212,9 +245,14 @@ int flush_pg_connect(flush_pg_t *f, char *err, size_t errlen)
     const char *vals[] = {f->conninfo, "5", "cc-gateway", "10", "30000", NULL};
     f->conn = PQconnectdbParams(keys, vals, 1);
     if (!f->conn || PQstatus(f->conn) != CONNECTION_OK) {
-        conn_err(f->conn, "connect", err, errlen);
+        f->no_primary = f->conn && says_no_primary(PQerrorMessage(f->conn));
+        conn_err(f->conn,
+                 f->no_primary ? "connect: no writable primary (a failover under way?)" : "connect",
+                 err, errlen);
         goto fail;
     }
+    f->no_primary = 0;
+    PQsetNoticeReceiver(f->conn, notice_receiver, f);
     int version = 0;
     int rc = flush_schema_check(f->conn, &version, err, errlen);
     if (rc != 0) {
@@ -416,10 +454,20 @@ static int exec_params(PGconn *conn, const char *sql, int n, const char *const *
     return ok ? 0 : -1;
 }
 
-/* COMMIT; with the test hook, send it, wait until the server answered (so
- * it did commit), then drop the connection unread: the answer is lost. */
+/* COMMIT, acknowledged only when PostgreSQL says it is durable as configured:
+ * with a synchronous standby, on the standby too. The COMMIT itself has no
+ * statement_timeout: a cancelled wait for the standby returns success with a
+ * WARNING, and so would the timeout; instead the wait lasts until the standby
+ * answers or the connection breaks (keepalives, tcp_user_timeout), and a
+ * WARNING makes it a failure whose retry asks the ledger.
+ *
+ * With the test hook, send it, wait until the server answered (so it did
+ * commit), then drop the connection unread: the answer is lost. */
 static int commit(flush_pg_t *f, char *err, size_t errlen)
 {
+    if (exec_ok(f->conn, "SET LOCAL statement_timeout = 0", "SET LOCAL statement_timeout", err,
+                errlen) < 0)
+        return -1;
     if (f->lose_commit_acks > 0) {
         f->lose_commit_acks--;
         if (PQsendQuery(f->conn, "COMMIT") != 1) {
@@ -431,7 +479,36 @@ static int commit(flush_pg_t *f, char *err, size_t errlen)
         set_err(err, errlen, "postgres: connection lost after COMMIT was sent (test hook)");
         return -1;
     }
-    return exec_ok(f->conn, "COMMIT", "COMMIT", err, errlen);
+    f->in_commit = 1;
+    f->commit_warning[0] = '\0';
+    int rc = exec_ok(f->conn, "COMMIT", "COMMIT", err, errlen);
+    f->in_commit = 0;
+    if (rc == 0 && f->commit_warning[0]) {
+        set_err(err, errlen,
+                "postgres: COMMIT answered with a warning, not counted as acknowledged (retried): "
+                "%s",
+                f->commit_warning);
+        return -1;
+    }
+    return rc;
+}
+
+/* The ledger already has this flush: an earlier COMMIT whose answer was lost
+ * (or came with a warning). It may be on this server alone, not yet on the
+ * synchronous standby. A transaction with an xid commits after it in the WAL,
+ * and its COMMIT returns when the standby has the WAL up to there: then the
+ * earlier flush is replicated too. Without synchronous replication this
+ * costs one xid and waits for nothing. */
+static int confirm_replicated(flush_pg_t *f, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(f->conn, "SELECT pg_current_xact_id()");
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        conn_err(f->conn, "pg_current_xact_id", err, errlen);
+    PQclear(r);
+    if (!ok)
+        return -1;
+    return commit(f, err, errlen);
 }
 
 /* -1 with err when the ledger holds a flush of `instance` after `seq`. */
@@ -505,7 +582,7 @@ int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct co
                     "copied?); not flushing, the counts stay in the journal",
                     sseq, instance);
         PQclear(r);
-        if (!match || exec_ok(f->conn, "ROLLBACK", "ROLLBACK", err, errlen) < 0)
+        if (!match || confirm_replicated(f, err, errlen) < 0)
             goto fail;
         *already_applied = 1;
         return 0;

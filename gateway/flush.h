@@ -4,12 +4,19 @@
  * A flush is one transaction: a transaction lock on the gateway's name (its
  * sources write the same rows), the ledger row (gateway, instance,
  * flush_seq) in relay_flushes, ON CONFLICT DO NOTHING; when it already
- * existed the transaction is rolled back and the flush reported "already
- * applied"; otherwise the deltas are COPY'd into temp tables and added to
+ * existed the flush is reported "already applied" once a write after it
+ * has committed (with a synchronous standby: once the standby has it);
+ * otherwise the deltas are COPY'd into temp tables and added to
  * relay_counts and non_relay_counts with additive upserts and to the
  * relay_counts_hourly and relay_counts_daily rollups with additive MERGEs
  * (PostgreSQL 15 or later). Values travel as COPY data or statement
- * parameters only. */
+ * parameters only.
+ *
+ * Replicated databases: the URL may list several hosts with
+ * target_session_attrs=read-write (libpq finds the primary). A COMMIT has no
+ * statement_timeout and a COMMIT answered with a WARNING (a cancelled wait
+ * for the synchronous standby) is a failure, so an acknowledged flush is on
+ * the synchronous standby and survives a failover. */
 #ifndef CCGW_FLUSH_H
 #define CCGW_FLUSH_H
 
@@ -33,6 +40,12 @@ void flush_pg_free(flush_pg_t *f);
  * write to this database). */
 int flush_pg_connect(flush_pg_t *f, char *err, size_t errlen);
 int flush_pg_connected(const flush_pg_t *f);
+
+/* 1 when the last connect attempt reached servers but none took writes
+ * (with target_session_attrs=read-write: only standbys, or servers starting
+ * or stopping): a failover is under way, counts stay in the journal. 0 once
+ * connected. Same thread as flush_pg_connect. */
+int flush_pg_no_primary(const flush_pg_t *f);
 
 /* Apply flush `seq` of `instance` (a delivery_apply_fn; ctx is the
  * flush_pg_t). 0 with *already_applied set, or -1 with err; after -1 the
