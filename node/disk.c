@@ -152,3 +152,48 @@ void node_disk_stats_get(const struct node_disk *d, struct node_disk_stats *out)
     out->checks = atomic_load(&m->checks);
     out->prune_failures = atomic_load(&m->prune_failures);
 }
+
+#define FAM(name, type, help) (rc |= prom_family(p, name, type, help))
+#define SAMPLE(name, labels, v) (rc |= prom_sample(p, name, labels, (double)(v)))
+
+int node_disk_metrics(const struct node_disk *d, struct node_chain *c,
+                      const struct node_config *cfg, prom_t *p)
+{
+    struct node_disk_stats ds = {0};
+    struct node_prune_limits l;
+    struct node_chain_stats *cs = c ? node_chain_stats(c) : NULL;
+    int rc = 0;
+
+    if (d)
+        node_disk_stats_get(d, &ds);
+    node_prune_limits_of(cfg, &l);
+    FAM("ccnode_storage_bytes", PROM_GAUGE,
+        "The node's own storage: block files, headers index, chainstate.");
+    SAMPLE("ccnode_storage_bytes", NULL, c ? node_chain_size_bytes(c) : 0);
+    FAM("ccnode_disk_free_bytes", PROM_GAUGE, "Bytes available on the data dir's file system.");
+    SAMPLE("ccnode_disk_free_bytes", NULL, ds.free_bytes);
+    FAM("ccnode_disk_total_bytes", PROM_GAUGE, "Size of the data dir's file system.");
+    SAMPLE("ccnode_disk_total_bytes", NULL, ds.total_bytes);
+    FAM("ccnode_disk_checks_total", PROM_COUNTER, "Disk monitor rounds.");
+    SAMPLE("ccnode_disk_checks_total", NULL, ds.checks);
+    FAM("ccnode_pruning_enabled", PROM_GAUGE, "1 unless storage.pruning_mode is disabled.");
+    SAMPLE("ccnode_pruning_enabled", NULL, l.enabled);
+    FAM("ccnode_prune_threshold_bytes", PROM_GAUGE, "Own storage above which pruning starts.");
+    SAMPLE("ccnode_prune_threshold_bytes", NULL, l.enabled ? l.threshold : 0);
+    FAM("ccnode_prune_target_bytes", PROM_GAUGE, "Own storage pruning brings it down to.");
+    SAMPLE("ccnode_prune_target_bytes", NULL, l.enabled ? l.target : 0);
+    FAM("ccnode_pruned_height", PROM_GAUGE,
+        "First block height whose data is stored (getblockchaininfo pruneheight); 0 when "
+        "nothing is pruned.");
+    SAMPLE("ccnode_pruned_height", NULL, c ? node_chain_prune_height(c) : 0);
+    FAM("ccnode_prune_runs_total", PROM_COUNTER, "Prunes that deleted block files.");
+    SAMPLE("ccnode_prune_runs_total", NULL, cs ? atomic_load(&cs->prune_runs) : 0);
+    FAM("ccnode_pruned_blocks_total", PROM_COUNTER, "Block files deleted by pruning.");
+    SAMPLE("ccnode_pruned_blocks_total", NULL, cs ? atomic_load(&cs->pruned_blocks) : 0);
+    FAM("ccnode_pruned_bytes_total", PROM_COUNTER, "Bytes freed by pruning.");
+    SAMPLE("ccnode_pruned_bytes_total", NULL, cs ? atomic_load(&cs->pruned_bytes) : 0);
+    FAM("ccnode_prune_failures_total", PROM_COUNTER,
+        "Automatic prunes that failed (the prune height could not be written).");
+    SAMPLE("ccnode_prune_failures_total", NULL, ds.prune_failures);
+    return rc ? -1 : 0;
+}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prom.h"
+
 struct node_chain;
 struct node_config;
 struct node_disk;
@@ -34,5 +36,12 @@ void node_disk_check(struct node_disk *d);
 
 /* Copy the counters and last statvfs figures. Lock-free. */
 void node_disk_stats_get(const struct node_disk *d, struct node_disk_stats *out);
+
+/* Write the storage, disk and pruning families to `p`: the monitor's
+ * figures (`d` NULL: zeros), the pruning limits of `cfg` and the chain's
+ * size and prune counters (`c` NULL while the chain is not open: zeros).
+ * 0, or -1 when the page failed. */
+int node_disk_metrics(const struct node_disk *d, struct node_chain *c,
+                      const struct node_config *cfg, prom_t *p);
 
 #endif

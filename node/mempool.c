@@ -169,3 +169,19 @@ void node_mempool_entries_free(struct node_mempool_entry *e, size_t n)
         free(e[i].raw);
     free(e);
 }
+
+int node_mempool_metrics(struct node_mempool *mp, prom_t *p)
+{
+    size_t count = 0, bytes = 0;
+    int rc = 0;
+
+    node_mempool_stats(mp, &count, &bytes);
+    rc |= prom_family(p, "ccnode_mempool_transactions", PROM_GAUGE, "Transactions in the mempool.");
+    rc |= prom_sample(p, "ccnode_mempool_transactions", NULL, (double)count);
+    rc |= prom_family(p, "ccnode_mempool_size_bytes", PROM_GAUGE,
+                      "Serialized bytes of mempool transactions.");
+    rc |= prom_sample(p, "ccnode_mempool_size_bytes", NULL, (double)bytes);
+    rc |= prom_family(p, "ccnode_mempool_max_bytes", PROM_GAUGE, "Mempool capacity.");
+    rc |= prom_sample(p, "ccnode_mempool_max_bytes", NULL, (double)node_mempool_max_bytes(mp));
+    return rc ? -1 : 0;
+}

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prom.h"
+
 struct node_mempool_entry {
     uint8_t txid[32];
     uint8_t *raw; /* malloc'd */
@@ -35,6 +37,9 @@ int node_mempool_remove(struct node_mempool *mp, const uint8_t txid[32]);
 
 void node_mempool_stats(struct node_mempool *mp, size_t *count, size_t *bytes);
 size_t node_mempool_max_bytes(const struct node_mempool *mp);
+
+/* Write the ccnode_mempool_* families to `p`. 0, or -1 when the page failed. */
+int node_mempool_metrics(struct node_mempool *mp, prom_t *p);
 
 /* A copy of up to `max_weight` worth of entries (0: all), in arrival order.
  * The caller owns the array and frees it with node_mempool_entries_free().

@@ -1,4 +1,4 @@
-/* Metrics registry and exposition. */
+/* The node's own counters (see metrics.h). */
 #include "metrics.h"
 
 #include <stdatomic.h>
@@ -6,13 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "chain.h"
-#include "disk.h"
-#include "mempool.h"
-#include "node.h"
-#include "peermgr.h"
-#include "prune.h"
 
 struct method_series {
     const char *name;
@@ -101,117 +94,26 @@ uint64_t node_metrics_rpc_total(const struct node_metrics *m)
 #define FAM(name, type, help) (rc |= prom_family(p, name, type, help))
 #define SAMPLE(name, labels, v) (rc |= prom_sample(p, name, labels, (double)(v)))
 
-/* Disk monitor and pruning families. 0, or -1 out of memory. */
-static int render_storage(prom_t *p, struct node *n, int chain_open)
+int node_metrics_write_network(const struct node_metrics *cm, prom_t *p)
 {
-    struct node_disk_stats ds = {0};
-    struct node_prune_limits l;
-    struct node_chain_stats *cs = chain_open ? node_chain_stats(n->chain) : NULL;
+    struct node_metrics *m = (struct node_metrics *)cm;
     int rc = 0;
 
-    if (n->disk)
-        node_disk_stats_get(n->disk, &ds);
-    node_prune_limits_of(n->cfg, &l);
-    FAM("ccnode_storage_bytes", PROM_GAUGE,
-        "The node's own storage: block files, headers index, chainstate.");
-    SAMPLE("ccnode_storage_bytes", NULL, chain_open ? node_chain_size_bytes(n->chain) : 0);
-    FAM("ccnode_disk_free_bytes", PROM_GAUGE, "Bytes available on the data dir's file system.");
-    SAMPLE("ccnode_disk_free_bytes", NULL, ds.free_bytes);
-    FAM("ccnode_disk_total_bytes", PROM_GAUGE, "Size of the data dir's file system.");
-    SAMPLE("ccnode_disk_total_bytes", NULL, ds.total_bytes);
-    FAM("ccnode_disk_checks_total", PROM_COUNTER, "Disk monitor rounds.");
-    SAMPLE("ccnode_disk_checks_total", NULL, ds.checks);
-    FAM("ccnode_pruning_enabled", PROM_GAUGE, "1 unless storage.pruning_mode is disabled.");
-    SAMPLE("ccnode_pruning_enabled", NULL, l.enabled);
-    FAM("ccnode_prune_threshold_bytes", PROM_GAUGE, "Own storage above which pruning starts.");
-    SAMPLE("ccnode_prune_threshold_bytes", NULL, l.enabled ? l.threshold : 0);
-    FAM("ccnode_prune_target_bytes", PROM_GAUGE, "Own storage pruning brings it down to.");
-    SAMPLE("ccnode_prune_target_bytes", NULL, l.enabled ? l.target : 0);
-    FAM("ccnode_pruned_height", PROM_GAUGE,
-        "First block height whose data is stored (getblockchaininfo pruneheight); 0 when "
-        "nothing is pruned.");
-    SAMPLE("ccnode_pruned_height", NULL, chain_open ? node_chain_prune_height(n->chain) : 0);
-    FAM("ccnode_prune_runs_total", PROM_COUNTER, "Prunes that deleted block files.");
-    SAMPLE("ccnode_prune_runs_total", NULL, cs ? atomic_load(&cs->prune_runs) : 0);
-    FAM("ccnode_pruned_blocks_total", PROM_COUNTER, "Block files deleted by pruning.");
-    SAMPLE("ccnode_pruned_blocks_total", NULL, cs ? atomic_load(&cs->pruned_blocks) : 0);
-    FAM("ccnode_pruned_bytes_total", PROM_COUNTER, "Bytes freed by pruning.");
-    SAMPLE("ccnode_pruned_bytes_total", NULL, cs ? atomic_load(&cs->pruned_bytes) : 0);
-    FAM("ccnode_prune_failures_total", PROM_COUNTER,
-        "Automatic prunes that failed (the prune height could not be written).");
-    SAMPLE("ccnode_prune_failures_total", NULL, ds.prune_failures);
-    return rc;
-}
-
-char *node_metrics_render(struct node *n, size_t *len)
-{
-    struct node_metrics *m = n->metrics;
-    prom_t *p = prom_new();
-    const char *text;
-    char *out = NULL;
-    size_t count = 0, bytes = 0;
-    int rc = 0;
-    int chain_open = node_chain_ready(n);
-    static const char *const layers[NODE_RL_LAYERS] = {"ip", "user", "method"};
-    static const char *const classes[6] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
-
-    if (!p)
-        return NULL;
-    FAM("ccnode_info", PROM_GAUGE, "Build and flavour of this node (always 1).");
-    {
-        const char *l[] = {"version", NODE_VERSION,
-                           "flavour", n->cfg->node.flavour == NODE_FLAVOUR_EVM ? "evm" : "bitcoin",
-                           "name",    n->cfg->node.name,
-                           NULL};
-        SAMPLE("ccnode_info", l, 1);
-    }
-    FAM("ccnode_start_time_seconds", PROM_GAUGE, "Start time of the process since the epoch.");
-    SAMPLE("ccnode_start_time_seconds", NULL, n->start_time);
-    FAM("ccnode_ready", PROM_GAUGE, "1 when the node serves RPC (chain loaded, warm-up over).");
-    SAMPLE("ccnode_ready", NULL, atomic_load(&n->phase) == NODE_PHASE_READY);
-
-    FAM("ccnode_blocks_processed_total", PROM_COUNTER, "Blocks validated and connected.");
-    SAMPLE("ccnode_blocks_processed_total", NULL,
-           chain_open ? atomic_load(&node_chain_stats(n->chain)->blocks_processed) : 0);
-    FAM("ccnode_block_validation_seconds", PROM_HISTOGRAM,
-        "Time to validate and connect one block.");
-    if (chain_open) {
-        rc |= prom_histogram_write(p, "ccnode_block_validation_seconds", NULL,
-                                   &node_chain_stats(n->chain)->validation_seconds);
-    } else {
-        struct prom_histogram empty;
-        prom_histogram_init(&empty, PROM_LATENCY_BOUNDS, PROM_LATENCY_NBOUNDS);
-        rc |= prom_histogram_write(p, "ccnode_block_validation_seconds", NULL, &empty);
-    }
-    FAM("ccnode_chain_height", PROM_GAUGE, "Height of the best block.");
-    SAMPLE("ccnode_chain_height", NULL, chain_open ? node_chain_height(n->chain) : -1);
-
-    rc |= node_peermgr_metrics(n->peers, p);
-    FAM("ccnode_peers_max", PROM_GAUGE, "Configured maximum number of peers.");
-    SAMPLE("ccnode_peers_max", NULL, n->cfg->network.max_peers);
     FAM("ccnode_network_received_bytes_total", PROM_COUNTER,
         "Bytes received (RPC request bodies; peer traffic once peers exist).");
     SAMPLE("ccnode_network_received_bytes_total", NULL, atomic_load(&m->bytes_received));
     FAM("ccnode_network_sent_bytes_total", PROM_COUNTER,
         "Bytes sent (RPC response bodies; peer traffic once peers exist).");
     SAMPLE("ccnode_network_sent_bytes_total", NULL, atomic_load(&m->bytes_sent));
+    return rc ? -1 : 0;
+}
 
-    FAM("ccnode_database_size_bytes", PROM_GAUGE,
-        "Bytes of block files, headers index and chainstate (as ccnode_storage_bytes).");
-    SAMPLE("ccnode_database_size_bytes", NULL, chain_open ? node_chain_size_bytes(n->chain) : 0);
-    FAM("ccnode_utxos", PROM_GAUGE, "Unspent transaction outputs in the UTXO set.");
-    SAMPLE("ccnode_utxos", NULL, chain_open ? node_chain_utxo_count(n->chain) : 0);
-    FAM("ccnode_storage_available", PROM_GAUGE, "1 when the data dir accepts durable writes.");
-    SAMPLE("ccnode_storage_available", NULL, chain_open && node_chain_storage_ok(n->chain));
-    rc |= render_storage(p, n, chain_open);
-
-    node_mempool_stats(n->mempool, &count, &bytes);
-    FAM("ccnode_mempool_transactions", PROM_GAUGE, "Transactions in the mempool.");
-    SAMPLE("ccnode_mempool_transactions", NULL, count);
-    FAM("ccnode_mempool_size_bytes", PROM_GAUGE, "Serialized bytes of mempool transactions.");
-    SAMPLE("ccnode_mempool_size_bytes", NULL, bytes);
-    FAM("ccnode_mempool_max_bytes", PROM_GAUGE, "Mempool capacity.");
-    SAMPLE("ccnode_mempool_max_bytes", NULL, node_mempool_max_bytes(n->mempool));
+int node_metrics_write_rpc(const struct node_metrics *cm, prom_t *p)
+{
+    struct node_metrics *m = (struct node_metrics *)cm;
+    static const char *const layers[NODE_RL_LAYERS] = {"ip", "user", "method"};
+    static const char *const classes[6] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    int rc = 0;
 
     FAM("ccnode_rpc_requests_total", PROM_COUNTER, "RPC calls processed, by method.");
     for (size_t i = 0; i < m->n; i++) {
@@ -241,14 +143,5 @@ char *node_metrics_render(struct node *n, size_t *len)
         const char *l[] = {"code", classes[i], NULL};
         SAMPLE("ccnode_http_responses_total", l, atomic_load(&m->http[i]));
     }
-    text = rc == 0 ? prom_text(p, len) : NULL;
-    if (text) {
-        out = malloc(*len + 1);
-        if (out) {
-            memcpy(out, text, *len);
-            out[*len] = '\0';
-        }
-    }
-    prom_free(p);
-    return out;
+    return rc ? -1 : 0;
 }

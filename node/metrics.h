@@ -1,6 +1,8 @@
-/* The node's counters and histograms and the /metrics page (Prometheus text
- * via lib/prom.h, `ccnode_` prefix). Counters are atomics and histograms
- * lock-free, so recording costs no lock on the request path. */
+/* The counters and histograms of RPC and network traffic: a leaf that the
+ * RPC envelope, the HTTP server and the peer manager write into, and that
+ * writes its own families into the /metrics page server.c assembles
+ * (Prometheus text via lib/prom.h, `ccnode_` prefix). Counters are atomics
+ * and histograms lock-free, so recording costs no lock on the request path. */
 #ifndef CCNODE_METRICS_H
 #define CCNODE_METRICS_H
 
@@ -9,7 +11,6 @@
 
 #include "prom.h"
 
-struct node;
 struct node_metrics;
 
 enum node_rl_layer { NODE_RL_IP = 0, NODE_RL_USER, NODE_RL_METHOD, NODE_RL_LAYERS };
@@ -27,8 +28,11 @@ void node_metrics_http(struct node_metrics *m, int status);
 /* All RPC calls processed since start. */
 uint64_t node_metrics_rpc_total(const struct node_metrics *m);
 
-/* Render the page for `n`. Returns a malloc'd NUL-terminated string, or NULL
- * out of memory. */
-char *node_metrics_render(struct node *n, size_t *len);
+/* Write the ccnode_network_* families (bytes received and sent), and the
+ * RPC families (calls, errors and durations by method, rate-limited
+ * requests by layer, HTTP responses by class) to `p`. 0, or -1 when the page
+ * failed. */
+int node_metrics_write_network(const struct node_metrics *m, prom_t *p);
+int node_metrics_write_rpc(const struct node_metrics *m, prom_t *p);
 
 #endif

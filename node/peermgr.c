@@ -1,4 +1,5 @@
-/* Peer connections, reconnection queue, misbehaviour and block sync. */
+/* Peer connections, reconnection queue, misbehaviour and block sync; what
+ * it knows is read with node_peermgr_stats() and node_peermgr_snapshot(). */
 #include "peermgr.h"
 
 #include <errno.h>
@@ -65,6 +66,8 @@ enum reject_reason {
     RJ_BAD_PREV,
     RJ_COUNT,
 };
+
+_Static_assert(RJ_COUNT == NODE_PEERMGR_REJECT_REASONS, "reject reasons of peermgr.h");
 
 static const char *const reject_names[RJ_COUNT] = {
     "bad_magic", "bad_type",   "oversize",    "bad_checksum", "truncated",
@@ -1222,107 +1225,79 @@ void node_peermgr_counts(const struct node_peermgr *pm, size_t *in, size_t *out)
     *out = m ? atomic_load(&m->connected_out) : 0;
 }
 
-static json_t *opt_time(int64_t t)
+const char *node_peermgr_reject_name(size_t reason)
 {
-    return t > 0 ? json_integer(t) : json_null();
+    return reason < RJ_COUNT ? reject_names[reason] : "unknown";
 }
 
-static json_t *peer_json(struct node_peermgr *pm, const struct peer *p, double now)
+void node_peermgr_stats(const struct node_peermgr *pm, struct node_peermgr_stats *out)
 {
-    json_t *o = json_pack(
-        "{s:I,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:s,s:I,s:o,s:f,s:I,s:o}", "id",
-        (json_int_t)p->id, "addr", p->addr, "inbound", p->inbound, "conntime",
-        (json_int_t)(p->handshaken ? p->conntime : 0), "lastsend", (json_int_t)p->lastsend,
-        "lastrecv", (json_int_t)p->lastrecv, "bytessent", (json_int_t)p->bytes_sent, "bytesrecv",
-        (json_int_t)p->bytes_recv, "version", (json_int_t)p->version, "subver", p->subver,
-        "startingheight", (json_int_t)p->startingheight, "synced_blocks",
-        (json_int_t)p->synced_blocks, "best_height", (json_int_t)p->best_height, "connection_state",
-        state_names[p->state], "attempts", (json_int_t)p->attempts, "next_attempt",
-        opt_time(p->state == PS_WAITING ? p->next_attempt_wall : 0), "score", peer_quality(p, now),
-        "offences", (json_int_t)p->offences, "banned_until",
-        opt_time(banned_until(pm, p->judge, now) > now
-                     ? (int64_t)time(NULL) + (int64_t)(banned_until(pm, p->judge, now) - now)
-                     : 0));
-    if (o && p->pingtime >= 0) {
-        json_object_set_new(o, "pingtime", json_real(p->pingtime));
-        json_object_set_new(o, "minping", json_real(p->minping));
-    }
-    if (o && p->forked)
-        json_object_set_new(o, "forked", json_true());
-    return o;
+    struct node_peermgr *m = (struct node_peermgr *)pm;
+    memset(out, 0, sizeof(*out));
+    out->best_height = node_peermgr_best_height(pm);
+    out->syncing = node_peermgr_syncing(pm);
+    node_peermgr_counts(pm, &out->connected_in, &out->connected_out);
+    if (!m)
+        return;
+    out->configured = m->n->cfg->network.npeers;
+    out->reconnect_attempts = atomic_load(&m->reconnect_attempts);
+    out->give_ups = atomic_load(&m->give_ups);
+    out->bans = atomic_load(&m->bans_total);
+    out->blocks_received = atomic_load(&m->blocks_received);
+    out->blocks_sent = atomic_load(&m->blocks_sent);
+    for (size_t i = 0; i < RJ_COUNT; i++)
+        out->rejected[i] = atomic_load(&m->rejected[i]);
 }
 
-json_t *node_peermgr_info(struct node_peermgr *pm)
+static void peer_view(struct node_peermgr *pm, const struct peer *p, double now,
+                      struct node_peer_view *v)
 {
-    json_t *arr = json_array();
+    double banned = banned_until(pm, p->judge, now);
+
+    memset(v, 0, sizeof(*v));
+    v->id = p->id;
+    snprintf(v->addr, sizeof(v->addr), "%s", p->addr);
+    v->inbound = p->inbound;
+    v->conntime = p->handshaken ? p->conntime : 0;
+    v->lastsend = p->lastsend;
+    v->lastrecv = p->lastrecv;
+    v->bytes_sent = p->bytes_sent;
+    v->bytes_recv = p->bytes_recv;
+    v->version = p->version;
+    snprintf(v->subver, sizeof(v->subver), "%s", p->subver);
+    v->startingheight = p->startingheight;
+    v->synced_blocks = p->synced_blocks;
+    v->best_height = p->best_height;
+    v->state = state_names[p->state];
+    v->attempts = p->attempts;
+    v->next_attempt = p->state == PS_WAITING ? p->next_attempt_wall : 0;
+    v->score = peer_quality(p, now);
+    v->offences = p->offences;
+    v->banned_until = banned > now ? (int64_t)time(NULL) + (int64_t)(banned - now) : 0;
+    v->pingtime = p->pingtime;
+    v->minping = p->minping;
+    v->forked = p->forked;
+}
+
+int node_peermgr_snapshot(struct node_peermgr *pm, struct node_peer_view **out, size_t *n)
+{
     double now = sys_mono_s();
-    if (!arr || !pm)
-        return arr;
+
+    *out = NULL;
+    *n = 0;
+    if (!pm)
+        return 0;
     pthread_mutex_lock(&pm->lock);
-    for (size_t i = 0; i < pm->npeers; i++) {
-        json_t *o = peer_json(pm, pm->peers[i], now);
-        if (!o || json_array_append_new(arr, o) != 0) {
-            json_decref(arr);
-            arr = NULL;
-            break;
+    if (pm->npeers > 0) {
+        *out = calloc(pm->npeers, sizeof(**out));
+        if (!*out) {
+            pthread_mutex_unlock(&pm->lock);
+            return -1;
         }
+        for (size_t i = 0; i < pm->npeers; i++)
+            peer_view(pm, pm->peers[i], now, &(*out)[i]);
+        *n = pm->npeers;
     }
     pthread_mutex_unlock(&pm->lock);
-    return arr;
-}
-
-json_t *node_peermgr_health(struct node_peermgr *pm)
-{
-    size_t in, out;
-    json_t *list = node_peermgr_info(pm);
-    node_peermgr_counts(pm, &in, &out);
-    if (!list)
-        return NULL;
-    return json_pack("{s:I,s:I,s:I,s:I,s:b,s:I,s:o}", "configured",
-                     (json_int_t)(pm ? pm->n->cfg->network.npeers : 0), "connected",
-                     (json_int_t)(in + out), "inbound", (json_int_t)in, "outbound", (json_int_t)out,
-                     "syncing", node_peermgr_syncing(pm), "best_height",
-                     (json_int_t)node_peermgr_best_height(pm), "list", list);
-}
-
-#define FAM(name, type, help) (rc |= prom_family(p, name, type, help))
-#define SAMPLE(name, labels, v) (rc |= prom_sample(p, name, labels, (double)(v)))
-#define LOADU(f) (pm ? atomic_load(&pm->f) : 0)
-
-int node_peermgr_metrics(struct node_peermgr *pm, prom_t *p)
-{
-    size_t in, out;
-    int rc = 0;
-    node_peermgr_counts(pm, &in, &out);
-    FAM("ccnode_peers_connected", PROM_GAUGE, "Peers connected (handshake done), by direction.");
-    {
-        const char *l[] = {"direction", "inbound", NULL};
-        SAMPLE("ccnode_peers_connected", l, in);
-        l[1] = "outbound";
-        SAMPLE("ccnode_peers_connected", l, out);
-    }
-    FAM("ccnode_peer_best_height", PROM_GAUGE,
-        "Best height reported by connected peers (-1 none).");
-    SAMPLE("ccnode_peer_best_height", NULL, node_peermgr_best_height(pm));
-    FAM("ccnode_syncing", PROM_GAUGE, "1 while the node is behind its peers.");
-    SAMPLE("ccnode_syncing", NULL, node_peermgr_syncing(pm));
-    FAM("ccnode_peer_reconnect_attempts_total", PROM_COUNTER,
-        "Connection attempts to configured peers after a failure or disconnect.");
-    SAMPLE("ccnode_peer_reconnect_attempts_total", NULL, LOADU(reconnect_attempts));
-    FAM("ccnode_peer_give_ups_total", PROM_COUNTER,
-        "Configured peers given up after reconnect_max_retries failures in a row.");
-    SAMPLE("ccnode_peer_give_ups_total", NULL, LOADU(give_ups));
-    FAM("ccnode_peer_bans_total", PROM_COUNTER, "Peer addresses banned for misbehaviour.");
-    SAMPLE("ccnode_peer_bans_total", NULL, LOADU(bans_total));
-    FAM("ccnode_peer_rejected_messages_total", PROM_COUNTER,
-        "Frames and messages from peers refused, by reason.");
-    for (int i = 0; i < RJ_COUNT; i++) {
-        const char *l[] = {"reason", reject_names[i], NULL};
-        SAMPLE("ccnode_peer_rejected_messages_total", l, LOADU(rejected[i]));
-    }
-    FAM("ccnode_peer_blocks_received_total", PROM_COUNTER, "Blocks from peers connected.");
-    SAMPLE("ccnode_peer_blocks_received_total", NULL, LOADU(blocks_received));
-    FAM("ccnode_peer_blocks_sent_total", PROM_COUNTER, "Blocks sent to peers.");
-    SAMPLE("ccnode_peer_blocks_sent_total", NULL, LOADU(blocks_sent));
-    return rc ? -1 : 0;
+    return 0;
 }

@@ -24,11 +24,10 @@
 #ifndef CCNODE_PEERMGR_H
 #define CCNODE_PEERMGR_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "prom.h"
+#include "peer.h"
 
 #define NODE_PEERMGR_BAN_OFFENCES 5
 #define NODE_PEERMGR_BAN_SECS 60
@@ -55,15 +54,47 @@ int64_t node_peermgr_sync_start(const struct node_peermgr *pm);
 /* Connected (handshaken) peers, inbound and outbound. 0 for NULL. */
 void node_peermgr_counts(const struct node_peermgr *pm, size_t *in, size_t *out);
 
-/* getpeerinfo: a new JSON array, one object per known peer (configured ones
- * too while they wait for a retry or were given up). NULL out of memory. */
-json_t *node_peermgr_info(struct node_peermgr *pm);
+#define NODE_PEERMGR_REJECT_REASONS 10
 
-/* The "peers" section of /health/detailed. NULL out of memory. */
-json_t *node_peermgr_health(struct node_peermgr *pm);
+/* Counters of the peer manager (zeros, best height -1, for NULL). */
+struct node_peermgr_stats {
+    size_t configured; /* network.peers */
+    size_t connected_in, connected_out;
+    int syncing;
+    int64_t best_height;
+    uint64_t reconnect_attempts, give_ups, bans, blocks_received, blocks_sent;
+    uint64_t rejected[NODE_PEERMGR_REJECT_REASONS]; /* by node_peermgr_reject_name() */
+};
 
-/* Write the ccnode_peer* metric families to `p` (pm may be NULL: zeros).
- * 0, or -1 when the page failed. */
-int node_peermgr_metrics(struct node_peermgr *pm, prom_t *p);
+void node_peermgr_stats(const struct node_peermgr *pm, struct node_peermgr_stats *out);
+
+/* Name of a reject reason ("bad_magic", ...), 0 <= reason < NODE_PEERMGR_REJECT_REASONS. */
+const char *node_peermgr_reject_name(size_t reason);
+
+/* What getpeerinfo shows of one known peer. Times are epoch seconds, 0
+ * when not applicable; pingtime and minping in seconds, -1 unknown. */
+struct node_peer_view {
+    unsigned id;
+    char addr[96];
+    int inbound;
+    int64_t conntime, lastsend, lastrecv;
+    uint64_t bytes_sent, bytes_recv;
+    uint32_t version;
+    char subver[NODE_PEER_MAX_STR + 1];
+    int64_t startingheight, synced_blocks, best_height;
+    const char *state; /* "waiting", "connecting", "handshake", "connected", ... */
+    unsigned attempts;
+    int64_t next_attempt; /* while waiting for a retry */
+    double score;
+    unsigned offences;
+    int64_t banned_until;
+    double pingtime, minping;
+    int forked;
+};
+
+/* A copy of every known peer (configured ones too while they wait for a
+ * retry or were given up), in table order: *out malloc'd (NULL when none),
+ * *n entries. 0, or -1 out of memory. pm NULL: no peers. */
+int node_peermgr_snapshot(struct node_peermgr *pm, struct node_peer_view **out, size_t *n);
 
 #endif

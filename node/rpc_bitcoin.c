@@ -13,6 +13,7 @@
 #include "mempool.h"
 #include "metrics.h"
 #include "prune.h"
+#include "peerinfo.h"
 #include "peermgr.h"
 #include "node.h"
 #include "rpc_bitcoin.h"
@@ -561,7 +562,7 @@ static int m_getpeerinfo(struct node *n, json_t *params, json_t **result,
                          struct node_method_error *e)
 {
     (void)params;
-    *result = node_peermgr_info(n->peers);
+    *result = node_peerinfo_json(n->peers);
     return *result ? 0 : oom(e);
 }
 
