@@ -45,7 +45,8 @@ static const char usage_text[] =
     "          [--provider P] [--by gateway,chain,account] [--format table|json|csv]\n"
     "          [--source auto|raw|hourly|daily]\n"
     "  export  --provider P --from T --to T [--format csv|json]\n"
-    "  migrate                       apply the schema migrations\n"
+    "  migrate [--to-version N]      apply the schema migrations (up to N), then add the\n"
+    "                                monthly relay_counts partitions of the next 12 months\n"
     "  sync                          upsert providers and accounts from the config\n"
     "  token create --provider P | --admin\n"
     "                                print a new API token once (only its SHA-256 is stored)\n"
@@ -107,6 +108,7 @@ enum {
     O_ADMIN,
     O_LISTEN,
     O_THREADS,
+    O_TO_VERSION,
     O_CONFIG,
     O_DB,
     O_LOG_LEVEL,
@@ -314,20 +316,28 @@ static int cmd_export(struct globals *g, const char **v)
     return rc ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-static const struct option migrate_opts[] = {{NULL, 0, NULL, 0}};
+static const struct option migrate_opts[] = {{"to-version", required_argument, NULL, O_TO_VERSION},
+                                             {NULL, 0, NULL, 0}};
 
 static int cmd_migrate(struct globals *g, const char **v)
 {
     struct rserr err = {0};
     char msg[512] = "";
     PGconn *pg;
-    int rc, from = 0, to = 0;
+    int rc, from = 0, to = 0, target = 0;
 
-    (void)v; /* no options of its own */
+    if (v[O_TO_VERSION]) {
+        char *end;
+        long t = strtol(v[O_TO_VERSION], &end, 10);
+        if (*end || end == v[O_TO_VERSION] || t < 1 || t > SCHEMA_VERSION)
+            return usage_error("--to-version must be a schema version this build knows, not '%s'",
+                               v[O_TO_VERSION]);
+        target = (int)t;
+    }
     pg = connect_db(g, &err);
     if (!pg)
         return fail_with(&err);
-    rc = migrate_run(pg, &from, &to, msg, sizeof(msg));
+    rc = migrate_run(pg, target, &from, &to, msg, sizeof(msg));
     PQfinish(pg);
     if (rc != 0) {
         fprintf(stderr, "relaystats: migrate: %s\n", msg);

@@ -96,7 +96,7 @@ static int apply_one(PGconn *conn, const struct schema_migration *m, char *err, 
     return 0;
 }
 
-int migrate_run(PGconn *conn, int *from, int *to, char *err, size_t errlen)
+int migrate_run(PGconn *conn, int target, int *from, int *to, char *err, size_t errlen)
 {
     size_t n;
     const struct schema_migration *m = schema_migrations(&n);
@@ -122,12 +122,16 @@ int migrate_run(PGconn *conn, int *from, int *to, char *err, size_t errlen)
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
-        if (m[i].version <= version)
+        if (m[i].version <= version || (target > 0 && m[i].version > target))
             continue;
         if (apply_one(conn, &m[i], err, errlen) < 0)
             goto fail;
         *to = m[i].version;
     }
+    if (*to >= 2 &&
+        exec_cmd(conn, "SELECT relay_counts_add_months(now(), now() + interval '12 months')", 0,
+                 NULL, "adding relay_counts partitions", err, errlen) < 0)
+        goto fail;
     exec_cmd(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, "unlock", err,
              errlen);
     return 0;

@@ -10,10 +10,13 @@
 
 #include <libpq-fe.h>
 
-/* Apply what is missing. *from gets the version found, *to the version
- * reached. 0, or -1 with err (a database newer than this build is an error;
- * a failed migration is rolled back and named). */
-int migrate_run(PGconn *conn, int *from, int *to, char *err, size_t errlen);
+/* Apply what is missing, up to version `target` (0: the latest). *from gets
+ * the version found, *to the version reached. From version 2 on, it then
+ * makes sure relay_counts has the monthly partitions of the next 12 months
+ * (relay_counts_add_months; idempotent, so a monthly run keeps them ahead).
+ * 0, or -1 with err (a database newer than this build is an error; a failed
+ * migration is rolled back and named). */
+int migrate_run(PGconn *conn, int target, int *from, int *to, char *err, size_t errlen);
 
 /* Read the database's version into *version (0: none) and compare it with
  * SCHEMA_VERSION: 0 when equal, -1 with a message saying what to do. */

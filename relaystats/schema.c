@@ -83,8 +83,71 @@ static const char MIGRATION_001[] =
     ");\n"
     "CREATE INDEX gateway_events_ts ON gateway_events (gateway, ts);\n";
 
+/* relay_counts partitioned by month (UTC), so that keeping five-minute
+ * counts forever costs old months nothing: a query or a vacuum of this month
+ * reads this month's partition, and an old month can be detached, archived
+ * or moved to other storage as one table. The primary key includes
+ * bucket_start, as a partitioned table's must, so the flush's upsert is
+ * unchanged. relay_counts_default takes any row without a monthly partition
+ * (a bucket far in the future or the past): no flush can fail for lack of a
+ * partition. relay_counts_add_months(from, to) creates the partitions of the
+ * UTC months [from, to) that are missing, moving their rows out of the
+ * default partition first; `relaystats migrate` calls it for the next 12
+ * months on every run (see migrate.c), this migration for every month that
+ * has data. The rows move in this migration's transaction: on a large table
+ * it holds the gateways' flushes (they retry) for as long as the copy takes. */
+static const char MIGRATION_002[] =
+    "ALTER TABLE relay_counts RENAME TO relay_counts_v1;\n"
+    "ALTER INDEX relay_counts_pkey RENAME TO relay_counts_v1_pkey;\n"
+    "ALTER INDEX relay_counts_bucket RENAME TO relay_counts_v1_bucket;\n"
+    "CREATE TABLE relay_counts (\n"
+    "    gateway text COLLATE \"C\" NOT NULL,\n"
+    "    chain text COLLATE \"C\" NOT NULL,\n"
+    "    account text COLLATE \"C\" NOT NULL,\n"
+    "    bucket_start timestamptz NOT NULL,\n"
+    "    relays bigint NOT NULL CHECK (relays >= 0),\n"
+    "    PRIMARY KEY (gateway, chain, account, bucket_start)\n"
+    ") PARTITION BY RANGE (bucket_start);\n"
+    "CREATE INDEX relay_counts_bucket ON relay_counts (bucket_start);\n"
+    "CREATE TABLE relay_counts_default PARTITION OF relay_counts DEFAULT;\n"
+    "CREATE FUNCTION relay_counts_add_months(from_ts timestamptz, to_ts timestamptz)\n"
+    "RETURNS integer LANGUAGE plpgsql AS $f$\n"
+    "DECLARE\n"
+    "    m timestamptz := date_trunc('month', from_ts, 'UTC');\n"
+    "    nxt timestamptz;\n"
+    "    part text;\n"
+    "    added integer := 0;\n"
+    "BEGIN\n"
+    "    WHILE m < to_ts LOOP\n"
+    /* month arithmetic in UTC, whatever the session's TimeZone */
+    "        nxt := (m AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';\n"
+    "        part := 'relay_counts_' || to_char(m AT TIME ZONE 'UTC', 'YYYY_MM');\n"
+    "        IF to_regclass(part) IS NULL THEN\n"
+    "            EXECUTE format('CREATE TABLE %I (LIKE relay_counts INCLUDING DEFAULTS"
+    " INCLUDING CONSTRAINTS)', part);\n"
+    "            EXECUTE format('WITH moved AS (DELETE FROM relay_counts_default"
+    " WHERE bucket_start >= %L AND bucket_start < %L RETURNING *)"
+    " INSERT INTO %I SELECT * FROM moved', m, nxt, part);\n"
+    "            EXECUTE format('ALTER TABLE relay_counts ATTACH PARTITION %I"
+    " FOR VALUES FROM (%L) TO (%L)', part, m, nxt);\n"
+    "            added := added + 1;\n"
+    "        END IF;\n"
+    "        m := nxt;\n"
+    "    END LOOP;\n"
+    "    RETURN added;\n"
+    "END\n"
+    "$f$;\n"
+    "SET LOCAL TIME ZONE 'UTC';\n"
+    "SELECT relay_counts_add_months(m, m + interval '1 day')\n"
+    "    FROM (SELECT DISTINCT date_trunc('month', bucket_start, 'UTC') AS m\n"
+    "          FROM relay_counts_v1) months;\n"
+    "INSERT INTO relay_counts SELECT gateway, chain, account, bucket_start, relays\n"
+    "    FROM relay_counts_v1;\n"
+    "DROP TABLE relay_counts_v1;\n";
+
 static const struct schema_migration MIGRATIONS[] = {
     {1, "init: counts, rollups, ledger, events, providers, accounts, tokens", MIGRATION_001},
+    {2, "relay_counts partitioned by month", MIGRATION_002},
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == SCHEMA_VERSION,
