@@ -12,6 +12,7 @@
 
 #include "chain.h"
 #include "config.h"
+#include "cookie.h"
 #include "disk.h"
 #include "httpd.h"
 #include "log.h"
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
     if (method_names(&cfg, &names, &nnames) == 0)
         n.metrics = node_metrics_new(names, nnames);
     if (cfg.rpc.auth.rate_limit_enabled)
-        n.rl = node_rl_new((size_t)cfg.rpc.auth.rate_limit_max_keys);
+        n.rl = node_ratelimit_new((size_t)cfg.rpc.auth.rate_limit_max_keys);
     if (!n.mempool || !n.metrics || (cfg.rpc.auth.rate_limit_enabled && !n.rl)) {
         log_msg(LOG_ERROR, "startup_failed", "out of memory");
         goto out;
@@ -233,7 +234,7 @@ out:
         node_cookie_remove(cfg.cookie_path);
     node_disk_stop(n.disk);
     node_chain_close(n.chain);
-    node_rl_free(n.rl);
+    node_ratelimit_free(n.rl);
     node_metrics_free(n.metrics);
     node_mempool_free(n.mempool);
     free(names);

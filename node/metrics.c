@@ -18,7 +18,7 @@ struct node_metrics {
     struct method_series *methods;
     _Atomic uint64_t rpc_total;
     _Atomic uint64_t bytes_received, bytes_sent;
-    _Atomic uint64_t rate_limited[NODE_RL_LAYERS];
+    _Atomic uint64_t rate_limited[NODE_RATELIMIT_LAYERS];
     _Atomic uint64_t http[6]; /* by status class 1xx..5xx, [0] unused */
 };
 
@@ -74,7 +74,7 @@ void node_metrics_bytes(struct node_metrics *m, uint64_t received, uint64_t sent
     atomic_fetch_add_explicit(&m->bytes_sent, sent, memory_order_relaxed);
 }
 
-void node_metrics_rate_limited(struct node_metrics *m, enum node_rl_layer layer)
+void node_metrics_rate_limited(struct node_metrics *m, enum node_ratelimit_layer layer)
 {
     atomic_fetch_add_explicit(&m->rate_limited[layer], 1, memory_order_relaxed);
 }
@@ -111,7 +111,7 @@ int node_metrics_write_network(const struct node_metrics *cm, prom_t *p)
 int node_metrics_write_rpc(const struct node_metrics *cm, prom_t *p)
 {
     struct node_metrics *m = (struct node_metrics *)cm;
-    static const char *const layers[NODE_RL_LAYERS] = {"ip", "user", "method"};
+    static const char *const layers[NODE_RATELIMIT_LAYERS] = {"ip", "user", "method"};
     static const char *const classes[6] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
     int rc = 0;
 
@@ -134,7 +134,7 @@ int node_metrics_write_rpc(const struct node_metrics *cm, prom_t *p)
     }
     FAM("ccnode_rate_limited_requests_total", PROM_COUNTER,
         "RPC requests refused with 429, by the limiting layer.");
-    for (int i = 0; i < NODE_RL_LAYERS; i++) {
+    for (int i = 0; i < NODE_RATELIMIT_LAYERS; i++) {
         const char *l[] = {"layer", layers[i], NULL};
         SAMPLE("ccnode_rate_limited_requests_total", l, atomic_load(&m->rate_limited[i]));
     }

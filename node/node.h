@@ -16,7 +16,7 @@
 struct node_chain;
 struct node_mempool;
 struct node_disk;
-struct node_rl;
+struct node_ratelimit;
 struct node_metrics;
 struct node_peermgr;
 
@@ -31,8 +31,8 @@ struct node {
     const struct node_config *cfg;
     struct node_chain *chain; /* NULL until loaded */
     struct node_mempool *mempool;
-    struct node_rl *rl;     /* NULL when rate limiting is off */
-    struct node_disk *disk; /* disk monitor; NULL until the chain is open */
+    struct node_ratelimit *rl; /* NULL when rate limiting is off */
+    struct node_disk *disk;    /* disk monitor; NULL until the chain is open */
     struct node_metrics *metrics;
     struct node_peermgr *peers; /* NULL until the chain is open */
     atomic_int phase;           /* enum node_phase */
@@ -46,6 +46,6 @@ struct node {
 int64_t node_uptime(const struct node *n);
 
 /* Whether the chain is open (its index usable by handlers). */
-int node_chain_ready(const struct node *n);
+int node_has_chain(const struct node *n);
 
 #endif

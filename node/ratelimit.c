@@ -10,7 +10,7 @@
 #define SLOTS_PER_STRIPE 256 /* hash chains per stripe */
 
 struct rl_bucket {
-    char key[NODE_RL_KEY_MAX];
+    char key[NODE_RATELIMIT_KEY_MAX];
     double tokens, burst, last;
     struct rl_bucket *next;
 };
@@ -21,7 +21,7 @@ struct rl_stripe {
     size_t count, cap;
 };
 
-struct node_rl {
+struct node_ratelimit {
     struct rl_stripe stripes[STRIPES];
 };
 
@@ -37,9 +37,9 @@ static uint64_t key_hash(const char *s)
     return h;
 }
 
-struct node_rl *node_rl_new(size_t max_keys)
+struct node_ratelimit *node_ratelimit_new(size_t max_keys)
 {
-    struct node_rl *rl = calloc(1, sizeof(*rl));
+    struct node_ratelimit *rl = calloc(1, sizeof(*rl));
     if (!rl)
         return NULL;
     size_t cap = max_keys / STRIPES;
@@ -50,7 +50,7 @@ struct node_rl *node_rl_new(size_t max_keys)
     return rl;
 }
 
-void node_rl_free(struct node_rl *rl)
+void node_ratelimit_free(struct node_ratelimit *rl)
 {
     if (!rl)
         return;
@@ -93,10 +93,10 @@ static struct rl_bucket *evict(struct rl_stripe *s)
     return b;
 }
 
-int node_rl_take(struct node_rl *rl, const char *key, double rate, double burst, double cost,
-                 double now, double *retry_after)
+int node_ratelimit_take(struct node_ratelimit *rl, const char *key, double rate, double burst,
+                        double cost, double now, double *retry_after)
 {
-    char k[NODE_RL_KEY_MAX];
+    char k[NODE_RATELIMIT_KEY_MAX];
     size_t n = strlen(key);
     if (n >= sizeof(k))
         n = sizeof(k) - 1;
@@ -142,9 +142,9 @@ int node_rl_take(struct node_rl *rl, const char *key, double rate, double burst,
     return rc;
 }
 
-void node_rl_refund(struct node_rl *rl, const char *key, double cost)
+void node_ratelimit_refund(struct node_ratelimit *rl, const char *key, double cost)
 {
-    char k[NODE_RL_KEY_MAX];
+    char k[NODE_RATELIMIT_KEY_MAX];
     size_t n = strlen(key);
     if (n >= sizeof(k))
         n = sizeof(k) - 1;
@@ -162,7 +162,7 @@ void node_rl_refund(struct node_rl *rl, const char *key, double cost)
     pthread_mutex_unlock(&s->lock);
 }
 
-size_t node_rl_count(struct node_rl *rl)
+size_t node_ratelimit_count(struct node_ratelimit *rl)
 {
     size_t n = 0;
     for (size_t i = 0; i < STRIPES; i++) {

@@ -8,26 +8,34 @@
 
 #include <stddef.h>
 
-#define NODE_RL_KEY_MAX 160
+#define NODE_RATELIMIT_KEY_MAX 160
 
-struct node_rl;
+struct node_ratelimit;
+
+/* The layers that refuse requests (ccnode_rate_limited_requests_total). */
+enum node_ratelimit_layer {
+    NODE_RATELIMIT_IP = 0,
+    NODE_RATELIMIT_USER,
+    NODE_RATELIMIT_METHOD,
+    NODE_RATELIMIT_LAYERS
+};
 
 /* A table holding at most `max_keys` buckets. NULL when out of memory. */
-struct node_rl *node_rl_new(size_t max_keys);
-void node_rl_free(struct node_rl *rl);
+struct node_ratelimit *node_ratelimit_new(size_t max_keys);
+void node_ratelimit_free(struct node_ratelimit *rl);
 
 /* Take `cost` tokens from the bucket `key` (created full with `burst`
  * tokens, refilled at `rate` per second). Returns 1 when taken; 0 when not,
  * with *retry_after (may be NULL) set to the seconds until `cost` tokens
- * will be there. -1 out of memory. Keys longer than NODE_RL_KEY_MAX-1 are
+ * will be there. -1 out of memory. Keys longer than NODE_RATELIMIT_KEY_MAX-1 are
  * truncated. */
-int node_rl_take(struct node_rl *rl, const char *key, double rate, double burst, double cost,
-                 double now, double *retry_after);
+int node_ratelimit_take(struct node_ratelimit *rl, const char *key, double rate, double burst,
+                        double cost, double now, double *retry_after);
 
 /* Give back tokens taken by a request that another layer refused. */
-void node_rl_refund(struct node_rl *rl, const char *key, double cost);
+void node_ratelimit_refund(struct node_ratelimit *rl, const char *key, double cost);
 
 /* Buckets currently held. */
-size_t node_rl_count(struct node_rl *rl);
+size_t node_ratelimit_count(struct node_ratelimit *rl);
 
 #endif

@@ -328,10 +328,10 @@ static int rate_limit(struct exchange *x, json_t *root, double *retry_after)
     struct {
         const struct node_method_limit *limit;
         double cost;
-        char key[NODE_RL_KEY_MAX];
+        char key[NODE_RATELIMIT_KEY_MAX];
     } methods[MAX_LIMITED_METHODS];
     size_t nmethods = 0;
-    char ipkey[NODE_RL_KEY_MAX], userkey[NODE_RL_KEY_MAX];
+    char ipkey[NODE_RATELIMIT_KEY_MAX], userkey[NODE_RATELIMIT_KEY_MAX];
     const char *ident = x->user[0] ? x->user : x->ip;
     double now = sys_mono_s(), cost = (double)(x->ncalls ? x->ncalls : 1);
     int r;
@@ -358,32 +358,32 @@ static int rate_limit(struct exchange *x, json_t *root, double *retry_after)
     }
     snprintf(ipkey, sizeof(ipkey), "ip:%s", x->ip);
     snprintf(userkey, sizeof(userkey), "user:%.64s", x->user);
-    r = node_rl_take(x->n->rl, ipkey, cfg->rpc.auth.rate_limit_rate, cfg->rpc.auth.rate_limit_burst,
-                     cost, now, retry_after);
+    r = node_ratelimit_take(x->n->rl, ipkey, cfg->rpc.auth.rate_limit_rate,
+                            cfg->rpc.auth.rate_limit_burst, cost, now, retry_after);
     if (r != 1) {
-        node_metrics_rate_limited(x->n->metrics, NODE_RL_IP);
+        node_metrics_rate_limited(x->n->metrics, NODE_RATELIMIT_IP);
         return r;
     }
     if (x->user[0]) {
-        r = node_rl_take(x->n->rl, userkey, cfg->rpc.auth.rate_limit_rate,
-                         cfg->rpc.auth.rate_limit_burst, cost, now, retry_after);
+        r = node_ratelimit_take(x->n->rl, userkey, cfg->rpc.auth.rate_limit_rate,
+                                cfg->rpc.auth.rate_limit_burst, cost, now, retry_after);
         if (r != 1) {
-            node_rl_refund(x->n->rl, ipkey, cost);
-            node_metrics_rate_limited(x->n->metrics, NODE_RL_USER);
+            node_ratelimit_refund(x->n->rl, ipkey, cost);
+            node_metrics_rate_limited(x->n->metrics, NODE_RATELIMIT_USER);
             return r;
         }
     }
     for (size_t k = 0; k < nmethods; k++) {
-        r = node_rl_take(x->n->rl, methods[k].key, methods[k].limit->rate, methods[k].limit->burst,
-                         methods[k].cost, now, retry_after);
+        r = node_ratelimit_take(x->n->rl, methods[k].key, methods[k].limit->rate,
+                                methods[k].limit->burst, methods[k].cost, now, retry_after);
         if (r == 1)
             continue;
         for (size_t j = 0; j < k; j++)
-            node_rl_refund(x->n->rl, methods[j].key, methods[j].cost);
-        node_rl_refund(x->n->rl, ipkey, cost);
+            node_ratelimit_refund(x->n->rl, methods[j].key, methods[j].cost);
+        node_ratelimit_refund(x->n->rl, ipkey, cost);
         if (x->user[0])
-            node_rl_refund(x->n->rl, userkey, cost);
-        node_metrics_rate_limited(x->n->metrics, NODE_RL_METHOD);
+            node_ratelimit_refund(x->n->rl, userkey, cost);
+        node_metrics_rate_limited(x->n->metrics, NODE_RATELIMIT_METHOD);
         return r;
     }
     return 1;

@@ -317,7 +317,7 @@ static int m_send_raw_transaction(struct node *n, json_t *params, json_t **resul
 
     if (arg_data(params, 0, 0, &raw, &len, e) != 0)
         return -1;
-    if (node_evm_tx_check(raw, len, why, sizeof(why)) != 0) {
+    if (node_tx_evm_check(raw, len, why, sizeof(why)) != 0) {
         free(raw);
         return node_method_fail(e, RPC_SERVER_ERROR, "%s", why);
     }

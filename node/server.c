@@ -1,21 +1,14 @@
-/* Routing, health endpoints and the auth cookie. */
+/* Routing, health endpoints and the /metrics page. */
 #include "server.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <openssl/rand.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "chain.h"
 #include "codec.h"
-#include "sys.h"
 #include "disk.h"
 #include "mempool.h"
 #include "metrics.h"
@@ -23,7 +16,6 @@
 #include "peermgr.h"
 #include "prune.h"
 #include "rpc.h"
-#include "store.h"
 
 static json_t *tip_hash_json(struct node *n, struct node_block_meta *b)
 {
@@ -71,10 +63,12 @@ static json_t *storage_json(struct node *n, int chain_ok, int storage_ok)
                      (json_int_t)(cs ? atomic_load(&cs->pruned_blocks) : 0));
 }
 
-json_t *node_health_report(struct node *n, const char *which, int *status)
+/* Fill `status` (HTTP code) and return the JSON body of a health endpoint
+ * ("", "live", "ready", "detailed"), or NULL out of memory / unknown. */
+static json_t *health_report(struct node *n, const char *which, int *status)
 {
     int phase = atomic_load(&n->phase);
-    int chain_ok = node_chain_ready(n);
+    int chain_ok = node_has_chain(n);
     int storage_ok = chain_ok && node_chain_storage_ok(n->chain);
     int syncing = node_peermgr_syncing(n->peers);
     int ready = phase == NODE_PHASE_READY && storage_ok && !syncing;
@@ -136,7 +130,7 @@ json_t *node_health_report(struct node *n, const char *which, int *status)
 static int serve_health(struct node *n, const char *which, struct httpd_response *resp)
 {
     int status;
-    json_t *body = node_health_report(n, which, &status);
+    json_t *body = health_report(n, which, &status);
     if (!body)
         return httpd_reply_error(resp, 404, "not found");
     int rc = httpd_reply_json(resp, status, body);
@@ -155,7 +149,7 @@ static char *metrics_page(struct node *n, size_t *len)
     const char *text;
     char *out = NULL;
     int rc = 0;
-    int chain_open = node_chain_ready(n);
+    int chain_open = node_has_chain(n);
 
     if (!p)
         return NULL;
@@ -250,24 +244,4 @@ int node_server_handle(void *ctx, const struct httpd_request *req, struct httpd_
     }
     node_metrics_http(n->metrics, rc == 0 ? resp->status : 500);
     return rc;
-}
-
-int node_cookie_create(struct node *n, const char *path, char *err, size_t errlen)
-{
-    uint8_t secret[32];
-    char line[128];
-    int len;
-
-    if (RAND_bytes(secret, sizeof(secret)) != 1)
-        return sys_set_err(err, errlen, "cookie: no randomness from libcrypto");
-    node_hex_encode(secret, sizeof(secret), 0, n->cookie);
-    len = snprintf(line, sizeof(line), "__cookie__:%s", n->cookie);
-    /* Created 0600 from the start: the secret is never readable by others. */
-    return sys_write_file_atomic(path, line, (size_t)len, 0600, err, errlen);
-}
-
-void node_cookie_remove(const char *path)
-{
-    if (path)
-        unlink(path);
 }

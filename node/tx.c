@@ -202,7 +202,7 @@ static int rlp_item(struct node_reader *r, int *is_list, size_t *plen, char *err
     return 0;
 }
 
-int node_evm_tx_check(const uint8_t *raw, size_t len, char *err, size_t errlen)
+int node_tx_evm_check(const uint8_t *raw, size_t len, char *err, size_t errlen)
 {
     struct node_reader r = {raw, len, 0};
     int is_list;

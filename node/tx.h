@@ -53,6 +53,6 @@ int node_tx_is_coinbase(const struct node_tx *tx);
 /* Check that `raw` is one complete Ethereum signed transaction: an RLP list
  * (legacy) or a type byte 0x01..0x7f followed by an RLP list, with no
  * trailing bytes and canonical lengths. 0, or -1 with a reason in `err`. */
-int node_evm_tx_check(const uint8_t *raw, size_t len, char *err, size_t errlen);
+int node_tx_evm_check(const uint8_t *raw, size_t len, char *err, size_t errlen);
 
 #endif

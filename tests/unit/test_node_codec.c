@@ -159,19 +159,19 @@ START_TEST(test_evm_envelope)
     char err[128];
     /* legacy: list of 9 single-byte items */
     const uint8_t legacy[] = {0xc9, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-    ck_assert_int_eq(node_evm_tx_check(legacy, sizeof(legacy), err, sizeof(err)), 0);
+    ck_assert_int_eq(node_tx_evm_check(legacy, sizeof(legacy), err, sizeof(err)), 0);
     const uint8_t typed[] = {0x02, 0xc9, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-    ck_assert_int_eq(node_evm_tx_check(typed, sizeof(typed), err, sizeof(err)), 0);
-    ck_assert_int_eq(node_evm_tx_check(legacy, sizeof(legacy) - 1, err, sizeof(err)), -1);
+    ck_assert_int_eq(node_tx_evm_check(typed, sizeof(typed), err, sizeof(err)), 0);
+    ck_assert_int_eq(node_tx_evm_check(legacy, sizeof(legacy) - 1, err, sizeof(err)), -1);
     const uint8_t trailing[] = {0xc9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0};
-    ck_assert_int_eq(node_evm_tx_check(trailing, sizeof(trailing), err, sizeof(err)), -1);
+    ck_assert_int_eq(node_tx_evm_check(trailing, sizeof(trailing), err, sizeof(err)), -1);
     const uint8_t not_list[] = {0x83, 1, 2, 3};
-    ck_assert_int_eq(node_evm_tx_check(not_list, sizeof(not_list), err, sizeof(err)), -1);
+    ck_assert_int_eq(node_tx_evm_check(not_list, sizeof(not_list), err, sizeof(err)), -1);
     const uint8_t noncanon[] = {0xf8, 0x05, 1, 2, 3, 4, 5};
-    ck_assert_int_eq(node_evm_tx_check(noncanon, sizeof(noncanon), err, sizeof(err)), -1);
+    ck_assert_int_eq(node_tx_evm_check(noncanon, sizeof(noncanon), err, sizeof(err)), -1);
     const uint8_t overrun[] = {0xc9, 0x88, 1, 2, 3, 4, 5, 6, 7, 8};
-    ck_assert_int_eq(node_evm_tx_check(overrun, sizeof(overrun), err, sizeof(err)), -1);
-    ck_assert_int_eq(node_evm_tx_check(NULL, 0, err, sizeof(err)), -1);
+    ck_assert_int_eq(node_tx_evm_check(overrun, sizeof(overrun), err, sizeof(err)), -1);
+    ck_assert_int_eq(node_tx_evm_check(NULL, 0, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -242,37 +242,37 @@ END_TEST
 
 START_TEST(test_ratelimit)
 {
-    struct node_rl *rl = node_rl_new(64 * 4); /* 4 keys per stripe */
+    struct node_ratelimit *rl = node_ratelimit_new(64 * 4); /* 4 keys per stripe */
     double retry = 0;
     ck_assert_ptr_nonnull(rl);
     /* burst 3 at t=0, then refusal with the time to the next token */
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(node_rl_take(rl, "ip:a", 2, 3, 1, 100.0, &retry), 1);
-    ck_assert_int_eq(node_rl_take(rl, "ip:a", 2, 3, 1, 100.0, &retry), 0);
+        ck_assert_int_eq(node_ratelimit_take(rl, "ip:a", 2, 3, 1, 100.0, &retry), 1);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:a", 2, 3, 1, 100.0, &retry), 0);
     ck_assert_double_eq_tol(retry, 0.5, 1e-9);
     /* refill at 2/s: after 1 s, two tokens */
-    ck_assert_int_eq(node_rl_take(rl, "ip:a", 2, 3, 1, 101.0, &retry), 1);
-    ck_assert_int_eq(node_rl_take(rl, "ip:a", 2, 3, 1, 101.0, &retry), 1);
-    ck_assert_int_eq(node_rl_take(rl, "ip:a", 2, 3, 1, 101.0, &retry), 0);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:a", 2, 3, 1, 101.0, &retry), 1);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:a", 2, 3, 1, 101.0, &retry), 1);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:a", 2, 3, 1, 101.0, &retry), 0);
     /* never above burst, however long idle */
-    ck_assert_int_eq(node_rl_take(rl, "ip:a", 2, 3, 4, 1000.0, &retry), 0);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:a", 2, 3, 4, 1000.0, &retry), 0);
     ck_assert_double_eq_tol(retry, 0.5, 1e-9);
-    ck_assert_int_eq(node_rl_take(rl, "ip:a", 2, 3, 3, 1000.0, &retry), 1);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:a", 2, 3, 3, 1000.0, &retry), 1);
     /* a batch cost and a refund */
-    ck_assert_int_eq(node_rl_take(rl, "ip:b", 1, 10, 8, 0, &retry), 1);
-    node_rl_refund(rl, "ip:b", 8);
-    ck_assert_int_eq(node_rl_take(rl, "ip:b", 1, 10, 10, 0, &retry), 1);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:b", 1, 10, 8, 0, &retry), 1);
+    node_ratelimit_refund(rl, "ip:b", 8);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:b", 1, 10, 10, 0, &retry), 1);
     /* keys are independent */
-    ck_assert_int_eq(node_rl_take(rl, "ip:c", 1, 1, 1, 0, &retry), 1);
-    ck_assert_int_eq(node_rl_take(rl, "ip:c", 1, 1, 1, 0, &retry), 0);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:c", 1, 1, 1, 0, &retry), 1);
+    ck_assert_int_eq(node_ratelimit_take(rl, "ip:c", 1, 1, 1, 0, &retry), 0);
     /* the table is bounded: 10,000 distinct keys keep at most 256 buckets */
     char key[32];
     for (int i = 0; i < 10000; i++) {
         snprintf(key, sizeof(key), "ip:10.0.%d.%d", i / 256, i % 256);
-        ck_assert_int_eq(node_rl_take(rl, key, 1, 1, 1, 2000.0 + i, NULL), 1);
+        ck_assert_int_eq(node_ratelimit_take(rl, key, 1, 1, 1, 2000.0 + i, NULL), 1);
     }
-    ck_assert_uint_le(node_rl_count(rl), 256);
-    node_rl_free(rl);
+    ck_assert_uint_le(node_ratelimit_count(rl), 256);
+    node_ratelimit_free(rl);
 }
 END_TEST
 
