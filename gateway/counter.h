@@ -27,6 +27,10 @@ enum non_relay_reason {
     NR_SERVER_ERROR,     /* 5xx */
     NR_NO_RESPONSE,      /* status -1: aborted before a response */
     NR_UNPARSABLE,       /* a request line we could not parse */
+    NR_BAD_HOST,         /* ambiguous Host (comma, blank, control char): 400, be_refuse_host */
+    NR_UPGRADE_REFUSED,  /* Upgrade (websocket, h2c, ...) on a chain without opt-in: 403 */
+    NR_CONNECT_REFUSED,  /* CONNECT method: 405, be_refuse_connect */
+    NR_WEBSOCKET,        /* a WebSocket session (101) on an opted-in chain: never a relay */
     NR_COUNT
 };
 

@@ -246,13 +246,29 @@ static int span_eq(struct logline_span s, const char *str, size_t len)
 int relay_rule_check(const relay_table_t *t, const struct logline *line, struct relay_route *route,
                      enum non_relay_reason *reason)
 {
+    static const struct {
+        const char *backend;
+        enum non_relay_reason reason;
+    } refusals[] = {
+        {"be_refuse_host", NR_BAD_HOST},
+        {"be_refuse_upgrade", NR_UPGRADE_REFUSED},
+        {"be_refuse_connect", NR_CONNECT_REFUSED},
+    };
     char host[RELAY_HOST_MAX];
-    int hl;
+    int hl, websocket;
 
     memset(route, 0, sizeof(*route));
     if (line->kind != LOGLINE_REQUEST) {
         *reason = NR_UNPARSABLE;
         return 0;
+    }
+    /* The HTTP tier's refusals (haproxy/templates/http.cfg.in) come first:
+     * their Host may be anything, even a valid host followed by a comma. */
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+        if (span_eq(line->backend, refusals[i].backend, strlen(refusals[i].backend))) {
+            *reason = refusals[i].reason;
+            return 0;
+        }
     }
     hl = line->host.p ? logline_host_normalise(line->host.p, line->host.len, host, sizeof(host))
                       : -1;
@@ -260,9 +276,19 @@ int relay_rule_check(const relay_table_t *t, const struct logline *line, struct 
         *reason = NR_INVALID_HOST;
         return 0;
     }
-    if (!span_eq(line->backend, route->backend, route->backend_len) || line->server.len == 0 ||
-        line->server.p[0] == '<') {
+    /* be_<chain>_ws carries the upgrades of a chain that opted in: a session
+     * (101) is counted as one, never as a relay; any other answer there is an
+     * ordinary request judged like one on be_<chain>. */
+    websocket = line->backend.len == route->backend_len + 3 &&
+                memcmp(line->backend.p, route->backend, route->backend_len) == 0 &&
+                memcmp(line->backend.p + route->backend_len, "_ws", 3) == 0;
+    if ((!websocket && !span_eq(line->backend, route->backend, route->backend_len)) ||
+        line->server.len == 0 || line->server.p[0] == '<') {
         *reason = NR_UNROUTED;
+        return 0;
+    }
+    if (websocket && line->status == 101) {
+        *reason = NR_WEBSOCKET;
         return 0;
     }
     if (line->status < 100) {

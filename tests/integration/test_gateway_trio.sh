@@ -173,6 +173,7 @@ python3 - "$out" <<'PY' || fail "replay differs"
 import json, sys
 s = json.loads(sys.argv[1])
 assert s["relays"] == 58 and s["by_chain"] == {"0021": 38, "0001": 20}, s
-assert s["non_relays"] == {"invalid_host": 7, "unrouted": 5, "server_error": 10, "no_response": 0, "unparsable": 0}, s
+assert s["non_relays"] == {"invalid_host": 7, "unrouted": 5, "server_error": 10, "no_response": 0, "unparsable": 0,
+                           "bad_host": 0, "upgrade_refused": 0, "connect_refused": 0, "websocket_session": 0}, s
 PY
 echo "ok: replay of requests.log = live counts"

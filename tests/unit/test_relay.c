@@ -104,6 +104,27 @@ START_TEST(test_rule)
     check_line(t, p, L("be_0021", "a", "-1", "894334g9f403.0021.chains.example.tech"), 0,
                NR_NO_RESPONSE);
     check_line(t, p, "<6>garbage", 0, NR_UNPARSABLE);
+    /* The HTTP tier's refusals, whatever the Host says. */
+    check_line(t, p,
+               L("be_refuse_host", "<NOSRV>", "400",
+                 "evil.example, 894334g9f403.0021.chains.example.tech"),
+               0, NR_BAD_HOST);
+    check_line(t, p,
+               L("be_refuse_upgrade", "<NOSRV>", "403", "894334g9f403.0021.chains.example.tech"), 0,
+               NR_UPGRADE_REFUSED);
+    check_line(t, p,
+               L("be_refuse_connect", "<NOSRV>", "405", "894334g9f403.0021.chains.example.tech"), 0,
+               NR_CONNECT_REFUSED);
+    /* be_<chain>_ws: a session is no relay; a plain answer there is one. */
+    check_line(t, p, L("be_0021_ws", "a", "101", "894334g9f403.0021.chains.example.tech"), 0,
+               NR_WEBSOCKET);
+    check_line(t, p, L("be_0021_ws", "a", "200", "894334g9f403.0021.chains.example.tech"), 1, 0);
+    check_line(t, p, L("be_0021_ws", "a", "502", "894334g9f403.0021.chains.example.tech"), 0,
+               NR_SERVER_ERROR);
+    check_line(t, p, L("be_0021_wsx", "a", "101", "894334g9f403.0021.chains.example.tech"), 0,
+               NR_UNROUTED);
+    check_line(t, p, L("be_0001_ws", "a", "101", "894334g9f403.0021.chains.example.tech"), 0,
+               NR_UNROUTED);
 #undef L
     logline_parser_free(p);
     relay_table_free(t);
