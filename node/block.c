@@ -76,7 +76,7 @@ int node_block_tx_id(int evm, const uint8_t *raw, size_t len, uint8_t out[32],
 int64_t node_block_subsidy(int64_t height)
 {
     int64_t halvings = height / 150;
-    return halvings >= 64 ? 0 : (50LL * 100000000LL) >> halvings;
+    return halvings >= 64 ? 0 : (int64_t)((uint64_t)(50LL * 100000000LL) >> halvings);
 }
 
 int node_block_coinbase(struct node_buf *b, int64_t height, const uint8_t *script,
@@ -86,7 +86,7 @@ int node_block_coinbase(struct node_buf *b, int64_t height, const uint8_t *scrip
     uint8_t sig[16];
     size_t sl = 0;
     uint64_t h = (uint64_t)height;
-    uint8_t num[8];
+    uint8_t num[8] = {0};
     size_t nl = 0;
 
     while (h) {

@@ -172,7 +172,7 @@ static int parse_sub(int argc, char **argv, const struct option *opts, struct gl
     size_t n = 0;
     int ch;
 
-    for (; opts[n].name && n < CMD_OPTS_MAX; n++)
+    for (; n < CMD_OPTS_MAX && opts[n].name; n++)
         all[n] = opts[n];
     memcpy(all + n, global_opts, sizeof(global_opts));
     /* optind 0 re-initialises getopt: the first scan stopped at COMMAND
