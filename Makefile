@@ -8,7 +8,7 @@
 #   make bench            benchmarks, results in build/bench/
 #   make up / make down   the local stack
 #   make install PREFIX=/usr/local DESTDIR=
-#   make format | lint | clean
+#   make format | lint | clean   (lint: clang-format, cppcheck, link cycles)
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -170,10 +170,13 @@ SRC_ALL = $(wildcard lib/*.[ch] $(addsuffix /*.[ch],$(COMPONENTS)) tests/unit/*.
 format:
 	clang-format -i $(SRC_ALL)
 
-lint: deps
+# The link-cycle check reads the objects, so lint builds first: within each
+# folder, no module may call (or read data of) a module that calls it back.
+lint: all
 	clang-format --dry-run --Werror $(SRC_ALL)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --suppress=missingIncludeSystem --inline-suppr -Ilib $(filter %.c,$(SRC_ALL))
+	tests/tools/check-cycles $(OBJDIR) lib $(COMPONENTS)
 
 clean:
 	rm -rf build
