@@ -13,6 +13,7 @@
 
 #include "routes.h"
 #include "sys.h"
+#include "tls.h"
 
 extern char **environ;
 
@@ -242,6 +243,41 @@ static int stage_path(char *buf, size_t len, const char *stage, const char *name
     return 0;
 }
 
+/* Write the crt-list, the expiry map and the metric's log-format into
+ * `stage`, naming files in `dir` (the stage itself for `haproxy -c`, then the
+ * final directory). With `staged`, the names are recorded. 0 or -1. */
+static int stage_tls_lists(const struct conf *c, const struct tls_cert *certs, size_t n,
+                           const char *stage, const char *dir, struct staged *staged,
+                           size_t *nstaged, struct cfg_error *err)
+{
+    static const char *const names[] = {TLS_CRT_LIST, TLS_EXPIRY_MAP, TLS_METRICS_LF};
+    char path[PATH_MAX], map_path[PATH_MAX];
+    char *text[3] = {NULL, NULL, NULL};
+    int rc = -1;
+
+    if ((size_t)snprintf(map_path, sizeof(map_path), "%s/%s", dir, TLS_EXPIRY_MAP) >=
+        sizeof(map_path)) {
+        routes_error(err, "%s: path too long", dir);
+        return -1;
+    }
+    if (tls_render_crt_list(certs, n, dir, &text[0], err) < 0 ||
+        tls_render_expiry_map(certs, n, &text[1], err) < 0 ||
+        tls_render_metrics_lf(c, certs, n, map_path, &text[2], err) < 0)
+        goto out;
+    for (size_t i = 0; i < 3; i++) {
+        if (stage_path(path, sizeof(path), stage, names[i], err) < 0 ||
+            write_file(path, text[i], strlen(text[i]), 0644, err) < 0)
+            goto out;
+        if (staged)
+            snprintf(staged[(*nstaged)++].name, sizeof(staged[0].name), "%s", names[i]);
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < 3; i++)
+        free(text[i]);
+    return rc;
+}
+
 int install_render(const struct render_templates *t, const struct conf *c, const char *dir,
                    struct install_result *res, struct cfg_error *err)
 {
@@ -250,6 +286,8 @@ int install_render(const struct render_templates *t, const struct conf *c, const
     struct staged *staged = NULL;
     char stage[PATH_MAX], path[PATH_MAX], final[PATH_MAX], stage_map[PATH_MAX];
     char *map = NULL, *text = NULL, *state = NULL;
+    struct tls_cert *certs = NULL;
+    size_t ncerts = 0;
     int have_stage = 0, rc = -1;
 
     memset(res, 0, sizeof(*res));
@@ -274,7 +312,7 @@ int install_render(const struct render_templates *t, const struct conf *c, const
         goto out;
     }
     have_stage = 1;
-    staged = calloc(c->ntiers + 2, sizeof(*staged));
+    staged = calloc(c->ntiers + c->tls.ncertificates + 5, sizeof(*staged));
     if (!staged) {
         routes_error(err, "out of memory");
         goto out;
@@ -284,6 +322,22 @@ int install_render(const struct render_templates *t, const struct conf *c, const
         goto out;
     snprintf(staged[nstaged++].name, sizeof(staged[0].name), "%s", INSTALL_MAP);
     if (write_file(stage_map, map, maplen, 0644, err) < 0)
+        goto out;
+    if (tls_certs_load(c, sys_wall_ms() / 1000, &certs, &ncerts, err) < 0 ||
+        tls_check_hosts(c, certs, ncerts, hosts, nhosts, err) < 0)
+        goto out;
+    /* Certificates first, then the crt-list and the metric naming the
+     * staged files for `haproxy -c`; renamed, they name the final ones. */
+    for (size_t i = 0; i < ncerts; i++) {
+        char name[128];
+        if (tls_pem_name(certs[i].conf, name, sizeof(name)) < 0 ||
+            stage_path(path, sizeof(path), stage, name, err) < 0)
+            goto out;
+        snprintf(staged[nstaged++].name, sizeof(staged[0].name), "%s", name);
+        if (write_file(path, certs[i].pem, strlen(certs[i].pem), 0600, err) < 0)
+            goto out;
+    }
+    if (ncerts > 0 && stage_tls_lists(c, certs, ncerts, stage, stage, staged, &nstaged, err) < 0)
         goto out;
     for (size_t i = 0; i < c->ntiers; i++) {
         const struct conf_tier *tier = &c->tiers[i];
@@ -305,6 +359,8 @@ int install_render(const struct render_templates *t, const struct conf *c, const
         free(text);
         text = NULL;
     }
+    if (ncerts > 0 && stage_tls_lists(c, certs, ncerts, stage, res->dir, NULL, NULL, err) < 0)
+        goto out;
     if (stage_path(path, sizeof(path), stage, INSTALL_STATE, err) < 0)
         goto out;
     snprintf(staged[nstaged++].name, sizeof(staged[0].name), "%s", INSTALL_STATE);
@@ -332,5 +388,6 @@ out:
     free(map);
     free(state);
     routes_hosts_free(hosts, nhosts);
+    tls_certs_free(certs, ncerts);
     return rc;
 }

@@ -1,9 +1,11 @@
 /* cc-routes: renders the HAProxy tier configs and the host map from the
  * deployment config, checks them with `haproxy -c`, and applies routing
  * changes to running HTTP tiers through the runtime API. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "log.h"
 #include "render.h"
 #include "routes.h"
+#include "tls.h"
 #include "sys.h"
 
 #define CC_ROUTES_VERSION "0.1.0"
@@ -48,7 +51,12 @@ static void usage(FILE *f)
         "  apply  --config NEW --out DIR [--previous OLD]\n"
         "                                render NEW into DIR, then apply host and server\n"
         "                                changes to the running HTTP tiers without restart\n"
-        "                                (OLD defaults to DIR/" INSTALL_STATE ")\n"
+        "                                (OLD defaults to DIR/" INSTALL_STATE "); with a tls\n"
+        "                                section, rotates the edge's certificates too\n"
+        "  rotate --config F --out DIR   read the certificates of F again, check them, and\n"
+        "                                replace every one the running edge does not serve yet\n"
+        "                                (set/commit ssl cert), no restart; also updates the\n"
+        "                                notAfter metric and DIR's files (ACME deploy hooks)\n"
         "\n"
         "options:\n"
         "  -c, --config F      deployment config (default $CCGW_CONFIG)\n"
@@ -150,6 +158,23 @@ static int cmd_render(const struct render_templates *t, const struct conf *c, co
     return EXIT_OK;
 }
 
+/* Remove the plain files of a directory cc-routes made. */
+static void remove_files(const char *dir, char *path, size_t len)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_type == DT_DIR)
+            continue;
+        snprintf(path, len, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
 /* Render into a private temporary directory and throw it away. */
 static int cmd_check(const struct render_templates *t, const struct conf *c)
 {
@@ -161,14 +186,7 @@ static int cmd_check(const struct render_templates *t, const struct conf *c)
         return EXIT_ERROR;
     }
     rc = cmd_render(t, c, dir);
-    snprintf(path, sizeof(path), "%s/%s", dir, INSTALL_MAP);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/%s", dir, INSTALL_STATE);
-    unlink(path);
-    for (size_t i = 0; i < c->ntiers; i++) {
-        snprintf(path, sizeof(path), "%s/%s.cfg", dir, c->tiers[i].name);
-        unlink(path);
-    }
+    remove_files(dir, path, sizeof(path));
     rmdir(dir);
     if (rc == EXIT_OK)
         printf("%s: OK\n", c->path);
@@ -201,6 +219,7 @@ static int cmd_apply(const struct render_templates *t, const struct conf *c,
         }
         have_old = 1;
         apply_restart_reasons(&old, c, &report);
+        tls_restart_reasons(&old, c, report.restart, sizeof(report.restart));
     }
     if (routes_hosts(c, &hosts, &nhosts, &err) < 0) {
         fprintf(stderr, "cc-routes: %s\n", err.text);
@@ -217,6 +236,15 @@ static int cmd_apply(const struct render_templates *t, const struct conf *c,
             continue;
         if (apply_tier(t, c, tier, res.map_path, hosts, nhosts, &aopts, &report, &err) < 0) {
             fprintf(stderr, "cc-routes: tier %s: %s\n", tier->name, err.text);
+            failed = 1;
+        }
+    }
+    /* Certificates the running edge knows are replaced live; a new edge
+     * TLS setup waits for the restart reported above. */
+    if (c->tls.bind && have_old && old.tls.bind && strcmp(old.tls.bind, c->tls.bind) == 0) {
+        struct tls_rotate_report tr;
+        if (tls_rotate(c, res.dir, &tr, &err) < 0) {
+            fprintf(stderr, "cc-routes: edge certificates: %s\n", err.text);
             failed = 1;
         }
     }
@@ -244,6 +272,21 @@ out:
     if (have_old)
         conf_free(&old);
     return rc;
+}
+
+static int cmd_rotate(const struct conf *c, const char *out)
+{
+    struct tls_rotate_report r;
+    struct cfg_error err = {0};
+
+    if (tls_rotate(c, out, &r, &err) < 0) {
+        fprintf(stderr, "cc-routes: rotate: %s\n", err.text);
+        return EXIT_ERROR;
+    }
+    LOG_EVENT(LOG_INFO, "rotated", NULL, NULL, LF_STR("dir", out), LF_INT("rotated", r.rotated),
+              LF_INT("unchanged", r.unchanged));
+    printf("%s: %zu certificate(s) rotated, %zu already served\n", c->path, r.rotated, r.unchanged);
+    return EXIT_OK;
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -301,7 +344,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         }
     }
     if (optind != argc - 1) {
-        fprintf(stderr, "cc-routes: expected one command (render, check, hosts, apply)\n");
+        fprintf(stderr, "cc-routes: expected one command (render, check, hosts, apply, rotate)\n");
         return -1;
     }
     o->command = argv[optind];
@@ -310,7 +353,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         fprintf(stderr, "cc-routes: no config: use --config F or set CCGW_CONFIG\n");
         return -1;
     }
-    if ((strcmp(o->command, "render") == 0 || strcmp(o->command, "apply") == 0) && !o->out) {
+    if ((strcmp(o->command, "render") == 0 || strcmp(o->command, "apply") == 0 ||
+         strcmp(o->command, "rotate") == 0) &&
+        !o->out) {
         fprintf(stderr, "cc-routes: %s needs --out DIR\n", o->command);
         return -1;
     }
@@ -327,12 +372,16 @@ int main(int argc, char **argv)
     int rc = EXIT_ERROR;
 
     log_setup("cc-routes", LOG_FORMAT_TEXT, LOG_INFO, 2);
+    /* HAProxy closes the runtime API socket once it has answered: a late
+     * write is an error to report, not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
     if (parse_options(argc, argv, &o) < 0) {
         usage(stderr);
         return EXIT_USAGE;
     }
     if (strcmp(o.command, "render") != 0 && strcmp(o.command, "check") != 0 &&
-        strcmp(o.command, "hosts") != 0 && strcmp(o.command, "apply") != 0) {
+        strcmp(o.command, "hosts") != 0 && strcmp(o.command, "apply") != 0 &&
+        strcmp(o.command, "rotate") != 0) {
         fprintf(stderr, "cc-routes: unknown command \"%s\"\n", o.command);
         usage(stderr);
         return EXIT_USAGE;
@@ -342,6 +391,10 @@ int main(int argc, char **argv)
     log_setup("cc-routes", (enum log_format)c.logs.format, (enum log_level)c.logs.level, 2);
     if (strcmp(o.command, "hosts") == 0) {
         rc = cmd_hosts(&c);
+        goto out;
+    }
+    if (strcmp(o.command, "rotate") == 0) {
+        rc = cmd_rotate(&c, o.out);
         goto out;
     }
     if (find_templates(o.templates, tdir, sizeof(tdir)) < 0) {

@@ -1,5 +1,6 @@
 /* Template filling and the rendering of every file HAProxy loads. */
 #include "render.h"
+#include "tls.h"
 #include "sys.h"
 
 #include <ctype.h>
@@ -289,24 +290,34 @@ static int render_backends(const struct render_templates *t, const struct conf *
                 asprintf(&auth_line, "http-request set-header Authorization \"%s\"", auth) < 0)
                 goto oom;
         }
-        const struct render_var vars[] = {
-            {"CHAIN", ch->id},
-            {"RETRIES", retries},
-            {"AUTH", auth_line ? auth_line : ""},
-            {"SERVERS", servers},
-        };
-        int r = render_fill("backend.cfg.in", t->backend, vars, ARRAY_LEN(vars), &block, err);
+        /* A chain that opted in to WebSocket gets be_<chain>_ws too: the same
+         * servers, a tunnel timeout, and log lines the relay rule tells apart. */
+        int r = 0;
+        for (int ws = 0; ws <= (ch->websocket ? 1 : 0) && r == 0; ws++) {
+            char name[80];
+            snprintf(name, sizeof(name), "%s%s", ch->id, ws ? "_ws" : "");
+            const struct render_var vars[] = {
+                {"CHAIN", name},
+                {"RETRIES", retries},
+                {"TUNNEL", ws ? "timeout tunnel 1h" : ""},
+                {"AUTH", auth_line ? auth_line : ""},
+                {"SERVERS", servers},
+            };
+            r = render_fill("backend.cfg.in", t->backend, vars, ARRAY_LEN(vars), &block, err);
+            if (r == 0 && put(f, block) < 0)
+                r = -2;
+            free(block);
+            block = NULL;
+        }
         free(auth_line);
         free(auth);
         auth = NULL;
         free(servers);
         servers = NULL;
+        if (r == -2)
+            goto oom;
         if (r < 0)
             goto fail;
-        if (put(f, block) < 0)
-            goto oom;
-        free(block);
-        block = NULL;
     }
     if (fclose(f) != 0) {
         f = NULL;
@@ -378,6 +389,98 @@ fail:
     return -1;
 }
 
+/* The optional lines of a tier's config (all "" when they do not apply). */
+struct tls_lines {
+    char *bind, *plain, *hsts, *metrics, *websocket;
+};
+
+static void render_tls_lines_free(struct tls_lines *l)
+{
+    free(l->bind);
+    free(l->plain);
+    free(l->hsts);
+    free(l->metrics);
+    free(l->websocket);
+    memset(l, 0, sizeof(*l));
+}
+
+/* `bind ADDR ssl crt-list DIR/crt-list alpn h2,http/1.1`, the plain port's
+ * redirect, HSTS and the expiry metric for the edge; the WebSocket routing
+ * rule for an HTTP tier. The TLS files live next to the map. */
+static int render_tls_lines(const struct conf *c, const struct conf_tier *tier,
+                            const char *map_path, struct tls_lines *l, struct cfg_error *err)
+{
+    const struct conf_tls *tls = &c->tls;
+    const char *slash = strrchr(map_path, '/');
+    int dirlen = slash ? (int)(slash - map_path) : 1;
+    const char *dir = slash ? map_path : ".";
+    char host[256], port[8] = "", *list = NULL;
+    uint16_t p = 0;
+    size_t nws = 0, size = 0;
+    FILE *f;
+
+    if (tier->role == CONF_ROLE_HTTP) {
+        f = open_memstream(&list, &size);
+        if (!f)
+            goto oom;
+        for (size_t i = 0; i < c->nchains; i++)
+            if (c->chains[i].websocket)
+                fprintf(f, " be_%s", c->chains[i].id), nws++;
+        if (fclose(f) != 0)
+            goto oom;
+        if (nws > 0 &&
+            asprintf(&l->websocket,
+                     "use_backend %%[req.hdr(host),lower,field(1,:),map(%s,be_reject)]_ws if "
+                     "{ req.fhdr(upgrade) -m str -i websocket } "
+                     "{ req.hdr(host),lower,field(1,:),map(%s,be_reject) -m str%s }",
+                     map_path, map_path, list) < 0)
+            goto oom;
+        free(list);
+        list = NULL;
+    }
+    if (tier->role == CONF_ROLE_EDGE && tls->bind) {
+        char bind[300];
+        if (strncmp(tls->bind, "[::]:", 5) == 0)
+            snprintf(bind, sizeof(bind), "0.0.0.0:%s,%s v6only", tls->bind + 5, tls->bind);
+        else
+            snprintf(bind, sizeof(bind), "%s", tls->bind);
+        if (asprintf(&l->bind, "bind %s ssl crt-list %.*s/%s alpn h2,http/1.1", bind, dirlen, dir,
+                     TLS_CRT_LIST) < 0)
+            goto oom;
+        if (tls->bind[0] == ':') {
+            p = (uint16_t)atoi(tls->bind + 1);
+        } else if (conf_split_address(tls->bind, host, sizeof(host), &p) < 0) {
+            routes_error(err, "%s: tls.bind \"%s\" is not host:port", c->path, tls->bind);
+            return -1;
+        }
+        if (p != 443)
+            snprintf(port, sizeof(port), ":%u", p);
+        if (tls->plain_http == CONF_PLAIN_REDIRECT &&
+            asprintf(&l->plain,
+                     "http-request redirect code 308 location "
+                     "https://%%[req.hdr(host),field(1,:)]%s%%[pathq] if !{ ssl_fc } !bad_host "
+                     "!METH_CONNECT",
+                     port) < 0)
+            goto oom;
+        if (tls->hsts_max_age_secs > 0 &&
+            asprintf(&l->hsts,
+                     "http-response set-header Strict-Transport-Security \"max-age=%lld\" if "
+                     "{ ssl_fc }",
+                     (long long)tls->hsts_max_age_secs) < 0)
+            goto oom;
+        if (asprintf(&l->metrics,
+                     "http-request return status 200 content-type \"text/plain; version=0.0.4\" "
+                     "lf-file %.*s/%s if { path %s }",
+                     dirlen, dir, TLS_METRICS_LF, TLS_METRICS_URI) < 0)
+            goto oom;
+    }
+    return 0;
+oom:
+    free(list);
+    routes_error(err, "out of memory");
+    return -1;
+}
+
 int render_tier(const struct render_templates *t, const struct conf *c,
                 const struct conf_tier *tier, const char *map_path, char **out,
                 struct cfg_error *err)
@@ -385,6 +488,7 @@ int render_tier(const struct render_templates *t, const struct conf *c,
     char connect[24], client[24], server[24], retries[24], maxconn[24], bind[300];
     char sock[PATH_MAX + 8];
     char *stats = NULL, *body = NULL;
+    struct tls_lines tl = {0};
     int r = -1;
 
     *out = NULL;
@@ -406,9 +510,12 @@ int render_tier(const struct render_templates *t, const struct conf *c,
     /* HAProxy reads a path that does not start with '/' as an address. */
     snprintf(sock, sizeof(sock), "%s%s", tier->stats_socket[0] == '/' ? "" : "unix@",
              tier->stats_socket);
+    if (render_tls_lines(c, tier, map_path, &tl, err) < 0)
+        goto out;
     if (tier->stats_bind) {
-        const struct render_var svars[] = {{"STATS_BIND", tier->stats_bind}};
-        if (render_fill("stats.cfg.in", t->stats, svars, 1, &stats, err) < 0)
+        const struct render_var svars[] = {{"STATS_BIND", tier->stats_bind},
+                                           {"TLS_METRICS", tl.metrics}};
+        if (render_fill("stats.cfg.in", t->stats, svars, ARRAY_LEN(svars), &stats, err) < 0)
             goto out;
         chomp(stats);
     }
@@ -432,6 +539,10 @@ int render_tier(const struct render_templates *t, const struct conf *c,
         {"STATS", stats ? stats : ""},
         {"BACKENDS", tier->role == CONF_ROLE_EDGE ? "" : body},
         {"HTTP_SERVERS", tier->role == CONF_ROLE_EDGE ? body : ""},
+        {"TLS_BIND", tl.bind},
+        {"PLAIN_HTTP", tl.plain},
+        {"HSTS", tl.hsts},
+        {"WEBSOCKET", tl.websocket},
     };
     r = render_fill(tier->role == CONF_ROLE_EDGE ? "edge.cfg.in" : "http.cfg.in",
                     tier->role == CONF_ROLE_EDGE ? t->edge : t->http, vars, ARRAY_LEN(vars), out,
@@ -439,6 +550,7 @@ int render_tier(const struct render_templates *t, const struct conf *c,
 out:
     free(stats);
     free(body);
+    render_tls_lines_free(&tl);
     return r;
 }
 

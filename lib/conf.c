@@ -19,6 +19,7 @@ static const char *const flavours[] = {"bitcoin", "evm", NULL};
 static const char *const roles[] = {"edge", "http", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const plain_http_modes[] = {"serve", "redirect", NULL};
 
 static const struct cfg_field backend_fields[] = {
     FLD(CFG_STR, "name", struct conf_backend, name, .required = 1),
@@ -39,6 +40,7 @@ static const struct cfg_field chain_fields[] = {
     FLD(CFG_STR, "name", struct conf_chain, name),
     FLD(CFG_ENUM, "flavour", struct conf_chain, flavour, .enums = flavours),
     {.key = "auth", .type = CFG_STRUCT, .offset = 0, .sub = &auth_schema},
+    FLD(CFG_BOOL, "websocket", struct conf_chain, websocket),
     FLD(CFG_LIST, "backends", struct conf_chain, backends, .required = 1, .sub = &backend_schema,
         .elem_size = sizeof(struct conf_backend),
         .count_offset = offsetof(struct conf_chain, nbackends)),
@@ -141,6 +143,26 @@ static const struct cfg_field relaystats_fields[] = {
 static const struct cfg_schema relaystats_schema = {"relaystats", relaystats_fields, 2, 1,
                                                     offsetof(struct conf_relaystats, mark)};
 
+static const struct cfg_field certificate_fields[] = {
+    FLD(CFG_STR, "name", struct conf_certificate, name, .required = 1),
+    FLD(CFG_STR, "cert", struct conf_certificate, cert, .required = 1),
+    FLD(CFG_STR, "key", struct conf_certificate, key),
+};
+static const struct cfg_schema certificate_schema = {"certificate", certificate_fields, 3, 1,
+                                                     offsetof(struct conf_certificate, mark)};
+
+static const struct cfg_field tls_fields[] = {
+    FLD(CFG_STR, "bind", struct conf_tls, bind, .required = 1),
+    FLD(CFG_ENUM, "plain_http", struct conf_tls, plain_http, .enums = plain_http_modes),
+    FLD(CFG_INT, "hsts_max_age_secs", struct conf_tls, hsts_max_age_secs, .min = 0,
+        .max = 157680000),
+    FLD(CFG_LIST, "certificates", struct conf_tls, certificates, .required = 1,
+        .sub = &certificate_schema, .elem_size = sizeof(struct conf_certificate),
+        .count_offset = offsetof(struct conf_tls, ncertificates)),
+};
+static const struct cfg_schema tls_schema = {"tls", tls_fields, 4, 1,
+                                             offsetof(struct conf_tls, mark)};
+
 static const struct cfg_field conf_fields[] = {
     {.key = "gateway", .type = CFG_STRUCT, .offset = 0, .required = 1, .sub = &gateway_schema},
     FLD(CFG_LIST, "chains", struct conf, chains, .required = 1, .sub = &chain_schema,
@@ -156,6 +178,7 @@ static const struct cfg_field conf_fields[] = {
     FLD(CFG_STRUCT, "flush", struct conf, flush, .sub = &flush_schema),
     FLD(CFG_STRUCT, "logs", struct conf, logs, .sub = &logs_schema),
     FLD(CFG_STRUCT, "relaystats", struct conf, relaystats, .sub = &relaystats_schema),
+    FLD(CFG_STRUCT, "tls", struct conf, tls, .sub = &tls_schema),
 };
 static const struct cfg_schema conf_schema = {"config", conf_fields, ARRAY_LEN(conf_fields), 0, 0};
 
@@ -587,6 +610,49 @@ static int validate_tiers(struct conf *c, const char *file, struct cfg_error *er
     return 0;
 }
 
+/* File contents are checked by cc-routes (it reads the certificates); here
+ * only the shape: names, a listener, and no listener shared with a tier. */
+static int validate_tls(struct conf *c, const char *file, struct cfg_error *err)
+{
+    char path[64];
+    struct conf_tls *t = &c->tls;
+
+    if (!t->bind)
+        return 0;
+    if (!valid_listen(t->bind)) {
+        cfg_error_at(err, file, &t->mark, "tls.bind", "\"%s\" is not host:port", t->bind);
+        return -1;
+    }
+    for (size_t i = 0; i < c->ntiers; i++) {
+        if (strcmp(c->tiers[i].bind, t->bind) == 0) {
+            cfg_error_at(err, file, &t->mark, "tls.bind", "\"%s\" is also tier %s's bind", t->bind,
+                         c->tiers[i].name);
+            return -1;
+        }
+    }
+    if (t->ncertificates == 0) {
+        cfg_error_at(err, file, &t->mark, "tls.certificates", "at least one certificate is needed");
+        return -1;
+    }
+    for (size_t i = 0; i < t->ncertificates; i++) {
+        struct conf_certificate *ct = &t->certificates[i];
+        snprintf(path, sizeof(path), "tls.certificates[%zu]", i);
+        if (!valid_name(ct->name)) {
+            cfg_error_at(err, file, &ct->mark, path,
+                         "name \"%s\" must be 1-64 of A-Z, a-z, 0-9, '-', '_', '.'", ct->name);
+            return -1;
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(t->certificates[k].name, ct->name) == 0) {
+                cfg_error_at(err, file, &ct->mark, path, "duplicate certificate name \"%s\"",
+                             ct->name);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int validate(struct conf *c, const char *file, struct cfg_error *err)
 {
     lower(c->routing_domain);
@@ -605,7 +671,8 @@ static int validate(struct conf *c, const char *file, struct cfg_error *err)
         return -1;
     }
     if (validate_chains(c, file, err) < 0 || validate_providers(c, file, err) < 0 ||
-        check_duplicate_hosts(c, file, err) < 0 || validate_tiers(c, file, err) < 0)
+        check_duplicate_hosts(c, file, err) < 0 || validate_tiers(c, file, err) < 0 ||
+        validate_tls(c, file, err) < 0)
         return -1;
     if (bucket_zone_parse(c->logs.time_zone, &c->logs.tz_offset_secs) < 0) {
         cfg_error_at(err, file, &c->logs.mark, "logs.time_zone",

@@ -26,6 +26,7 @@ struct conf_chain {
     int flavour;
     char *auth_user;     /* optional node RPC credentials; HAProxy adds the */
     char *auth_password; /* Authorization header, clients never see them */
+    int websocket;       /* opt-in: WebSocket upgrades reach this chain (sessions, not relays) */
     struct conf_backend *backends;
     size_t nbackends;
     struct cfg_mark mark;
@@ -96,6 +97,26 @@ struct conf_logs {
     struct cfg_mark mark;
 };
 
+/* One certificate the edge serves; SNI picks it. */
+struct conf_certificate {
+    char *name; /* file and metric label: 1-64 of [A-Za-z0-9._-] */
+    char *cert; /* PEM: the certificate, then its chain */
+    char *key;  /* PEM private key; NULL when it is in `cert` */
+    struct cfg_mark mark;
+};
+
+enum conf_plain_http { CONF_PLAIN_SERVE = 0, CONF_PLAIN_REDIRECT };
+
+/* HTTPS at the edge tier. Absent (bind NULL): plain HTTP only. */
+struct conf_tls {
+    char *bind;                /* the edge's HTTPS listener, "0.0.0.0:443" */
+    int plain_http;            /* enum conf_plain_http: the edge's plain `bind` serves or 308s */
+    int64_t hsts_max_age_secs; /* 0: no Strict-Transport-Security header */
+    struct conf_certificate *certificates;
+    size_t ncertificates;
+    struct cfg_mark mark;
+};
+
 struct conf_relaystats {
     char *listen;             /* default 127.0.0.1:8090 */
     char *admin_token_sha256; /* hex SHA-256 of the admin API token, optional */
@@ -120,6 +141,7 @@ struct conf {
     struct conf_flush flush;
     struct conf_logs logs;
     struct conf_relaystats relaystats;
+    struct conf_tls tls;
 };
 
 /* Load and validate. Defaults are applied, names are lower-cased where

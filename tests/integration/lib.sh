@@ -103,7 +103,7 @@ stack_offset() {
     for try in $(seq 20); do
         OFF=$(( (RANDOM % 80 + 10) * 100 ))
         busy=0
-        for p in 8080 8081 8082 8404 8405 8406 9100 9101 9102 8090 55432 56379 18332 18333 18334 18335 \
+        for p in 8080 8443 8081 8082 8404 8405 8406 9100 9101 9102 8090 55432 56379 18332 18333 18334 18335 \
                  19332 19333 19334 19335; do
             if (exec 3<>"/dev/tcp/127.0.0.1/$((p + OFF))") 2>/dev/null; then busy=1; break; fi
         done
@@ -157,7 +157,7 @@ stack_start() {
         rm -rf "$CCGW_RUN_DIR"
     done
     RUN=$CCGW_RUN_DIR
-    EDGE=$((8080 + OFF))
+    EDGE=$((8080 + OFF)); HTTPS=$((8443 + OFF))
 }
 
 # stack_flush_total [QUERY OPTIONS...]: make every cc-gateway of the stack

@@ -54,7 +54,7 @@ mutate() {
         *) fail "mutation $name: no check group for $file" ;;
     esac
     mkdir -p "$tree/tests"
-    cp -r "$CCGW_ROOT"/{docker-compose.yml,deploy,Makefile,lib,gateway,node,relaystats,haproxy} "$tree/"
+    cp -r "$CCGW_ROOT"/{docker-compose.yml,deploy,Makefile,lib,gateway,node,relaystats,haproxy,scripts} "$tree/"
     cp -r "$CCGW_ROOT/tests/unit" "$tree/tests/"
     python3 - "$tree/$file" "$expr" <<'PY' || fail "mutation $name: $file unchanged"
 import sys
@@ -109,4 +109,9 @@ mutate promql deploy/grafana/ccgw-dashboard.json 's.replace("rate(ccnode_rpc_req
 mutate unit deploy/systemd/relaystats.service 's.replace("ProtectClock=yes", "ProtectClok=yes")' "systemd-analyze verify"
 mutate hardening deploy/systemd/cc-node@.service 's.replace("NoNewPrivileges=yes\n", "")' "NoNewPrivileges=yes missing"
 mutate stop deploy/systemd/cc-gateway@.service 's.replace("TimeoutStopSec=150", "TimeoutStopSec=30")' "leaves no time for the final flush"
-echo "test_deploy_static: all checks passed, 20 mutations caught"
+mutate certkey deploy/compose/ccgw.yaml 's.replace("key: /etc/ccgw/tls/0001.key", "key: /etc/ccgw/tls/0021.key")' \
+    "does not match certificate"
+mutate tlssecret deploy/k8s/gateway.yaml 's.replace("secretName: ccgw-tls", "secretName: ccgw-tlz")' \
+    "Secret ccgw-tlz not defined"
+mutate tlsport docker-compose.yml 's.replace("\"8443:8443\"", "\"8444:8443\"")' "compose edge: host ports"
+echo "test_deploy_static: all checks passed, 23 mutations caught"

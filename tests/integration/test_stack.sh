@@ -27,6 +27,8 @@ trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
 grep -q "already running" "$IT_DIR/up2.log" || fail "second up did not notice the running stack"
 grep -q "curl -s -H 'Host: 894334g9f403.0021.chains.local.test'" "$IT_DIR/up.log" \
     || { cat "$IT_DIR/up.log"; fail "up does not print a curl through the edge"; }
+grep -q "curl -s --cacert $CCGW_RUN_DIR/tls/ca.crt --resolve 894334g9f403.0021.chains.local.test:$((8443 + OFF)):127.0.0.1" \
+    "$IT_DIR/up.log" || { cat "$IT_DIR/up.log"; fail "up does not print an https curl through the edge"; }
 
 note "Prometheus against the stack"
 PROM_SCRAPE_INTERVAL=1s PROM_PORT_OFFSET=$OFF PROM_RULE_FOR=1s prom_start "$CCGW_ROOT/deploy/prometheus/prometheus.yml"
@@ -39,6 +41,7 @@ for f in "$CCGW_RUN_DIR"/pids/*.pid; do
         gw-*) want=$((want + 2)) ;; postgres|redis) ;; *) want=$((want + 1)) ;;
     esac
 done
+want=$((want + 1))   # the edge's certificate expiry (/metrics/tls)
 assert_eq "$PROM_TARGETS" "$want" "Prometheus targets (every process of the stack that serves /metrics)"
 
 sleep 2   # a few rule evaluations on the healthy stack
@@ -168,6 +171,15 @@ exp_0021=$((exp_0021 + 1))
 for a in CcgwHaproxyBackendDown CcgwNodeNotReady; do
     note "alert $a: $(prom_wait_alert "$a" 30)"
 done
+
+note "a certificate 10 days from expiry, rotated in: CcgwTlsCertificateExpiring"
+"$CCGW_ROOT/scripts/local-ca" "$CCGW_RUN_DIR/tls" issue chains.local.test 0021 10 || fail "local-ca issue"
+"$CCGW_BIN/cc-routes" rotate --config "$CCGW_RUN_DIR/ccgw.yaml" --out "$CCGW_RUN_DIR/haproxy" \
+    || fail "cc-routes rotate"
+note "alert CcgwTlsCertificateExpiring: $(prom_wait_alert CcgwTlsCertificateExpiring 30)"
+sleep 3   # `for:` is 1s here, evaluations every second
+assert_eq "$(prom_rules | awk '$1 == "CcgwTlsCertificateExpiring" { print $2 }')" firing \
+    "the 10-day certificate fires the expiry alert"
 
 "$CCGW_ROOT/scripts/stack" flush >"$IT_DIR/flush.log" 2>&1 || { cat "$IT_DIR/flush.log"; fail "stack flush"; }
 

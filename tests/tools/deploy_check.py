@@ -40,13 +40,13 @@ COMPOSE_PORTS = {
     "node-btc-b": {18333},
     "node-evm-a": {18334},
     "node-evm-b": {18335},
-    "edge": {8080, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102},
+    "edge": {8080, 8443, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102},
     "http0": set(),
     "http1": set(),
     "relaystats": {8090},
 }
 # 8405/8406: the http0/http1 HAProxy exporters (scripts/stack), next to the edge's 8404.
-DESIGN_PORTS = {8080, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102, 8090, 55432, 56379}
+DESIGN_PORTS = {8080, 8443, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102, 8090, 55432, 56379}
 NODE_PORTS = range(18332, 18340)
 GATEWAY_PORTS = {9100, 9101, 9102}
 RELAYSTATS_PORT = 8090
@@ -194,7 +194,9 @@ class Checker:
                     if t.get(k):
                         listen.add(int(str(t[k]).rsplit(":", 1)[1]))
             listen.add(int(str((conf.get("relaystats") or {}).get("listen", ":0")).rsplit(":", 1)[1]))
-            want = {8080, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102, 8090}
+            if (conf.get("tls") or {}).get("bind"):
+                listen.add(int(str(conf["tls"]["bind"]).rsplit(":", 1)[1]))
+            want = {8080, 8443, 8081, 8082, 8404, 8405, 8406, 9100, 9101, 9102, 8090}
             if listen != want:
                 self.fail(f"deploy/compose/ccgw.yaml listens on {sorted(listen)}, not {sorted(want)}")
             else:
@@ -415,6 +417,11 @@ class Checker:
             if v is None:
                 self.fail(f"{where}: volume {name} not defined")
                 continue
+            if "secret" in v:
+                if v["secret"]["secretName"] not in secrets:
+                    self.fail(f"{where}: Secret {v['secret']['secretName']} not defined")
+                else:
+                    self.ok(f"{where}: mount {m['mountPath']} resolves")
             if "configMap" in v:
                 cm = configmaps.get(v["configMap"]["name"])
                 if cm is None:
@@ -479,6 +486,13 @@ class Checker:
             for h in hosts:
                 text = re.sub(rf"\b{h}:(?=\d)", "127.0.0.1:", text)
             text = text.replace("/var/lib/ccgw", self.tmp).replace("/var/log/ccgw", self.tmp)
+            # The certificates the deployment mounts at /etc/ccgw/tls: made
+            # here by the local CA for the config's domain and chains.
+            if "/etc/ccgw/tls/" in text:
+                tls = self.local_certs(yaml.safe_load(text))
+                if tls is None:
+                    continue
+                text = text.replace("/etc/ccgw/tls", tls)
             q = os.path.join(self.tmp, "render-" + os.path.basename(p))
             with open(q, "w") as fh:
                 fh.write(text)
@@ -488,6 +502,18 @@ class Checker:
                 self.fail(f"{name}: cc-routes check: {r.stdout.strip()}")
             else:
                 self.ok(f"{name}: cc-routes renders configs haproxy -c accepts")
+
+    def local_certs(self, conf):
+        """scripts/local-ca certificates for every chain of `conf`, in a temp
+        dir (its path), or None after a failure."""
+        d = os.path.join(self.tmp, "tls")
+        domain = ((conf or {}).get("gateway") or {}).get("routing_domain", "")
+        chains = [str(c["id"]) for c in (conf or {}).get("chains") or []]
+        r = self.run([self.path("scripts/local-ca"), d, "ensure", domain.lower()] + chains)
+        if r.returncode != 0:
+            self.fail(f"scripts/local-ca for {domain} {chains}: {r.stdout.strip()}")
+            return None
+        return d
 
     # ---- Dockerfile -----------------------------------------------------------
 
@@ -675,7 +701,8 @@ class Checker:
 
     def code_metrics(self):
         names = set()
-        for comp in ("gateway", "node", "relaystats"):
+        # haproxy/: cc-routes renders the edge's certificate metric.
+        for comp in ("gateway", "node", "relaystats", "haproxy"):
             for s in glob.glob(self.path(f"{comp}/*.c")):
                 with open(s, errors="replace") as fh:
                     names |= set(re.findall(r'"((?:ccgw|ccnode|relaystats)_[a-z0-9_]+)"', fh.read()))
@@ -721,7 +748,7 @@ class Checker:
                     if self.metrics_haproxy is not None and name not in self.metrics_haproxy:
                         self.fail(f"{where}: {name} is not a metric of HAProxy's exporter")
                 elif self.metrics and name not in self.metrics:
-                    self.fail(f"{where}: {name} is not exported by gateway/, node/ or relaystats/")
+                    self.fail(f"{where}: {name} is not exported by gateway/, node/, relaystats/ or haproxy/")
         if not self.metrics:
             self.note(f"{where}: no metric names found in the sources yet")
         else:
@@ -748,6 +775,7 @@ class Checker:
                     if host != "127.0.0.1":
                         self.fail(f"prometheus.yml: target {t} is not on the local stack")
                     targets.add(int(port))
+        # 8404 twice: the edge's exporter and its certificate expiry (/metrics/tls).
         want = {8404, 8405, 8406, 9100, 9101, 9102, 8090} | set(NODE_PORTS[:4])
         if targets != want:
             self.fail(f"prometheus.yml scrapes {sorted(targets)}, the stack serves {sorted(want)}")

@@ -219,7 +219,15 @@ START_TEST(render_tiers)
     ck_assert_ptr_nonnull(strstr(http0, "\n    bind 0.0.0.0:8081 accept-proxy\n"));
     ck_assert_ptr_nonnull(strstr(
         http0, "use_backend %[req.hdr(host),lower,field(1,:),map(/x/hosts.map,be_reject)]\n"));
-    ck_assert_ptr_nonnull(strstr(http0, "http-request capture req.hdr(host) len 253\n"));
+    ck_assert_ptr_nonnull(strstr(http0, "http-request capture req.fhdr(host) len 253\n"));
+    /* Refusals come before routing; without TLS or WebSocket no such line. */
+    ck_assert_ptr_nonnull(strstr(http0, "use_backend be_refuse_host if bad_host\n"
+                                        "    use_backend be_refuse_connect if METH_CONNECT\n"
+                                        "    use_backend be_refuse_upgrade if upgrade\n"));
+    ck_assert_ptr_null(strstr(http0, "]_ws if"));
+    ck_assert_ptr_null(strstr(edge, " ssl "));
+    ck_assert_ptr_null(strstr(edge, "redirect"));
+    ck_assert_ptr_null(strstr(edge, "/metrics/tls"));
     ck_assert_ptr_nonnull(
         strstr(http0, "backend be_reject\n    http-request deny deny_status 404\n"));
     ck_assert_ptr_nonnull(strstr(http0, "\nbackend be_0021\n    balance leastconn\n"
@@ -243,6 +251,66 @@ START_TEST(render_tiers)
     ck_assert_ptr_null(strstr(edge, "be_0021"));
     ck_assert_ptr_null(strstr(edge, " \n"));
 
+    free(http0);
+    free(edge);
+    render_templates_free(&t);
+    conf_free(&c);
+}
+END_TEST
+
+/* The HTTPS listener, the plain port's redirect to it, HSTS, the expiry
+ * metric on the edge's stats listener, and a WebSocket chain's backend. */
+START_TEST(render_tls_and_websocket)
+{
+    static const char yaml[] =
+        "gateway: {name: gw-unit, routing_domain: chains.unit.test}\n"
+        "chains:\n"
+        "  - {id: \"0021\", backends: [{name: a, address: \"127.0.0.1:1\"}]}\n"
+        "  - {id: \"0001\", websocket: true, backends: [{name: b, address: \"127.0.0.1:2\"}]}\n"
+        "tiers:\n"
+        "  - {name: edge, role: edge, bind: \"[::]:80\", stats_bind: \"127.0.0.1:8404\", "
+        "stats_socket: /run/e.sock}\n"
+        "  - {name: http0, role: http, bind: \"127.0.0.1:8081\", stats_socket: /run/h.sock}\n"
+        "tls:\n"
+        "  bind: \"[::]:443\"\n"
+        "  plain_http: redirect\n"
+        "  hsts_max_age_secs: 63072000\n"
+        "  certificates: [{name: w, cert: /c.pem}]\n";
+    struct conf c;
+    struct render_templates t;
+    struct cfg_error err = {0};
+    char *http0 = NULL, *edge = NULL;
+
+    if (conf_load_string("unit.yaml", yaml, strlen(yaml), &c, &err) < 0)
+        ck_abort_msg("conf: %s", err.text);
+    ck_assert_int_eq(render_templates_load(templates_dir(), &t, &err), 0);
+    ck_assert_int_eq(render_tier(&t, &c, &c.tiers[1], "/x/hosts.map", &http0, &err), 0);
+    ck_assert_int_eq(render_tier(&t, &c, &c.tiers[0], "/x/hosts.map", &edge, &err), 0);
+    assert_no_placeholder(http0);
+    assert_no_placeholder(edge);
+    ck_assert_ptr_nonnull(strstr(edge, "\n    bind 0.0.0.0:443,[::]:443 v6only ssl crt-list "
+                                       "/x/crt-list alpn h2,http/1.1\n"));
+    ck_assert_ptr_nonnull(strstr(edge, "ssl-default-bind-options prefer-client-ciphers "
+                                       "ssl-min-ver TLSv1.2 no-tls-tickets\n"));
+    /* Port 443 is implied in the redirect's location. */
+    ck_assert_ptr_nonnull(strstr(edge, "http-request redirect code 308 location "
+                                       "https://%[req.hdr(host),field(1,:)]%[pathq] if "
+                                       "!{ ssl_fc } !bad_host !METH_CONNECT\n"));
+    ck_assert_ptr_nonnull(strstr(edge, "Strict-Transport-Security \"max-age=63072000\" if "
+                                       "{ ssl_fc }\n"));
+    ck_assert_ptr_nonnull(strstr(edge, "lf-file /x/tls-metrics.lf if { path /metrics/tls }\n"
+                                       "    http-request use-service prometheus-exporter"));
+    ck_assert_ptr_nonnull(strstr(edge, "http-request set-header X-Ccgw-Refuse bad-host if "
+                                       "bad_host\n"));
+    ck_assert_ptr_nonnull(strstr(
+        http0, "use_backend be_refuse_connect if METH_CONNECT\n"
+               "    use_backend %[req.hdr(host),lower,field(1,:),map(/x/hosts.map,be_reject)]"
+               "_ws if { req.fhdr(upgrade) -m str -i websocket } "
+               "{ req.hdr(host),lower,field(1,:),map(/x/hosts.map,be_reject) -m str "
+               "be_0001 }\n    use_backend be_refuse_upgrade if upgrade\n"));
+    ck_assert_ptr_nonnull(strstr(http0, "\nbackend be_0001_ws\n"));
+    ck_assert_ptr_nonnull(strstr(http0, "    timeout tunnel 1h\n"));
+    ck_assert_ptr_null(strstr(http0, "backend be_0021_ws"));
     free(http0);
     free(edge);
     render_templates_free(&t);
@@ -417,6 +485,7 @@ Suite *routes_suite(void)
     tcase_add_test(tc, fill_unknown_placeholder);
     tcase_add_test(tc, basic_auth);
     tcase_add_test(tc, render_tiers);
+    tcase_add_test(tc, render_tls_and_websocket);
     tcase_add_test(tc, render_refuses_unsafe_map_path);
     suite_add_tcase(s, tc);
     tc = tcase_create("routes");
