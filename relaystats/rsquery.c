@@ -98,10 +98,21 @@ static int effective_source(const struct rsquery *q)
     return RSQ_SRC_RAW;
 }
 
+/* The daily source without accounts (no account dimension or filter, no
+ * provider filter, which names accounts) reads the per-chain daily rollup. */
+static const char *query_table(const struct rsquery *q, int64_t *granularity)
+{
+    const char *t = source_table(effective_source(q), granularity);
+    if (effective_source(q) == RSQ_SRC_DAILY && !(q->by & RSQ_BY_ACCOUNT) && !q->account &&
+        !q->provider)
+        return "relay_counts_daily_chain";
+    return t;
+}
+
 const char *rsquery_table(const struct rsquery *q)
 {
     int64_t g;
-    return source_table(effective_source(q), &g);
+    return query_table(q, &g);
 }
 
 /* Append to a fixed buffer; the SQL is built from short constant fragments
@@ -127,7 +138,7 @@ static int build_sql(const struct rsquery *q, char *sql, size_t size, const char
                      int *nparams, char *from_iso, char *to_iso)
 {
     int64_t gran;
-    const char *table = source_table(effective_source(q), &gran);
+    const char *table = query_table(q, &gran);
     const char *filters[4] = {q->gateway, q->chain, q->account, q->provider};
     char dims[64] = "";
     size_t len = 0, dlen = 0;

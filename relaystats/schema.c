@@ -145,9 +145,62 @@ static const char MIGRATION_002[] =
     "    FROM relay_counts_v1;\n"
     "DROP TABLE relay_counts_v1;\n";
 
+/* Daily totals per (gateway, chain), without the account: what a query by
+ * chain or gateway over months reads (a year of 1,000 accounts' daily rows
+ * folds into a few per chain). A statement trigger with transition tables
+ * keeps it from whatever writes relay_counts_daily (the flush's MERGE, a
+ * backfill, a correction), in the writer's transaction. */
+static const char MIGRATION_003[] =
+    "CREATE TABLE relay_counts_daily_chain (\n"
+    "    gateway text COLLATE \"C\" NOT NULL,\n"
+    "    chain text COLLATE \"C\" NOT NULL,\n"
+    "    bucket_start timestamptz NOT NULL,\n"
+    "    relays bigint NOT NULL CHECK (relays >= 0),\n"
+    "    PRIMARY KEY (gateway, chain, bucket_start)\n"
+    ") WITH (fillfactor = 50);\n"
+    "INSERT INTO relay_counts_daily_chain\n"
+    "    SELECT gateway, chain, bucket_start, sum(relays) FROM relay_counts_daily GROUP BY 1, 2, "
+    "3;\n"
+    "CREATE FUNCTION relay_counts_daily_chain_apply() RETURNS trigger LANGUAGE plpgsql AS $f$\n"
+    "BEGIN\n"
+    "    IF TG_OP = 'INSERT' THEN\n"
+    "        INSERT INTO relay_counts_daily_chain AS t\n"
+    "            SELECT gateway, chain, bucket_start, sum(relays) FROM new_rows GROUP BY 1, 2, 3\n"
+    "            ON CONFLICT (gateway, chain, bucket_start)\n"
+    "            DO UPDATE SET relays = t.relays + EXCLUDED.relays;\n"
+    "    ELSIF TG_OP = 'UPDATE' THEN\n"
+    "        INSERT INTO relay_counts_daily_chain AS t\n"
+    "            SELECT gateway, chain, bucket_start, sum(relays) FROM (\n"
+    "                SELECT gateway, chain, bucket_start, relays FROM new_rows\n"
+    "                UNION ALL\n"
+    "                SELECT gateway, chain, bucket_start, -relays FROM old_rows) d\n"
+    "            GROUP BY 1, 2, 3\n"
+    "            ON CONFLICT (gateway, chain, bucket_start)\n"
+    "            DO UPDATE SET relays = t.relays + EXCLUDED.relays;\n"
+    "    ELSE\n"
+    "        UPDATE relay_counts_daily_chain AS t SET relays = t.relays - d.relays\n"
+    "            FROM (SELECT gateway, chain, bucket_start, sum(relays) AS relays FROM old_rows\n"
+    "                  GROUP BY 1, 2, 3) d\n"
+    "            WHERE t.gateway = d.gateway AND t.chain = d.chain\n"
+    "              AND t.bucket_start = d.bucket_start;\n"
+    "    END IF;\n"
+    "    RETURN NULL;\n"
+    "END\n"
+    "$f$;\n"
+    "CREATE TRIGGER relay_counts_daily_chain_ins AFTER INSERT ON relay_counts_daily\n"
+    "    REFERENCING NEW TABLE AS new_rows\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION relay_counts_daily_chain_apply();\n"
+    "CREATE TRIGGER relay_counts_daily_chain_upd AFTER UPDATE ON relay_counts_daily\n"
+    "    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION relay_counts_daily_chain_apply();\n"
+    "CREATE TRIGGER relay_counts_daily_chain_del AFTER DELETE ON relay_counts_daily\n"
+    "    REFERENCING OLD TABLE AS old_rows\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION relay_counts_daily_chain_apply();\n";
+
 static const struct schema_migration MIGRATIONS[] = {
     {1, "init: counts, rollups, ledger, events, providers, accounts, tokens", MIGRATION_001},
     {2, "relay_counts partitioned by month", MIGRATION_002},
+    {3, "relay_counts_daily_chain: daily totals per gateway and chain", MIGRATION_003},
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == SCHEMA_VERSION,

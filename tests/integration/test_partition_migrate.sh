@@ -48,6 +48,7 @@ MONTHS="SELECT string_agg(m || '=' || n || '/' || r, ' ' ORDER BY m) FROM (
           SELECT to_char(bucket_start AT TIME ZONE 'UTC', 'YYYY-MM') m, count(*) n, sum(relays) r
           FROM relay_counts GROUP BY 1) x"
 ROLLUPS="SELECT (SELECT sum(relays) FROM relay_counts_hourly) || '/' || (SELECT sum(relays) FROM relay_counts_daily)"
+CHAIN_ROLLUP="SELECT (SELECT sum(relays) FROM relay_counts_daily_chain) || '/' || (SELECT count(*) FROM relay_counts_daily_chain)"
 before=$(psql_q "$SNAP")
 months_before=$(psql_q "$MONTHS")
 rollups_before=$(psql_q "$ROLLUPS")
@@ -62,11 +63,13 @@ start=$(date +%s.%N)
 "${RS[@]}" migrate >"$IT_DIR/migrate2.log" 2>&1 || { cat "$IT_DIR/migrate2.log"; fail "migrate"; }
 note "migration 002 of $(psql_q "SELECT count(*) FROM relay_counts") rows: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 
-assert_eq "$(psql_q "SELECT max(version) FROM schema_migrations")" 2 "schema version after migrate"
+assert_eq "$(psql_q "SELECT max(version) FROM schema_migrations")" 3 "schema version after migrate"
 assert_eq "$(psql_q "SELECT relkind FROM pg_class WHERE relname = 'relay_counts'")" p "relay_counts is partitioned"
 assert_eq "$(psql_q "$SNAP")" "$before" "rows, relays and md5 of every row"
 assert_eq "$(psql_q "$MONTHS")" "$months_before" "rows and relays per month"
 assert_eq "$(psql_q "$ROLLUPS")" "$rollups_before" "hourly/daily rollup totals"
+assert_eq "$(psql_q "$CHAIN_ROLLUP")" "${rollups_before#*/}/$(psql_q "SELECT count(*) FROM (SELECT DISTINCT gateway, chain, bucket_start FROM relay_counts_daily) d")" \
+    "relay_counts_daily_chain (migration 003) total/rows from relay_counts_daily"
 assert_eq "$(psql_q "SELECT count(*) FROM relay_counts_default")" 0 "rows in the default partition"
 # one partition per month with data, and from this month to the one 12
 # months from now

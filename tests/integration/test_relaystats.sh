@@ -98,8 +98,11 @@ assert_eq "$(jget '[(g["gateway"], g["total"]) for g in d["groups"]]' <<<"$out")
 note "day boundary"
 out=$(q --from 2026-01-09 --to 2026-01-12 --step 1d --by chain)
 assert_eq "$(jget '[p[1] for p in d["series"]]' <<<"$out")" "[5, 1167, 23]" "daily series"
-assert_eq "$(jget 'd["table"]' <<<"$out")" relay_counts_daily "1d reads the daily rollup"
+assert_eq "$(jget 'd["table"]' <<<"$out")" relay_counts_daily_chain "1d by chain reads the per-chain daily rollup"
 assert_eq "$(jget '{g["chain"]: g["total"] for g in d["groups"]}' <<<"$out")" "{'0001': 100, '0021': 1095}" "daily by chain"
+out=$(q --from 2026-01-09 --to 2026-01-12 --step 1d --by chain,account)
+assert_eq "$(jget 'd["table"]' <<<"$out")" relay_counts_daily "1d by account reads the daily rollup"
+assert_eq "$(jget '[p[1] for p in d["series"]]' <<<"$out")" "[5, 1167, 23]" "daily series by account"
 raw=$(q --from 2026-01-09 --to 2026-01-12 --step 1d --source raw | jget '[p[1] for p in d["series"]]')
 assert_eq "$raw" "[5, 1167, 23]" "daily from the raw table equals the rollup"
 

@@ -48,7 +48,18 @@ START_TEST(tables)
     q.range.step = 3600;
     ck_assert_str_eq(rsquery_table(&q), "relay_counts_hourly");
     q.range.step = 86400;
+    ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily_chain");
+    q.by = RSQ_BY_GATEWAY | RSQ_BY_CHAIN;
+    ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily_chain");
+    q.by = RSQ_BY_ACCOUNT;
     ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily");
+    q.by = 0;
+    q.provider = "p1";
+    ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily");
+    q.provider = NULL;
+    q.account = "a1";
+    ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily");
+    q.account = NULL;
     q.source = RSQ_SRC_RAW;
     ck_assert_str_eq(rsquery_table(&q), "relay_counts");
     ck_assert_int_eq(rsquery_parse_source("hourly", &q.source), 0);
