@@ -477,10 +477,11 @@ int tls_rotate(const struct conf *c, const char *dir, struct tls_rotate_report *
         }
         free(old);
         old = NULL;
-        /* The metric follows what the edge serves, also when unchanged. */
+        /* The metric follows what the edge serves, also when unchanged. The
+         * map is loaded only by the stats listener's metric rule. */
         snprintf(cmd, sizeof(cmd), "set map %s/%s %s %lld", abs, TLS_EXPIRY_MAP,
                  certs[i].conf->name, (long long)certs[i].not_after);
-        if (hapi_expect(edge->stats_socket, cmd, NULL, NULL, err) < 0)
+        if (edge->stats_bind && hapi_expect(edge->stats_socket, cmd, NULL, NULL, err) < 0)
             goto out;
     }
     if (tls_render_expiry_map(certs, ncerts, &map, err) < 0)
