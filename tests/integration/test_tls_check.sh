@@ -6,6 +6,8 @@
 # output directory untouched. Against running tiers: `rotate` refuses a bad
 # renewal and the edge keeps serving the old certificate; `apply` of the
 # same config after a renewal puts the new one in service without restart.
+# With plain_http: redirect the plain port answers 308 to https (but still
+# refuses a bad Host or a CONNECT itself) and HTTPS answers carry HSTS.
 source "$(dirname "$0")/lib.sh"
 it_setup
 CC_ROUTES=$CCGW_BIN/cc-routes
@@ -151,4 +153,24 @@ assert_eq "$(echo "show info" | socat -t 5 - "UNIX-CONNECT:$IT_DIR/edge.sock" | 
     "$pid" "same edge process"
 assert_eq "$(awk '$1 == "c21" { print $2 }' "$OUT/tls-expiry.map")" \
     "$(date -d "$(openssl x509 -in "$T/0021.crt" -noout -enddate | cut -d= -f2)" +%s)" "expiry map on disk follows"
+note "plain_http: redirect and HSTS"
+sed -e 's/^tls:$/tls:\n  plain_http: redirect\n  hsts_max_age_secs: 600/' "$IT_DIR/good.yaml" >"$IT_DIR/redirect.yaml"
+grep -q "plain_http: redirect" "$IT_DIR/redirect.yaml" || fail "redirect config"
+"$CC_ROUTES" render --config "$IT_DIR/redirect.yaml" --out "$OUT" >/dev/null 2>&1 || fail "render redirect"
+stop_bg edge
+bg edge haproxy -db -f "$OUT/edge.cfg"
+wait_port "$TLS"; wait_port "$EDGE"
+H=acct1.0021.$D
+out=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -H "Host: $H" "http://127.0.0.1:$EDGE/x/y?a=1&b=2")
+assert_eq "$out" "308 https://$H:$TLS/x/y?a=1&b=2" "plain request: 308 to the same host, port and path over https"
+out=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $H" -d '{}' "http://127.0.0.1:$EDGE/")
+assert_eq "$out" 308 "a POST is redirected with 308 (method and body kept by the client)"
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: evil.example, $H" "http://127.0.0.1:$EDGE/")" 400 \
+    "a bad Host on the plain port is refused, not redirected"
+code=$(printf 'CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n' "$H" "$H" \
+    | socat -t 5 - "TCP:127.0.0.1:$EDGE" | head -n 1 | awk '{ print $2 }')
+assert_eq "$code" 405 "a CONNECT on the plain port is refused, not redirected"
+hsts=$(curl -s -D - -o /dev/null --cacert "$T/ca.crt" --resolve "$H:$TLS:127.0.0.1" --http2 "https://$H:$TLS/" \
+    | tr -d '\r' | awk -F': ' 'tolower($1) == "strict-transport-security" { print $2 }')
+assert_eq "$hsts" "max-age=600" "HSTS on HTTPS answers"
 echo "PASS"
