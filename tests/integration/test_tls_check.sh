@@ -173,4 +173,9 @@ assert_eq "$code" 405 "a CONNECT on the plain port is refused, not redirected"
 hsts=$(curl -s -D - -o /dev/null --cacert "$T/ca.crt" --resolve "$H:$TLS:127.0.0.1" --http2 "https://$H:$TLS/" \
     | tr -d '\r' | awk -F': ' 'tolower($1) == "strict-transport-security" { print $2 }')
 assert_eq "$hsts" "max-age=600" "HSTS on HTTPS answers"
+# The edge's policy is in its config only: apply says a restart is needed.
+"$CC_ROUTES" apply --config "$IT_DIR/good.yaml" --out "$OUT" --wait-up 5 --drain 5 >"$IT_DIR/apply2.out" 2>&1
+assert_eq "$?" 3 "apply of a changed plain HTTP policy: exit 3 (restart needed)"
+grep -q "restart needed: .*edge plain HTTP policy or HSTS changed" "$IT_DIR/apply2.out" \
+    || fail "apply did not say why: $(cat "$IT_DIR/apply2.out")"
 echo "PASS"
