@@ -374,7 +374,7 @@ total_sent=0
 for g in "${GATEWAYS[@]}"; do
     got=$(pg_relays "$g")
     assert_eq "$((got - BASE[$g]))" "${SENT[$g]}" "sync: $g relays in PostgreSQL (wrk's relay answers)"
-    for r in hourly daily; do
+    for r in hourly daily daily_chain; do
         assert_eq "$(db "SELECT coalesce(sum(relays), 0) FROM relay_counts_$r WHERE gateway = '$g'")" "$got" \
             "sync: $g relays in relay_counts_$r"
     done
