@@ -1,6 +1,7 @@
 /* Structured logging. A line is formatted into a buffer owned by the calling
- * thread (on its stack unless the line is long), then written with a single
- * write() under a mutex so that lines from threads never interleave. */
+ * thread (on its stack unless the line is long), then either written with a
+ * single write() under a mutex so that lines from threads never interleave,
+ * or, once log_async_start() has run, queued for the writer thread. */
 #include "log.h"
 #include "sys.h"
 
@@ -18,8 +19,19 @@
 #define LOG_COMPONENT_MAX 64
 #define LOG_STACK_LINE 1024
 
+/* Serialises the writes of whole lines (or batches) to log_fd. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_component[LOG_COMPONENT_MAX] = "ccgw"; /* under log_lock */
+
+/* Component names are published once and never changed or freed (the list
+ * keeps every one reachable), so a line reads the current one without a
+ * lock. log_setup() is rare; reconfiguring adds a few bytes. */
+struct component {
+    struct component *next; /* under log_lock */
+    char name[LOG_COMPONENT_MAX];
+};
+static struct component component_default = {NULL, "ccgw"};
+static struct component *components = &component_default; /* under log_lock */
+static _Atomic(struct component *) log_component = &component_default;
 static atomic_int log_min_level = LOG_INFO;
 static atomic_int log_format_cur = LOG_FORMAT_TEXT;
 static atomic_int log_fd = 2;
@@ -99,8 +111,20 @@ static void line_free(struct line *l)
 
 void log_setup(const char *component, enum log_format format, enum log_level min_level, int fd)
 {
+    const char *name = component ? component : "ccgw";
+    struct component *c;
+
     pthread_mutex_lock(&log_lock);
-    snprintf(log_component, sizeof(log_component), "%s", component ? component : "ccgw");
+    for (c = components; c; c = c->next)
+        if (strncmp(c->name, name, sizeof(c->name) - 1) == 0 && strlen(name) < sizeof(c->name))
+            break;
+    if (!c && (c = calloc(1, sizeof(*c))) != NULL) {
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->next = components;
+        components = c;
+    }
+    if (c) /* out of memory: keep the previous name */
+        atomic_store(&log_component, c);
     pthread_mutex_unlock(&log_lock);
     atomic_store(&log_format_cur, (int)format);
     atomic_store(&log_min_level, (int)min_level);
@@ -341,21 +365,233 @@ fail:
     return rc;
 }
 
+static void write_line(const char *p, size_t len)
+{
+    pthread_mutex_lock(&log_lock);
+    (void)sys_write_all(atomic_load(&log_fd), p, len); /* nowhere left to report a failure */
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* The asynchronous writer: a bounded multi-producer queue of lines (Dmitry
+ * Vyukov's: each slot's sequence number says whether it is free for the
+ * ticket `pos` or holds the line of ticket `pos`), drained in ticket order by
+ * one thread that writes them in batches. A caller only claims a ticket with
+ * a compare-and-swap and copies its line: no mutex, no system call. Lines
+ * leave in ticket order, so each thread's lines stay in its order. */
+#define SLOT_INLINE 480             /* longer lines are handed over on the heap */
+#define BATCH_BYTES (64 * 1024)     /* one write() per batch at most this big */
+#define IDLE_SLEEP_MIN_NS 200000L   /* writer's nap when the queue is empty... */
+#define IDLE_SLEEP_MAX_NS 20000000L /* ...doubling while it stays empty */
+
+struct slot {
+    _Atomic size_t seq;
+    size_t len;
+    char *heap; /* NULL: the line is in `data` */
+    char data[SLOT_INLINE];
+};
+
+static struct {
+    struct slot *slots;
+    size_t mask;
+    _Alignas(64) _Atomic size_t head; /* next ticket to claim */
+    _Alignas(64) size_t tail;         /* next ticket to write; writer thread only */
+    _Alignas(64) atomic_int users;    /* callers inside async_put() */
+    _Atomic uint64_t dropped, reported;
+    atomic_int on, stop;
+    pthread_t thread;
+} q;
+
+/* Queue the line; 1 when queued or dropped (counted), 0 when the writer is
+ * off and the caller writes it itself. Takes over l->p when on the heap. */
+static int async_put(struct line *l)
+{
+    struct slot *s;
+    size_t pos;
+
+    /* `users` and `on` pair with log_async_stop(): either it sees this
+     * caller inside, or this caller sees the writer off (both seq_cst). */
+    atomic_fetch_add(&q.users, 1);
+    if (!atomic_load(&q.on)) {
+        atomic_fetch_sub(&q.users, 1);
+        return 0;
+    }
+    pos = atomic_load_explicit(&q.head, memory_order_relaxed);
+    for (;;) {
+        s = &q.slots[pos & q.mask];
+        size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        intptr_t dif = (intptr_t)seq - (intptr_t)pos;
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&q.head, &pos, pos + 1, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                break;
+        } else if (dif < 0) {
+            atomic_fetch_add_explicit(&q.dropped, 1, memory_order_relaxed);
+            atomic_fetch_sub(&q.users, 1);
+            return 1;
+        } else {
+            pos = atomic_load_explicit(&q.head, memory_order_relaxed);
+        }
+    }
+    s->len = l->len;
+    s->heap = NULL;
+    if (l->len <= SLOT_INLINE) {
+        memcpy(s->data, l->p, l->len);
+    } else if (l->heap) {
+        s->heap = l->p;
+        l->heap = 0;
+    } else if ((s->heap = malloc(l->len)) != NULL) {
+        memcpy(s->heap, l->p, l->len);
+    } else {
+        s->len = 0; /* out of memory: the line is lost, and counted */
+        atomic_fetch_add_explicit(&q.dropped, 1, memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+    atomic_fetch_sub_explicit(&q.users, 1, memory_order_release);
+    return 1;
+}
+
+static void batch_flush(char *batch, size_t *len)
+{
+    if (*len)
+        write_line(batch, *len);
+    *len = 0;
+}
+
+/* Move ready lines into `batch`, writing whenever it fills; the number of
+ * lines taken. A claimed slot whose line is still being copied ends the
+ * round (it is taken next time, in order). */
+static size_t drain(char *batch, size_t *blen)
+{
+    size_t n = 0;
+
+    for (;;) {
+        struct slot *s = &q.slots[q.tail & q.mask];
+        if (atomic_load_explicit(&s->seq, memory_order_acquire) != q.tail + 1)
+            break;
+        const char *p = s->heap ? s->heap : s->data;
+        if (*blen + s->len > BATCH_BYTES)
+            batch_flush(batch, blen);
+        if (s->len > BATCH_BYTES)
+            write_line(p, s->len);
+        else {
+            memcpy(batch + *blen, p, s->len);
+            *blen += s->len;
+        }
+        free(s->heap);
+        s->heap = NULL;
+        atomic_store_explicit(&s->seq, q.tail + q.mask + 1, memory_order_release);
+        q.tail++;
+        n++;
+    }
+    return n;
+}
+
+/* Say how many lines were dropped since the last report (as a line of its
+ * own, written directly after the batch it follows). */
+static void report_drops(char *batch, size_t *blen)
+{
+    uint64_t d = atomic_load_explicit(&q.dropped, memory_order_relaxed);
+    uint64_t r = atomic_load_explicit(&q.reported, memory_order_relaxed);
+    char msg[128];
+
+    if (d == r)
+        return;
+    atomic_store_explicit(&q.reported, d, memory_order_relaxed);
+    batch_flush(batch, blen);
+    snprintf(msg, sizeof(msg), "%llu log lines dropped: the log queue was full (%llu in all)",
+             (unsigned long long)(d - r), (unsigned long long)d);
+    LOG_EVENT(LOG_ERROR, "log_dropped", NULL, msg, LF_INT("dropped", d - r),
+              LF_INT("dropped_total", d));
+}
+
+static void *writer(void *arg)
+{
+    static char batch[BATCH_BYTES];
+    size_t blen = 0;
+    long nap = IDLE_SLEEP_MIN_NS;
+
+    (void)arg;
+    for (;;) {
+        int stopping = atomic_load(&q.stop);
+        size_t n = drain(batch, &blen);
+        batch_flush(batch, &blen);
+        report_drops(batch, &blen);
+        if (n) {
+            nap = IDLE_SLEEP_MIN_NS;
+            continue;
+        }
+        /* Stopping: nothing is queued any more (log_async_stop() waited for
+         * the callers inside); done once every ticket is written. */
+        if (stopping && q.tail == atomic_load(&q.head))
+            break;
+        struct timespec ts = {0, stopping ? IDLE_SLEEP_MIN_NS : nap};
+        nanosleep(&ts, NULL);
+        if (nap < IDLE_SLEEP_MAX_NS)
+            nap *= 2;
+    }
+    return NULL;
+}
+
+int log_async_start(size_t slots)
+{
+    size_t n = 1;
+
+    if (atomic_load(&q.on))
+        return 0;
+    while (n < slots)
+        n <<= 1;
+    q.slots = calloc(n, sizeof(*q.slots));
+    if (!q.slots)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        atomic_init(&q.slots[i].seq, i);
+    q.mask = n - 1;
+    atomic_store(&q.head, 0);
+    q.tail = 0;
+    atomic_store(&q.stop, 0);
+    if (pthread_create(&q.thread, NULL, writer, NULL) != 0) {
+        free(q.slots);
+        q.slots = NULL;
+        return -1;
+    }
+    atomic_store_explicit(&q.on, 1, memory_order_release);
+    return 0;
+}
+
+void log_async_stop(void)
+{
+    if (!atomic_load(&q.on))
+        return;
+    /* New lines are written directly from now on; callers already inside
+     * async_put() finish queueing, then the writer writes what was queued. */
+    atomic_store(&q.on, 0);
+    while (atomic_load(&q.users) > 0) {
+        struct timespec ts = {0, 100000L};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&q.stop, 1);
+    pthread_join(q.thread, NULL);
+    free(q.slots);
+    q.slots = NULL;
+}
+
+uint64_t log_dropped(void)
+{
+    return atomic_load(&q.dropped);
+}
+
 void log_fields(enum log_level level, const char *event, const char *request_id,
                 const struct log_field *fields, size_t nfields, const char *msg)
 {
-    char stack[LOG_STACK_LINE], ts[32], component[LOG_COMPONENT_MAX];
+    char stack[LOG_STACK_LINE], ts[32];
+    const char *component = atomic_load(&log_component)->name;
     struct line l;
-    int fd;
 
     if (level < LOG_DEBUG || level > LOG_ERROR || !log_enabled(level))
         return;
     if (!event)
         event = "log";
     format_timestamp(ts, sizeof(ts));
-    pthread_mutex_lock(&log_lock);
-    memcpy(component, log_component, sizeof(component));
-    pthread_mutex_unlock(&log_lock);
 
     line_init(&l, stack, sizeof(stack));
     if (atomic_load(&log_format_cur) == LOG_FORMAT_JSON) {
@@ -373,10 +609,8 @@ void log_fields(enum log_level level, const char *event, const char *request_id,
             l.p[l.len - 1] = '\n'; /* truncated: still end the line */
     }
 
-    pthread_mutex_lock(&log_lock);
-    fd = atomic_load(&log_fd);
-    (void)sys_write_all(fd, l.p, l.len); /* nowhere left to report a failure */
-    pthread_mutex_unlock(&log_lock);
+    if (!async_put(&l))
+        write_line(l.p, l.len);
     line_free(&l);
 }
 

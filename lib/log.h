@@ -5,11 +5,13 @@
  *          "event":"flush_done","request_id":"ab12","rows":12,"msg":"..."}
  *
  * JSON lines are built with jansson. Thread-safe: a line is written with one
- * write() under a mutex, so lines from threads never interleave. */
+ * write() under a mutex, so lines from threads never interleave, or queued
+ * for a writer thread (log_async_start()). */
 #ifndef CCGW_LOG_H
 #define CCGW_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "sys.h"
@@ -43,6 +45,22 @@ void log_setup(const char *component, enum log_format format, enum log_level min
 int log_level_parse(const char *s, enum log_level *out);
 int log_format_parse(const char *s, enum log_format *out);
 int log_enabled(enum log_level level);
+
+/* Hand lines to a writer thread from now on, so that a caller never waits
+ * on a mutex or a write(): a bounded lock-free queue of `slots` lines
+ * (rounded up to a power of two), written in ticket order (each thread's
+ * lines in its order) in batches of one write() each. A line that finds the
+ * queue full is dropped and counted (log_dropped()); the writer then logs
+ * "log_dropped" with the count. Lines still queued when the process is
+ * killed are lost. 0, or -1 (no memory or thread: lines stay synchronous). */
+int log_async_start(size_t slots);
+
+/* Write what is queued and stop the writer; later lines are written
+ * directly again. No-op when the writer is not running. */
+void log_async_stop(void);
+
+/* Lines dropped because the queue was full, since the process started. */
+uint64_t log_dropped(void);
 
 /* Emit one event. `request_id` may be NULL. `msg` may be NULL. */
 void log_fields(enum log_level level, const char *event, const char *request_id,

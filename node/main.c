@@ -25,6 +25,10 @@
 #include "store.h"
 #include "sys.h"
 
+/* Lines the log writer's queue holds (512 bytes each): about 200 ms of
+ * request lines at 40,000 requests/s. */
+#define NODE_LOG_QUEUE_LINES 8192
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cc-node --config FILE [--check]\n"
@@ -182,6 +186,10 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Request lines go through the writer thread: no handler waits on the
+     * log mutex or a write(). Without it they are written directly. */
+    if (log_async_start(NODE_LOG_QUEUE_LINES) != 0)
+        log_msg(LOG_WARN, "log_sync", "no log writer thread: lines are written directly");
 
     struct httpd_options hopts = {
         .listen = cfg.node.listen,
@@ -238,6 +246,7 @@ out:
     node_metrics_free(n.metrics);
     node_mempool_free(n.mempool);
     free(names);
+    log_async_stop();
     node_config_free(&cfg);
     return rc;
 }

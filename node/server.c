@@ -10,6 +10,7 @@
 #include "chain.h"
 #include "codec.h"
 #include "disk.h"
+#include "log.h"
 #include "mempool.h"
 #include "metrics.h"
 #include "peerinfo.h"
@@ -198,6 +199,9 @@ static char *metrics_page(struct node *n, size_t *len)
 
     rc |= node_mempool_metrics(n->mempool, p);
     rc |= node_metrics_write_rpc(n->metrics, p);
+    FAM("ccnode_log_dropped_lines_total", PROM_COUNTER,
+        "Log lines dropped because the log writer's queue was full.");
+    SAMPLE("ccnode_log_dropped_lines_total", NULL, log_dropped());
     text = rc == 0 ? prom_text(p, len) : NULL;
     if (text) {
         out = malloc(*len + 1);

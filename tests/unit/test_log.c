@@ -259,6 +259,148 @@ START_TEST(test_log_threads_no_interleave)
 }
 END_TEST
 
+#define ASYNC_THREADS 4
+#define ASYNC_PER_THREAD 5000
+
+/* Every 7th line is longer than a queue slot holds inline. */
+static void *async_thread(void *arg)
+{
+    long id = (long)arg;
+    char pad[2000];
+
+    memset(pad, 'a' + (int)id, sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    for (int i = 0; i < ASYNC_PER_THREAD; i++)
+        LOG_EVENT(LOG_INFO, "tick", NULL, i % 7 == 0 ? pad : pad + sizeof(pad) - 100,
+                  LF_INT("thread", id), LF_INT("i", i));
+    return NULL;
+}
+
+/* Check what was logged: every line parses, each thread's "i" counts up
+ * without a gap when nothing was dropped (and strictly up otherwise). The
+ * number of tick lines, and the sum of the "dropped" fields of log_dropped
+ * lines, go to *ticks and *reported. */
+static void check_async_lines(FILE *f, int *ticks, long long *reported, int gapless)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    int next[ASYNC_THREADS] = {0};
+
+    *ticks = 0;
+    *reported = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *j = json_loads(line, 0, NULL);
+        ck_assert_msg(j != NULL, "line %d does not parse: %.200s", *ticks, line);
+        const char *event = json_string_value(json_object_get(j, "event"));
+        if (strcmp(event, "log_dropped") == 0) {
+            *reported += json_integer_value(json_object_get(j, "dropped"));
+            json_decref(j);
+            continue;
+        }
+        ck_assert_str_eq(event, "tick");
+        long id = (long)json_integer_value(json_object_get(j, "thread"));
+        int i = (int)json_integer_value(json_object_get(j, "i"));
+        ck_assert(id >= 0 && id < ASYNC_THREADS);
+        if (gapless)
+            ck_assert_int_eq(i, next[id]);
+        else
+            ck_assert_int_ge(i, next[id]);
+        next[id] = i + 1;
+        (*ticks)++;
+        json_decref(j);
+    }
+    free(line);
+}
+
+/* Through the writer thread: complete, whole lines, each thread's in order. */
+START_TEST(test_log_async_complete_ordered)
+{
+    char path[] = "/tmp/ccgw-test-log.XXXXXX";
+    int fd = mkstemp(path);
+    pthread_t th[ASYNC_THREADS];
+    uint64_t dropped0 = log_dropped();
+    long long reported;
+    int ticks;
+    FILE *f;
+
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    log_setup("async", LOG_FORMAT_JSON, LOG_INFO, fd);
+    /* Room for every line: nothing can be dropped. */
+    ck_assert_int_eq(log_async_start(ASYNC_THREADS * ASYNC_PER_THREAD), 0);
+    for (long i = 0; i < ASYNC_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, async_thread, (void *)i), 0);
+    for (int i = 0; i < ASYNC_THREADS; i++)
+        pthread_join(th[i], NULL);
+    log_async_stop();
+    log_async_stop(); /* a second stop is a no-op */
+    log_setup(NULL, LOG_FORMAT_TEXT, LOG_INFO, 2);
+
+    ck_assert_uint_eq(log_dropped(), dropped0);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    f = fdopen(fd, "r");
+    ck_assert_ptr_nonnull(f);
+    check_async_lines(f, &ticks, &reported, 1);
+    fclose(f);
+    ck_assert_int_eq(ticks, ASYNC_THREADS * ASYNC_PER_THREAD);
+    ck_assert_int_eq(reported, 0);
+}
+END_TEST
+
+struct pipe_reader {
+    int fd;
+    FILE *out;
+};
+
+static void *read_pipe(void *arg)
+{
+    struct pipe_reader *r = arg;
+    char buf[65536];
+    ssize_t n;
+
+    while ((n = read(r->fd, buf, sizeof(buf))) > 0)
+        fwrite(buf, 1, (size_t)n, r->out);
+    return NULL;
+}
+
+/* A writer stuck on a full pipe: callers do not wait, the lines that do not
+ * fit are dropped, counted and reported, and the rest stay in order. */
+START_TEST(test_log_async_overflow)
+{
+    int fds[2];
+    pthread_t th, rd;
+    struct pipe_reader r;
+    uint64_t dropped0 = log_dropped(), dropped;
+    long long reported;
+    int ticks;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    r.fd = fds[0];
+    r.out = tmpfile();
+    ck_assert_ptr_nonnull(r.out);
+    log_setup("async", LOG_FORMAT_JSON, LOG_INFO, fds[1]);
+    ck_assert_int_eq(log_async_start(8), 0);
+    /* Nobody reads yet: the pipe fills, then the queue. */
+    ck_assert_int_eq(pthread_create(&th, NULL, async_thread, (void *)0), 0);
+    pthread_join(th, NULL);
+    dropped = log_dropped() - dropped0;
+    ck_assert_uint_gt(dropped, 0);
+    ck_assert_int_eq(pthread_create(&rd, NULL, read_pipe, &r), 0);
+    log_async_stop();
+    log_setup(NULL, LOG_FORMAT_TEXT, LOG_INFO, 2);
+    close(fds[1]);
+    pthread_join(rd, NULL);
+    close(fds[0]);
+
+    rewind(r.out);
+    check_async_lines(r.out, &ticks, &reported, 0);
+    fclose(r.out);
+    ck_assert_uint_eq(log_dropped() - dropped0, dropped);
+    ck_assert_int_eq(ticks + (long long)dropped, ASYNC_PER_THREAD);
+    ck_assert_int_eq(reported, (long long)dropped);
+}
+END_TEST
+
 Suite *log_suite(void)
 {
     Suite *s = suite_create("log");
@@ -272,6 +414,8 @@ Suite *log_suite(void)
     tcase_add_test(tc, test_log_long_lines);
     tcase_add_test(tc, test_log_parse);
     tcase_add_test(tc, test_log_threads_no_interleave);
+    tcase_add_test(tc, test_log_async_complete_ordered);
+    tcase_add_test(tc, test_log_async_overflow);
     suite_add_tcase(s, tc);
     return s;
 }
