@@ -187,6 +187,16 @@ int flush_pg_connected(const flush_pg_t *f)
     return f && f->conn && PQstatus(f->conn) == CONNECTION_OK;
 }
 
+int flush_pg_set_gateway(flush_pg_t *f, const char *gateway)
+{
+    char *g = strdup(gateway);
+    if (!g)
+        return -1;
+    free(f->gateway);
+    f->gateway = g;
+    return 0;
+}
+
 int flush_pg_no_primary(const flush_pg_t *f)
 {
     return f && f->no_primary;

@@ -41,6 +41,11 @@ void flush_pg_free(flush_pg_t *f);
 int flush_pg_connect(flush_pg_t *f, char *err, size_t errlen);
 int flush_pg_connected(const flush_pg_t *f);
 
+/* Flush as another gateway on the same connection (a pooled connection
+ * serving many gateways, as tests/bench/bench_flush_load.sh simulates).
+ * 0, or -1 on OOM. */
+int flush_pg_set_gateway(flush_pg_t *f, const char *gateway);
+
 /* 1 when the last connect attempt reached servers but none took writes
  * (with target_session_attrs=read-write: only standbys, or servers starting
  * or stopping): a failover is under way, counts stay in the journal. 0 once
