@@ -69,8 +69,15 @@ static void give_back(struct delivery_core *c, enum counter_consumer who,
 int delivery_core_open(struct delivery_core *c, const char *dir, counter_t *counter,
                        pthread_mutex_t *counter_lock, char *err, size_t errlen)
 {
+    return delivery_core_open_at(c, dir, counter, counter_lock, NULL, err, errlen);
+}
+
+int delivery_core_open_at(struct delivery_core *c, const char *dir, counter_t *counter,
+                          pthread_mutex_t *counter_lock, char *cursor, char *err, size_t errlen)
+{
     struct journal_recovery rec;
     memset(c, 0, sizeof(*c));
+    c->cursor = cursor;
     counter_deltas_init(&c->inflight_deltas);
     c->counter = counter;
     c->counter_lock = counter_lock;
@@ -83,6 +90,8 @@ int delivery_core_open(struct delivery_core *c, const char *dir, counter_t *coun
         goto fail;
     pthread_mutex_lock(counter_lock);
     int rc = counter_give_back(counter, COUNTER_PG, &rec.replay);
+    if (cursor)
+        snprintf(cursor, JOURNAL_CURSOR_MAX + 1, "%s", rec.cursor ? rec.cursor : "");
     pthread_mutex_unlock(counter_lock);
     if (rc < 0) {
         snprintf(err, errlen, "%s: out of memory replaying %zu journal deltas", dir,
@@ -100,6 +109,8 @@ int delivery_core_open(struct delivery_core *c, const char *dir, counter_t *coun
     LOG_EVENT(LOG_INFO, "journal_recovered", NULL, NULL, LF_STR("dir", dir),
               LF_STR("instance", journal_instance(c->journal)),
               LF_INT("replayed_rows", rec.replay.nrows), LF_INT("torn_records", rec.torn_records),
+              LF_INT("dropped_records", rec.dropped_records),
+              LF_STR("cursor", rec.cursor ? rec.cursor : "-"),
               LF_INT("intent_seq", rec.has_intent ? rec.intent_seq : 0),
               LF_INT("next_seq", journal_next_seq(c->journal)));
     journal_recovery_free(&rec);
@@ -121,18 +132,23 @@ void delivery_core_close(struct delivery_core *c)
 int delivery_core_journal(struct delivery_core *c, char *err, size_t errlen)
 {
     struct counter_deltas d;
+    char cursor[JOURNAL_CURSOR_MAX + 1] = "";
     counter_deltas_init(&d);
     pthread_mutex_lock(&c->journal_lock);
     pthread_mutex_lock(c->counter_lock);
     int rc = counter_take(c->counter, COUNTER_JOURNAL, &d);
+    if (c->cursor)
+        memcpy(cursor, c->cursor, sizeof(cursor));
     pthread_mutex_unlock(c->counter_lock);
     if (rc < 0) {
         snprintf(err, errlen, "journal: out of memory taking deltas");
         goto fail;
     }
-    if (d.nrows == 0)
+    const char *prev = journal_cursor(c->journal);
+    int moved = cursor[0] && (!prev || strcmp(prev, cursor) != 0);
+    if (d.nrows == 0 && !moved)
         goto done;
-    if (journal_append(c->journal, &d, err, errlen) < 0) {
+    if (journal_append_at(c->journal, &d, cursor[0] ? cursor : NULL, err, errlen) < 0) {
         /* nothing of it is in the file (a partial record is cut off) */
         give_back(c, COUNTER_JOURNAL, &d);
         goto fail;
@@ -141,6 +157,10 @@ int delivery_core_journal(struct delivery_core *c, char *err, size_t errlen)
      * are not given back, which would journal them twice. */
     if (journal_sync(c->journal, err, errlen) < 0)
         goto fail;
+    if (crash_point("journal_synced"))
+        goto crashed;
+    if (cursor[0] && c->on_durable)
+        c->on_durable(c->on_durable_ctx, cursor);
     if (c->compact_min_bytes > 0 && journal_compact_due(c->journal, c->compact_min_bytes)) {
         struct journal_compaction jc;
         char cerr[512];
@@ -178,11 +198,14 @@ crashed:
 static int cut(struct delivery_core *c, char *err, size_t errlen)
 {
     struct counter_deltas s, jd;
+    char cursor[JOURNAL_CURSOR_MAX + 1] = "";
     int64_t covered = 0, seq;
     counter_deltas_init(&s);
     counter_deltas_init(&jd);
     pthread_mutex_lock(&c->journal_lock);
     pthread_mutex_lock(c->counter_lock);
+    if (c->cursor)
+        memcpy(cursor, c->cursor, sizeof(cursor));
     if (counter_take(c->counter, COUNTER_PG, &s) < 0) {
         pthread_mutex_unlock(c->counter_lock);
         snprintf(err, errlen, "flush: out of memory taking deltas");
@@ -207,7 +230,8 @@ static int cut(struct delivery_core *c, char *err, size_t errlen)
     if (crash_point("cut"))
         goto crashed;
     seq = journal_next_seq(c->journal);
-    if (journal_intent_write(c->journal, seq, covered, &s, err, errlen) < 0)
+    if (journal_intent_write_at(c->journal, seq, covered, &s, cursor[0] ? cursor : NULL, err,
+                                errlen) < 0)
         goto give_back_fail;
     if (crash_point("intent_written"))
         goto crashed;
@@ -554,6 +578,7 @@ static void *flush_main(void *arg)
             wait_until(d, next_flush < next_events ? next_flush : next_events);
         }
         int stopping = d->stopping, requested = d->flush_requested;
+        int64_t asked = d->st.flush_requests;
         d->flush_requested = 0;
         pthread_mutex_unlock(&d->lock);
         now = mono_ms();
@@ -577,6 +602,10 @@ static void *flush_main(void *arg)
             if (flush_round(d) == 0) {
                 backoff = 1000;
                 next_flush = mono_ms() + interval;
+                pthread_mutex_lock(&d->lock);
+                if (asked > d->st.flush_requests_done)
+                    d->st.flush_requests_done = asked;
+                pthread_mutex_unlock(&d->lock);
             } else {
                 /* retry the same flush (same seq, same deltas) later */
                 next_flush = mono_ms() + backoff;
@@ -674,9 +703,12 @@ delivery_t *delivery_start(const struct delivery_options *o, char *err, size_t e
         goto fail;
     }
     test_crash_hook_install();
-    if (delivery_core_open(&d->core, dir, o->counter, o->counter_lock, err, errlen) < 0)
+    if (delivery_core_open_at(&d->core, dir, o->counter, o->counter_lock, o->cursor, err, errlen) <
+        0)
         goto fail;
     d->have_core = 1;
+    d->core.on_durable = o->on_durable;
+    d->core.on_durable_ctx = o->on_durable_ctx;
     d->core.compact_min_bytes = conf->flush.journal_compact_bytes;
     d->st.journal_bytes = journal_bytes(d->core.journal);
     if (conf->postgres.url) {
@@ -739,6 +771,7 @@ void delivery_flush_request(delivery_t *d)
 {
     pthread_mutex_lock(&d->lock);
     d->flush_requested = 1;
+    d->st.flush_requests++;
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
 }

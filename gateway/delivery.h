@@ -33,6 +33,17 @@ struct delivery_options {
     const char *source;            /* "edge", "http0", ...: the journal folder name */
     counter_t *counter;            /* shared with ingestion */
     pthread_mutex_t *counter_lock; /* held by every user of `counter` */
+    /* Where ingestion stands (a word, see journal.h), JOURNAL_CURSOR_MAX + 1
+     * bytes, written by ingestion under counter_lock; "" while it has none.
+     * Each journal append and flush intent carries it, so that a restart
+     * resumes exactly after the counts the journal holds. delivery_start
+     * fills it with the recovered cursor. May be NULL (no cursor). */
+    char *cursor;
+    /* Called by the journal thread after an append + fdatasync made
+     * `cursor` durable (e.g. to drop input that is now counted for good);
+     * may be NULL. */
+    void (*on_durable)(void *ctx, const char *cursor);
+    void *on_durable_ctx;
 };
 
 typedef struct delivery delivery_t;
@@ -45,7 +56,10 @@ typedef struct delivery delivery_t;
 delivery_t *delivery_start(const struct delivery_options *opts, char *err, size_t errlen);
 
 /* Ask for a PostgreSQL flush now (SIGUSR1). Returns at once; thread-safe,
- * but not async-signal-safe: call it from the thread that handles signals. */
+ * but not async-signal-safe: call it from the thread that handles signals.
+ * Once a flush started after the request has committed everything pending
+ * (or found nothing pending), delivery_stats' flush_requests_done reaches
+ * flush_requests. */
 void delivery_flush_request(delivery_t *d);
 
 /* Queue one notice/warning/alert line for gateway_events. `ts_ms` is the
@@ -63,26 +77,28 @@ int delivery_event_push(delivery_t *d, int64_t ts_ms, int severity, const char *
 int delivery_stop(delivery_t *d, int64_t timeout_ms);
 
 struct delivery_stats {
-    int pg_up;                 /* last PostgreSQL operation succeeded */
-    int redis_up;              /* connected and last publish succeeded */
-    int flush_in_progress;     /* a flush is waiting for PostgreSQL */
-    int64_t last_flush_ms;     /* epoch ms of the last committed flush, 0: none */
-    int last_flush_ok;         /* outcome of the last attempt */
-    int64_t last_flush_seq;    /* seq of the last committed flush */
-    int64_t last_flush_rows;   /* rows of the last committed flush */
-    double last_flush_seconds; /* duration of the last committed flush */
-    int64_t flushes_ok;        /* committed flushes (incl. found already applied) */
-    int64_t flush_failures;    /* failed attempts */
-    int64_t pending_rows;      /* keys waiting for PostgreSQL (memory + in flight) */
-    int64_t journal_bytes;     /* bytes in the journal files now */
-    int64_t journal_fsyncs;    /* fdatasync calls done */
-    int64_t journal_errors;    /* failed appends/fsyncs */
-    int64_t redis_publishes;   /* successful publish rounds */
-    int64_t redis_errors;      /* failed publish rounds */
-    int64_t events_pending;    /* events queued for gateway_events */
-    int64_t events_written;    /* events inserted */
-    int64_t events_dropped;    /* events dropped because the queue was full */
-    int schema_ok;             /* the database schema version matched */
+    int pg_up;                   /* last PostgreSQL operation succeeded */
+    int redis_up;                /* connected and last publish succeeded */
+    int flush_in_progress;       /* a flush is waiting for PostgreSQL */
+    int64_t last_flush_ms;       /* epoch ms of the last committed flush, 0: none */
+    int last_flush_ok;           /* outcome of the last attempt */
+    int64_t last_flush_seq;      /* seq of the last committed flush */
+    int64_t last_flush_rows;     /* rows of the last committed flush */
+    double last_flush_seconds;   /* duration of the last committed flush */
+    int64_t flushes_ok;          /* committed flushes (incl. found already applied) */
+    int64_t flush_failures;      /* failed attempts */
+    int64_t pending_rows;        /* keys waiting for PostgreSQL (memory + in flight) */
+    int64_t journal_bytes;       /* bytes in the journal files now */
+    int64_t journal_fsyncs;      /* fdatasync calls done */
+    int64_t journal_errors;      /* failed appends/fsyncs */
+    int64_t redis_publishes;     /* successful publish rounds */
+    int64_t redis_errors;        /* failed publish rounds */
+    int64_t events_pending;      /* events queued for gateway_events */
+    int64_t events_written;      /* events inserted */
+    int64_t events_dropped;      /* events dropped because the queue was full */
+    int64_t flush_requests;      /* delivery_flush_request calls */
+    int64_t flush_requests_done; /* of them, answered by a flush that left nothing pending */
+    int schema_ok;               /* the database schema version matched */
 };
 
 /* A consistent copy of the counters above; thread-safe. */
@@ -111,6 +127,9 @@ struct delivery_core {
     journal_t *journal;
     counter_t *counter;
     pthread_mutex_t *counter_lock;
+    char *cursor; /* see delivery_options; NULL: appends carry no cursor */
+    void (*on_durable)(void *ctx, const char *cursor); /* see delivery_options */
+    void *on_durable_ctx;
     pthread_mutex_t journal_lock; /* journal appends vs. the flush's cut */
     int inflight;                 /* a flush was cut and is not committed yet */
     int64_t inflight_seq;
@@ -134,6 +153,12 @@ struct delivery_flush_result {
  * -1 with err. */
 int delivery_core_open(struct delivery_core *c, const char *dir, counter_t *counter,
                        pthread_mutex_t *counter_lock, char *err, size_t errlen);
+
+/* The same, keeping the journal's cursor in `cursor` (see
+ * delivery_options): filled with the recovered one, carried by appends and
+ * intents. */
+int delivery_core_open_at(struct delivery_core *c, const char *dir, counter_t *counter,
+                          pthread_mutex_t *counter_lock, char *cursor, char *err, size_t errlen);
 
 /* Append COUNTER_JOURNAL deltas to the journal and fdatasync; then compact
  * the journal when it has grown past c->compact_min_bytes (see

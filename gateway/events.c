@@ -11,7 +11,8 @@
 
 #include "bucket.h"
 #include "log.h"
-#include "reqlog.h"
+#include "segment.h"
+#include "segment.h"
 
 struct events {
     pthread_mutex_t lock;
@@ -43,7 +44,7 @@ events_t *events_open(const char *path, size_t max_queue, char *err, size_t errl
     e->fd = -1;
     pthread_mutex_init(&e->lock, NULL);
     if (path) {
-        if (reqlog_mkdirs(path) < 0 ||
+        if (segment_mkdirs(path) < 0 ||
             (e->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             events_close(e);

@@ -1,15 +1,16 @@
-/* The running state of one cc-gateway process (one HAProxy source), shared
- * by its modules: main.c wires it, source.c feeds it, metrics.c reads it,
- * and the delivery module drains its counter.
+/* The running state of one cc-gateway worker or replay (one HAProxy
+ * source), shared by its modules: gateway.c opens and closes it, worker.c
+ * feeds it, metrics.c reads it, and the delivery module drains its counter.
  *
- * Locking: `lock` guards `counter` and `ingest` (the ingest thread holds it
- * for one read buffer at a time; delivery holds it to take deltas; metrics
- * to read). Everything else is either immutable after start or has its own
- * lock. */
+ * Locking: `lock` guards `counter`, `ingest`, `cursor` and `reconcile` (the
+ * worker holds it for one batch of lines at a time; delivery holds it to
+ * take deltas with the cursor; metrics to read). Everything else is
+ * immutable after start, atomic, or has its own lock. */
 #ifndef CCGW_GATEWAY_H
 #define CCGW_GATEWAY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "conf.h"
@@ -17,8 +18,9 @@
 #include "delivery.h"
 #include "events.h"
 #include "ingest.h"
+#include "journal.h"
+#include "reconcile.h"
 #include "relay.h"
-#include "reqlog.h"
 #include "statsock.h"
 
 struct httpd;
@@ -31,7 +33,10 @@ struct gateway {
     counter_t *counter;
     relay_table_t *table;
     struct ingest ingest;
-    reqlog_t *reqlog;
+    reconcile_t *reconcile; /* counting tiers; NULL otherwise */
+    /* Where counting stands, as the journal keeps it (worker.c's format:
+     * "<segment>:<offset>" then the reconciliation counts). */
+    char cursor[JOURNAL_CURSOR_MAX + 1];
     events_t *events;
     statsock_t *statsock; /* NULL without a stats socket */
     struct httpd *httpd;  /* /metrics and /health */
@@ -40,14 +45,39 @@ struct gateway {
      * not need the delivery objects to link (unit tests, replay). */
     delivery_t *delivery;
     void (*delivery_stats_fn)(delivery_t *d, struct delivery_stats *out);
-    int source_up; /* reading a live HAProxy output (atomic access) */
-    /* HAProxy output read off the pipe but not yet ingested (source.c's
-     * pump): bytes now, most ever, times the memory limit was hit. Atomic. */
-    uint64_t backlog_bytes, backlog_high_water_bytes, backlog_full_total;
+    char segments_dir[4096]; /* <logs.dir>/<source> */
+    atomic_int source_up;    /* the worker follows the request log */
+    /* Request-log bytes written by the supervisor, not yet counted; the
+     * segments' total size; times retention had to keep segments over the
+     * limit because they were not counted yet. */
+    atomic_llong lag_bytes, segments_bytes, retention_blocked_total;
+    atomic_llong worker_restarts;  /* earlier workers under this supervisor */
+    atomic_llong caught_up_ms;     /* last time the worker was at the end */
+    atomic_llong segments_skipped; /* uncounted segments found deleted */
     int64_t started_ms;
 };
 
 /* Epoch milliseconds, wall clock. */
 int64_t gateway_now_ms(void);
+
+struct gateway_open_options {
+    const char *source;
+    const char *listen; /* /metrics address, NULL: the tier's, "none": off */
+    int live;           /* worker: events file, metrics, stats socket too */
+};
+
+/* Everything but delivery and the input. 0 or -1 (logged). */
+int gateway_open(struct gateway *gw, const struct conf *conf, const struct gateway_open_options *o);
+void gateway_close(struct gateway *gw);
+
+/* Journal, Redis and PostgreSQL for the counter (the journal recovers
+ * gw->cursor, and calls on_durable, which may be NULL, with each cursor it
+ * made durable); notices go to gateway_events through it. 0 or -1
+ * (logged). */
+int gateway_delivery_begin(struct gateway *gw, void (*on_durable)(void *ctx, const char *cursor),
+                           void *ctx);
+/* Stop delivery: last journal append, last flush. 0, or -1 when something
+ * stays in the journal for the next start. */
+int gateway_delivery_end(struct gateway *gw);
 
 #endif

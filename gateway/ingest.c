@@ -5,6 +5,7 @@
 
 #include "bucket.h"
 #include "log.h"
+#include "segment.h"
 
 int ingest_init(struct ingest *in, int32_t tz_offset_secs, const relay_table_t *table,
                 counter_t *counter, int count_relays, char *err, size_t errlen)
@@ -49,6 +50,26 @@ void ingest_too_long(struct ingest *in, enum ingest_origin origin, int64_t now_m
         count_non_relay(in, NR_UNPARSABLE, unparsable_ms(in, now_ms));
 }
 
+/* "#ccgw segment <n> haproxy_pid=<pid> ..." or "#ccgw stderr <text>". */
+static void meta_line(struct ingest *in, const char *line, size_t len, int64_t now_ms)
+{
+    static const char seg[] = SEGMENT_META_PREFIX "segment ";
+    size_t plen = sizeof(SEGMENT_STDERR_PREFIX) - 1;
+    in->stats.meta_lines++;
+    if (len >= plen && memcmp(line, SEGMENT_STDERR_PREFIX, plen) == 0) {
+        ingest_line(in, line + plen, len - plen, INGEST_STDERR, now_ms);
+        return;
+    }
+    if (len > sizeof(seg) - 1 && memcmp(line, seg, sizeof(seg) - 1) == 0) {
+        const char *p = memmem(line, len, "haproxy_pid=", 12);
+        long pid = 0;
+        if (p)
+            for (p += 12; p < line + len && *p >= '0' && *p <= '9'; p++)
+                pid = pid * 10 + (*p - '0');
+        in->haproxy_pid = pid;
+    }
+}
+
 void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_origin origin,
                  int64_t now_ms)
 {
@@ -56,6 +77,11 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
     struct relay_route route;
     enum non_relay_reason reason;
 
+    if (origin == INGEST_STDOUT && len >= sizeof(SEGMENT_META_PREFIX) - 1 &&
+        memcmp(line, SEGMENT_META_PREFIX, sizeof(SEGMENT_META_PREFIX) - 1) == 0) {
+        meta_line(in, line, len, now_ms);
+        return;
+    }
     in->stats.lines++;
     in->stats.bytes += len + 1;
     logline_parse(in->parser, line, len, &l);
@@ -76,8 +102,6 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
             LOG_EVENT(LOG_ERROR, "event_lost", NULL, "out of memory");
         return;
     case LOGLINE_UNPARSABLE:
-        if (in->reqlog)
-            reqlog_write(in->reqlog, line, len);
         count_non_relay(in, NR_UNPARSABLE, unparsable_ms(in, now_ms));
         return;
     case LOGLINE_REQUEST:
@@ -85,12 +109,12 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
     default:
         return;
     }
-    if (in->reqlog)
-        reqlog_write(in->reqlog, line, len);
     in->last_accept_ms = l.accept_ms;
     in->stats.truncated += (uint64_t)l.truncated;
     if (!in->count_relays)
         return;
+    if (in->on_request)
+        in->on_request(in->on_request_ctx, &l);
     if (!relay_rule_check(in->table, &l, &route, &reason)) {
         count_non_relay(in, reason, l.accept_ms);
         return;

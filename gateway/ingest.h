@@ -12,7 +12,6 @@
 #include "events.h"
 #include "logline.h"
 #include "relay.h"
-#include "reqlog.h"
 
 /* Where a line came from: HAProxy's stdout (logs) or stderr (startup
  * messages, where every line is an event). */
@@ -27,16 +26,23 @@ struct ingest_stats {
     uint64_t relays;    /* counted relays (0 when the source does not count) */
     uint64_t non_relays[NR_COUNT];
     uint64_t count_errors; /* counter updates lost to out-of-memory */
+    uint64_t meta_lines;   /* lines the supervisor wrote (segment starts, stderr) */
 };
 
+/* Called for every request line of a counting source with what the
+ * reconciliation with HAProxy's own counters needs (see reconcile.h). */
+typedef void (*ingest_request_fn)(void *ctx, const struct logline *l);
+
 struct ingest {
-    logline_parser_t *parser;   /* owned */
-    const relay_table_t *table; /* borrowed */
-    counter_t *counter;         /* borrowed */
-    reqlog_t *reqlog;           /* borrowed, may be NULL */
-    events_t *events;           /* borrowed, may be NULL */
-    int count_relays;           /* 0: lines are stored, never counted (edge) */
-    int64_t last_accept_ms;     /* of the last request line; -1 before one */
+    logline_parser_t *parser;     /* owned */
+    const relay_table_t *table;   /* borrowed */
+    counter_t *counter;           /* borrowed */
+    events_t *events;             /* borrowed, may be NULL */
+    ingest_request_fn on_request; /* may be NULL */
+    void *on_request_ctx;
+    long haproxy_pid;       /* of the segment being read (its first line); 0: unknown */
+    int count_relays;       /* 0: lines are stored, never counted (edge) */
+    int64_t last_accept_ms; /* of the last request line; -1 before one */
     struct ingest_stats stats;
 };
 
@@ -45,10 +51,12 @@ int ingest_init(struct ingest *in, int32_t tz_offset_secs, const relay_table_t *
                 counter_t *counter, int count_relays, char *err, size_t errlen);
 void ingest_destroy(struct ingest *in);
 
-/* One line without its newline. `now_ms` is the wall clock (events, and the
- * bucket of an unparsable line before any request line was seen: such a
- * line has no accept date of its own, so it goes to the bucket of the last
- * request line, which keeps replay deterministic). */
+/* One line without its newline. Lines the supervisor wrote into the
+ * request log (segment.h: a segment's first line, HAProxy's stderr) are
+ * recognised here, so that live counting and replay agree. `now_ms` is the wall clock (events, and
+ * the bucket of an unparsable line before any request line was seen: such a line has no accept date
+ * of its own, so it goes to the bucket of the last request line, which keeps replay deterministic).
+ */
 void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_origin origin,
                  int64_t now_ms);
 

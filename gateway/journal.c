@@ -44,7 +44,9 @@ struct journal {
     int64_t intent_seq;    /* 0: no intent on disk */
     int64_t intent_gen;
     int64_t next_seq;
-    int64_t base_bytes; /* size of the last compaction's output */
+    int64_t base_bytes;  /* size of the last compaction's output */
+    char *cursor;        /* last cursor appended or recovered (NULL: none) */
+    char *intent_cursor; /* cursor of the intent on disk (NULL: none) */
 };
 
 /* A growable text buffer for records. */
@@ -217,6 +219,61 @@ static int compact_header_parse(const char *line, size_t len, int64_t *first, in
     return 0;
 }
 
+/* A cursor is one word of printable ASCII (no space), at most
+ * JOURNAL_CURSOR_MAX bytes; "-" stands for "no cursor". */
+static int cursor_ok(const char *c)
+{
+    size_t n = 0;
+    for (; c[n]; n++)
+        if (n >= JOURNAL_CURSOR_MAX || c[n] <= ' ' || c[n] > '~')
+            return 0;
+    return n > 0;
+}
+
+/* "P <cursor> <check>": the deltas of the group before it are committed,
+ * and the caller had counted up to <cursor> when it took them. */
+static int cursor_record_format(struct buf *b, const char *cursor)
+{
+    size_t start = b->len;
+    char check[CHECK_HEX + 1];
+    if (buf_printf(b, "P %s", cursor ? cursor : "-") < 0 ||
+        record_check(b->p + start, b->len - start, check) < 0)
+        return -1;
+    return buf_printf(b, " %s\n", check);
+}
+
+/* A "P" record or a generation header "H 2" (len bytes, no newline, check
+ * verified). Returns 'P' (then *cursor points at the cursor inside line,
+ * NUL-terminated, or is NULL for "-"), 'H', or 0 when it is neither. */
+static int marker_parse(char *line, size_t len, char **cursor)
+{
+    char check[CHECK_HEX + 1];
+    if (len < 4 || (line[0] != 'P' && line[0] != 'H') || line[1] != ' ')
+        return 0;
+    char *sp = memrchr(line, ' ', len);
+    if (!sp || sp == line + 1 || (size_t)(line + len - sp - 1) != CHECK_HEX ||
+        record_check(line, (size_t)(sp - line), check) < 0 || memcmp(check, sp + 1, CHECK_HEX))
+        return 0;
+    *sp = '\0';
+    if (line[0] == 'H')
+        return strcmp(line, "H 2") == 0 ? 'H' : 0;
+    char *c = line + 2;
+    if (!cursor_ok(c))
+        return 0;
+    *cursor = strcmp(c, "-") == 0 ? NULL : c;
+    return 'P';
+}
+
+static int set_cursor(char **slot, const char *cursor)
+{
+    char *copy = NULL;
+    if (cursor && !(copy = strdup(cursor)))
+        return -1;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
 /* Read a whole file (relative to dirfd) into a NUL-terminated buffer. */
 static int read_file_at(int dirfd, const char *name, char **out, size_t *len, char *err,
                         size_t errlen)
@@ -382,6 +439,23 @@ static int header_i64(char **cursor, const char *key, int64_t *out)
     return parse_i64(line + klen + 1, out);
 }
 
+/* An optional "cursor WORD" line: 0 with *out set (a copy) when the next line
+ * is one, 0 leaving *out and the cursor alone when it is not, -1 when it is
+ * malformed or out of memory. */
+static int header_cursor(char **cursor, char **out)
+{
+    static const char key[] = "cursor ";
+    char *line = *cursor, *nl = strchr(line, '\n');
+    if (!nl || strncmp(line, key, sizeof(key) - 1) != 0)
+        return 0;
+    *nl = '\0';
+    *cursor = nl + 1;
+    char *w = line + sizeof(key) - 1;
+    if (!cursor_ok(w))
+        return -1;
+    return set_cursor(out, strcmp(w, "-") == 0 ? NULL : w);
+}
+
 static int load_state(journal_t *j, char *err, size_t errlen)
 {
     char *text = NULL;
@@ -398,8 +472,9 @@ static int load_state(journal_t *j, char *err, size_t errlen)
     }
     cur += mlen + 1;
     if (header_i64(&cur, "seq", &j->committed_seq) < 0 ||
-        header_i64(&cur, "gen", &j->covered_gen) < 0 || j->committed_seq < 0) {
-        set_err(err, errlen, "%s/state: corrupt (expected seq and gen lines)", j->dir);
+        header_i64(&cur, "gen", &j->covered_gen) < 0 || j->committed_seq < 0 ||
+        header_cursor(&cur, &j->cursor) < 0) {
+        set_err(err, errlen, "%s/state: corrupt (expected seq, gen and cursor lines)", j->dir);
         goto fail;
     }
     free(text);
@@ -409,39 +484,83 @@ fail:
     return -1;
 }
 
-static int save_state(journal_t *j, int64_t seq, int64_t gen, char *err, size_t errlen)
+static int save_state(journal_t *j, int64_t seq, int64_t gen, const char *cursor, char *err,
+                      size_t errlen)
 {
-    char text[128];
+    char text[128 + JOURNAL_CURSOR_MAX];
     int n =
-        snprintf(text, sizeof(text), STATE_MAGIC "\nseq %" PRId64 "\ngen %" PRId64 "\n", seq, gen);
+        snprintf(text, sizeof(text), STATE_MAGIC "\nseq %" PRId64 "\ngen %" PRId64 "\ncursor %s\n",
+                 seq, gen, cursor ? cursor : "-");
     return write_atomic(j, "state", text, (size_t)n, NULL, err, errlen);
 }
 
 /* Parse the records of `text` into d; name is for messages. With `strict`
  * (an intent, written atomically) any bad record is an error; otherwise
- * (a journal generation) bad records are skipped and counted. */
+ * (a journal generation) bad records are skipped and counted.
+ *
+ * A generation that starts with "H 2" is grouped: its deltas count only once
+ * a "P <cursor>" record follows them (one append = deltas + P in one write),
+ * so a group torn by a crash is dropped whole, and the caller recounts it
+ * from its log. Compacted generations ("C ...") and older ones (no header)
+ * count every good record up to their first "P" (a compacted body ends with
+ * one; appends after it are grouped). `cursor`, when not NULL, gets the last cursor
+ * seen (replacing what it held) and `dropped` the records of a trailing
+ * group without its "P". */
 static int parse_records(const char *name, char *text, size_t len, int line0, int strict,
-                         struct counter_deltas *d, size_t *bad, char *err, size_t errlen)
+                         struct counter_deltas *d, size_t *bad, char **cursor, size_t *dropped,
+                         char *err, size_t errlen)
 {
     char *p = text, *end = text + len;
+    int grouped = 0, rc = -1;
+    struct counter_deltas pending;
+    counter_deltas_init(&pending);
     for (int lineno = line0; p < end; lineno++) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
         p[llen] = '\0';
         int64_t first, last;
+        char *cur = NULL;
         if (!strict && lineno == line0 && nl && compact_header_parse(p, llen, &first, &last) == 0) {
             p += llen + 1;
             continue;
         }
-        int rc = nl ? record_parse(p, llen, d) : -1;
-        if (rc == -2) {
-            set_err(err, errlen, "%s:%d: out of memory", name, lineno);
-            return -1;
+        int kind = !strict && nl ? marker_parse(p, llen, &cur) : 0;
+        if (kind == 'H' && lineno == line0) {
+            grouped = 1;
+            p += llen + 1;
+            continue;
         }
-        if (rc == -1) {
+        if (kind == 'P') {
+            if (grouped) {
+                for (size_t i = 0; i < pending.nrows; i++) {
+                    const struct counter_delta *r = &pending.rows[i];
+                    if (counter_deltas_push(d, r->chain, r->account, r->reason, r->bucket, r->n) <
+                        0) {
+                        set_err(err, errlen, "%s:%d: out of memory", name, lineno);
+                        goto out;
+                    }
+                }
+                counter_deltas_free(&pending);
+                counter_deltas_init(&pending);
+            }
+            /* from here on appends are grouped (after a compacted body) */
+            grouped = 1;
+            if (cursor && set_cursor(cursor, cur) < 0) {
+                set_err(err, errlen, "%s:%d: out of memory", name, lineno);
+                goto out;
+            }
+            p += llen + 1;
+            continue;
+        }
+        int prc = nl ? record_parse(p, llen, grouped ? &pending : d) : -1;
+        if (prc == -2) {
+            set_err(err, errlen, "%s:%d: out of memory", name, lineno);
+            goto out;
+        }
+        if (prc == -1) {
             if (strict) {
                 set_err(err, errlen, "%s:%d:1: corrupt record", name, lineno);
-                return -1;
+                goto out;
             }
             (*bad)++;
             log_msg(LOG_WARN, "journal_record_skipped", "%s:%d:1: %s record skipped", name, lineno,
@@ -449,7 +568,18 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
         }
         p += llen + 1;
     }
-    return 0;
+    if (pending.nrows > 0) {
+        if (dropped)
+            *dropped += pending.nrows;
+        log_msg(LOG_WARN, "journal_group_dropped",
+                "%s: %zu records of an append without its position record dropped (a crash "
+                "during the append; they are recounted from the request log)",
+                name, pending.nrows);
+    }
+    rc = 0;
+out:
+    counter_deltas_free(&pending);
+    return rc;
 }
 
 static int load_intent(journal_t *j, int64_t seq, struct journal_recovery *rec, char *err,
@@ -482,9 +612,16 @@ static int load_intent(journal_t *j, int64_t seq, struct journal_recovery *rec, 
         set_err(err, errlen, "%s:3:1: expected seq %" PRId64 ", gen and rows lines", path, seq);
         goto fail;
     }
+    char *icursor = NULL;
+    if (header_cursor(&cur, &icursor) < 0) {
+        set_err(err, errlen, "%s:6:1: bad cursor line", path);
+        goto fail;
+    }
+    free(rec->intent_cursor);
+    rec->intent_cursor = icursor;
     size_t bad = 0;
-    if (parse_records(path, cur, len - (size_t)(cur - text), 6, 1, &rec->intent, &bad, err,
-                      errlen) < 0)
+    if (parse_records(path, cur, len - (size_t)(cur - text), icursor ? 7 : 6, 1, &rec->intent, &bad,
+                      NULL, NULL, err, errlen) < 0)
         goto fail;
     if ((int64_t)rec->intent.nrows != rows) {
         set_err(err, errlen, "%s: %zu records, header says %" PRId64, path, rec->intent.nrows,
@@ -582,6 +719,21 @@ static int open_gen(journal_t *j, int64_t gen, char *err, size_t errlen)
         close(fd);
         return -1;
     }
+    if (st.st_size == 0) {
+        /* grouped generation: deltas count only with the P record after them */
+        struct buf b = {0};
+        size_t start = 0;
+        char check[CHECK_HEX + 1];
+        int bad = buf_printf(&b, "H 2") < 0 || record_check(b.p + start, b.len, check) < 0 ||
+                  buf_printf(&b, " %s\n", check) < 0 || write_all(fd, b.p, b.len) < 0;
+        free(b.p);
+        if (bad) {
+            set_err(err, errlen, "%s/%s: header: %s", j->dir, name, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        st.st_size = (off_t)b.len;
+    }
     if (j->fd >= 0) {
         close(j->fd);
         j->old_bytes += j->size;
@@ -628,11 +780,22 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
     if (rec->has_intent) {
         j->intent_seq = rec->intent_seq;
         j->intent_gen = rec->intent_gen;
+        if (set_cursor(&j->intent_cursor, rec->intent_cursor) < 0) {
+            set_err(err, errlen, "%s: out of memory", j->dir);
+            goto fail;
+        }
         if (rec->intent_gen > j->covered_gen)
             j->covered_gen = rec->intent_gen;
     }
     qsort(s.gens, s.ngens, sizeof(int64_t), cmp_i64);
     int64_t maxgen = j->covered_gen, skip_first = 1, skip_last = 0;
+    int found_cursor = 0;
+    /* without a position in a generation, the intent's (newer than the
+     * state's) or the state's holds */
+    if (rec->has_intent && rec->intent_cursor && set_cursor(&j->cursor, rec->intent_cursor) < 0) {
+        set_err(err, errlen, "%s: out of memory", j->dir);
+        goto fail;
+    }
     j->oldest_gen = s.ngens ? s.gens[0] : maxgen + 1;
     /* newest first: a compacted generation (header "C first last") holds
      * the deltas of generations first..last, which are deleted unread */
@@ -659,8 +822,20 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
             skip_first = first;
             skip_last = last;
         }
-        if (parse_records(path, text, len, 1, 0, &rec->replay, &rec->torn_records, err, errlen) < 0)
+        /* newest first: the newest generation with a position gives it */
+        char *gcursor = NULL;
+        if (parse_records(path, text, len, 1, 0, &rec->replay, &rec->torn_records, &gcursor,
+                          &rec->dropped_records, err, errlen) < 0) {
+            free(gcursor);
             goto fail;
+        }
+        if (gcursor && !found_cursor) {
+            free(j->cursor);
+            j->cursor = gcursor;
+            found_cursor = 1;
+        } else {
+            free(gcursor);
+        }
         j->old_bytes += (int64_t)len;
         free(text);
         text = NULL;
@@ -672,6 +847,10 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
     j->next_seq = (rec->has_intent ? rec->intent_seq : j->committed_seq) + 1;
     if (open_gen(j, maxgen + 1, err, errlen) < 0)
         goto fail;
+    if (j->cursor && !(rec->cursor = strdup(j->cursor))) {
+        set_err(err, errlen, "%s: out of memory", j->dir);
+        goto fail;
+    }
     free(s.gens);
     return 0;
 fail:
@@ -735,6 +914,8 @@ void journal_close(journal_t *j)
     if (j->lockfd >= 0)
         close(j->lockfd);
     free(j->dir);
+    free(j->cursor);
+    free(j->intent_cursor);
     free(j);
 }
 
@@ -742,6 +923,9 @@ void journal_recovery_free(struct journal_recovery *rec)
 {
     counter_deltas_free(&rec->intent);
     counter_deltas_free(&rec->replay);
+    free(rec->cursor);
+    free(rec->intent_cursor);
+    rec->cursor = rec->intent_cursor = NULL;
     rec->has_intent = 0;
 }
 
@@ -767,7 +951,19 @@ int64_t journal_bytes(const journal_t *j)
 
 int journal_append(journal_t *j, const struct counter_deltas *d, char *err, size_t errlen)
 {
+    return journal_append_at(j, d, NULL, err, errlen);
+}
+
+int journal_append_at(journal_t *j, const struct counter_deltas *d, const char *cursor, char *err,
+                      size_t errlen)
+{
     struct buf b = {0};
+    int moved = (cursor == NULL) != (j->cursor == NULL) ||
+                (cursor && j->cursor && strcmp(cursor, j->cursor) != 0);
+    if (cursor && !cursor_ok(cursor)) {
+        set_err(err, errlen, "journal: bad cursor \"%.64s\"", cursor);
+        return -1;
+    }
     for (size_t i = 0; i < d->nrows; i++) {
         if (d->rows[i].n == 0)
             continue;
@@ -776,8 +972,13 @@ int journal_append(journal_t *j, const struct counter_deltas *d, char *err, size
             goto fail;
         }
     }
-    if (b.len == 0)
+    if (b.len == 0 && !moved)
         return 0;
+    if (cursor_record_format(&b, cursor ? cursor : j->cursor) < 0 ||
+        (cursor && set_cursor(&j->cursor, cursor) < 0)) {
+        set_err(err, errlen, "journal: out of memory");
+        goto fail;
+    }
     if (write_all(j->fd, b.p, b.len) < 0) {
         set_err(err, errlen, "%s/journal.%" PRId64 ": write: %s", j->dir, j->gen, strerror(errno));
         /* cut a partial record so that later appends start on a line */
@@ -792,6 +993,11 @@ int journal_append(journal_t *j, const struct counter_deltas *d, char *err, size
 fail:
     free(b.p);
     return -1;
+}
+
+const char *journal_cursor(const journal_t *j)
+{
+    return j->cursor;
 }
 
 int journal_sync(journal_t *j, char *err, size_t errlen)
@@ -816,13 +1022,22 @@ int journal_rotate(journal_t *j, int64_t *covered, char *err, size_t errlen)
 int journal_intent_write(journal_t *j, int64_t seq, int64_t gen, const struct counter_deltas *d,
                          char *err, size_t errlen)
 {
+    return journal_intent_write_at(j, seq, gen, d, NULL, err, errlen);
+}
+
+int journal_intent_write_at(journal_t *j, int64_t seq, int64_t gen, const struct counter_deltas *d,
+                            const char *cursor, char *err, size_t errlen)
+{
     struct buf b = {0};
     char name[64];
     size_t rows = 0;
     for (size_t i = 0; i < d->nrows; i++)
         rows += d->rows[i].n != 0;
+    if (cursor && !cursor_ok(cursor))
+        goto oom;
     if (buf_printf(&b, INTENT_MAGIC "\ninstance %s\nseq %" PRId64 "\ngen %" PRId64 "\nrows %zu\n",
-                   j->instance, seq, gen, rows) < 0)
+                   j->instance, seq, gen, rows) < 0 ||
+        (cursor && buf_printf(&b, "cursor %s\n", cursor) < 0))
         goto oom;
     for (size_t i = 0; i < d->nrows; i++)
         if (d->rows[i].n != 0 && record_format(&b, &d->rows[i]) < 0)
@@ -832,6 +1047,8 @@ int journal_intent_write(journal_t *j, int64_t seq, int64_t gen, const struct co
         goto fail;
     j->intent_seq = seq;
     j->intent_gen = gen;
+    if (set_cursor(&j->intent_cursor, cursor) < 0)
+        goto oom;
     if (seq >= j->next_seq)
         j->next_seq = seq + 1;
     free(b.p);
@@ -870,7 +1087,10 @@ int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen)
 int journal_commit(journal_t *j, int64_t seq, char *err, size_t errlen)
 {
     int64_t gen = seq == j->intent_seq ? j->intent_gen : j->covered_gen;
-    if (save_state(j, seq, gen, err, errlen) < 0)
+    /* the state keeps the newest position known: a later append's, or the
+     * intent's when nothing was appended since the cut */
+    const char *cursor = j->cursor ? j->cursor : (seq == j->intent_seq ? j->intent_cursor : NULL);
+    if (save_state(j, seq, gen, cursor, err, errlen) < 0)
         return -1;
     j->committed_seq = seq;
     if (gen > j->covered_gen)
@@ -905,7 +1125,7 @@ static int compact_read(journal_t *j, int64_t g, counter_t *sum, size_t *bad, in
         return 0;
     if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
         goto fail;
-    if (parse_records(path, text, len, 1, 0, &d, bad, err, errlen) < 0)
+    if (parse_records(path, text, len, 1, 0, &d, bad, NULL, NULL, err, errlen) < 0)
         goto fail;
     if (counter_give_back(sum, COUNTER_PG, &d) < 0) {
         set_err(err, errlen, "%s: out of memory", path);
@@ -947,6 +1167,8 @@ int journal_compact(journal_t *j, struct journal_compaction *res, char *err, siz
     for (size_t i = 0; i < sum_rows.nrows; i++)
         if (sum_rows.rows[i].n != 0 && record_format(&b, &sum_rows.rows[i]) < 0)
             goto oom;
+    if (cursor_record_format(&b, j->cursor) < 0)
+        goto oom;
     snprintf(name, sizeof(name), "journal.%" PRId64, gen);
     rc = write_atomic(j, name, b.p, b.len, "compact_written", err, errlen);
     if (rc != 0)

@@ -5,8 +5,16 @@
  *                    with the flush seq it names a flush in relay_flushes
  *   lock             flock'ed by the process that has the journal open
  *   journal.<gen>    appended delta records, one per line:
+ *                      H 2 <check>                      (first line)
  *                      R <bucket> <chain> <account> <n> <check>
  *                      N <bucket> <reason> <n> <check>
+ *                      P <cursor> <check>
+ *                    one append is a group of deltas closed by a P record
+ *                    carrying the caller's cursor (an opaque word: where
+ *                    in its input the deltas end), written in one write();
+ *                    deltas count only once their P record is there, so a
+ *                    crash mid-append drops the group whole and the caller
+ *                    resumes from the last cursor (nothing twice)
  *                    <check> is the first 4 bytes of the SHA-256 of the text
  *                    before it, in hex; a torn or corrupt record (the tail of
  *                    a crashed append) is skipped on replay and counted.
@@ -19,7 +27,8 @@
  *   flush.<seq>      intent of an unfinished flush: seq, the generations it
  *                    covers and every delta of it (written to a temp file,
  *                    fsynced, renamed, directory fsynced)
- *   state            last committed seq and covered generation (same way)
+ *   state            last committed seq, covered generation and the newest
+ *                    cursor known then (same way)
  *
  * Not thread-safe: delivery.c serialises access. */
 #ifndef CCGW_JOURNAL_H
@@ -31,6 +40,7 @@
 #include "counter.h"
 
 #define JOURNAL_INSTANCE_LEN 32 /* hex characters */
+#define JOURNAL_CURSOR_MAX 1024 /* bytes of a cursor word */
 
 typedef struct journal journal_t;
 
@@ -42,6 +52,11 @@ struct journal_recovery {
     struct counter_deltas intent; /* its deltas */
     struct counter_deltas replay; /* deltas of journal generations after it */
     size_t torn_records;          /* bad tail records ignored */
+    size_t dropped_records;       /* records of an append torn before its P record */
+    /* The caller's position when it took the newest deltas recovered (the
+     * last P record, else the intent's, else the state's); NULL: none. */
+    char *cursor;
+    char *intent_cursor; /* the intent's own (internal) */
 };
 
 /* Open (creating) the journal folder `dir`, load or create the instance id,
@@ -64,6 +79,15 @@ int64_t journal_next_seq(const journal_t *j);
  * journal_sync to make them durable). 0, or -1 with err. */
 int journal_append(journal_t *j, const struct counter_deltas *d, char *err, size_t errlen);
 
+/* The same, closing the group with `cursor` (a word of printable ASCII, at
+ * most JOURNAL_CURSOR_MAX bytes; NULL keeps the last one). Writes nothing
+ * when there are no deltas and the cursor did not move. 0 or -1 with err. */
+int journal_append_at(journal_t *j, const struct counter_deltas *d, const char *cursor, char *err,
+                      size_t errlen);
+
+/* The last cursor appended or recovered; NULL when none. */
+const char *journal_cursor(const journal_t *j);
+
 /* fdatasync the current generation. 0 or -1 with err. */
 int journal_sync(journal_t *j, char *err, size_t errlen);
 
@@ -75,6 +99,10 @@ int journal_rotate(journal_t *j, int64_t *covered, char *err, size_t errlen);
  * durable. 0 or -1 with err; on failure no intent exists. */
 int journal_intent_write(journal_t *j, int64_t seq, int64_t gen, const struct counter_deltas *d,
                          char *err, size_t errlen);
+/* The same, with the cursor the intent's deltas were taken at (kept in the
+ * state file at commit when no later append moved it). */
+int journal_intent_write_at(journal_t *j, int64_t seq, int64_t gen, const struct counter_deltas *d,
+                            const char *cursor, char *err, size_t errlen);
 
 /* Delete the generations <= `gen` (an intent covers them). 0, -1 with err
  * or JOURNAL_CRASHED. */

@@ -199,9 +199,40 @@ static int parse_request(logline_parser_t *p, const char *line, size_t len, stru
     out->frontend = group(p, line, G_FRONTEND);
     out->backend = group(p, line, G_BACKEND);
     out->server = group(p, line, G_SERVER);
+    /* the timers follow the server after one space (the pattern checked them) */
+    const char *t = out->server.p + out->server.len + 1;
+    const char *tend = memchr(t, ' ', (size_t)(line + len - t));
+    out->timers = (struct logline_span){t, tend ? (size_t)(tend - t) : 0};
     out->termination = group(p, line, G_TERMINATION);
     out->host = group(p, line, G_HOST);
     return 0;
+}
+
+int64_t logline_response_ms(const struct logline *l)
+{
+    int64_t v[4] = {0, 0, 0, 0};
+    const char *p = l->timers.p, *end = p + l->timers.len;
+    for (int i = 0; i < 4; i++) {
+        int neg = 0;
+        if (p < end && *p == '-') {
+            neg = 1;
+            p++;
+        }
+        int digits = 0;
+        for (; p < end && *p >= '0' && *p <= '9' && digits < 12; p++, digits++)
+            v[i] = v[i] * 10 + (*p - '0');
+        if (digits == 0 || p >= end || *p != '/')
+            return -1;
+        p++;
+        if (neg)
+            v[i] = -v[i];
+    }
+    if (v[3] < 0)
+        return -1; /* no response headers */
+    int64_t ms = l->accept_ms;
+    for (int i = 0; i < 4; i++)
+        ms += v[i] > 0 ? v[i] : 0;
+    return ms;
 }
 
 /* "[NOTICE]", "[WARNING]", "[ALERT]" at the start of a stderr line. */

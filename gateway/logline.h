@@ -46,6 +46,7 @@ struct logline {
     struct logline_span request; /* without quotes; may be cut when truncated */
     struct logline_span unique_id;
     struct logline_span termination; /* 4 chars: "----", "CD--", "sH--", ... */
+    struct logline_span timers;      /* "TR/Tw/Tc/Tr/Ta" */
     struct logline_span message;     /* events: the text after the prefix */
 };
 
@@ -66,6 +67,10 @@ void logline_parse(logline_parser_t *p, const char *line, size_t len, struct log
  * one trailing dot removed. Writes a NUL-terminated string into `out`.
  * Returns its length, or -1 when it does not fit in `outsize`. */
 int logline_host_normalise(const char *host, size_t len, char *out, size_t outsize);
+
+/* When HAProxy had the response headers of a request line: its request
+ * date plus TR, Tw, Tc and Tr (epoch ms), or -1 when no response came. */
+int64_t logline_response_ms(const struct logline *l);
 
 /* "empty", "request", "event", "unparsable". */
 const char *logline_kind_name(enum logline_kind k);

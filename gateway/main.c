@@ -3,29 +3,32 @@
  *   cc-gateway [--config F] --source NAME [options] [-- haproxy ARGS...]
  *   cc-gateway replay [--config F] --source NAME [--write] FILE...
  *
- * main only parses options, loads the config and wires the modules. */
+ * Live, it is two processes (supervisor.h, worker.h): this one becomes the
+ * supervisor ("cc-gateway: <tier> supervisor" in ps), which runs HAProxy and
+ * the worker ("cc-gateway: <tier> worker"). main only parses options, loads
+ * the config and wires the modules. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
-#include "delivery.h"
 #include "gateway.h"
 #include "log.h"
-#include "metrics.h"
 #include "replay.h"
-#include "source.h"
+#include "supervisor.h"
+#include "worker.h"
 
 #ifndef CCGW_VERSION
-#define CCGW_VERSION "0.1.0"
+#define CCGW_VERSION "0.2.0"
 #endif
 
-#define EVENTS_QUEUE_MAX 10000
-#define STATSOCK_INTERVAL_MS 1000
-#define DELIVERY_STOP_TIMEOUT_MS 20000
+/* A segment of the request log is cut after this share of the limit. */
+#define SEGMENTS_PER_LIMIT 8
 
 static const char usage[] =
     "usage: cc-gateway [--config FILE] --source NAME [options] [-- haproxy ARGS...]\n"
@@ -33,7 +36,10 @@ static const char usage[] =
     "(options may come before or after \"replay\")\n"
     "\n"
     "Reads one HAProxy's log output (stdin, or HAProxy run as a child after --),\n"
-    "stores notices and request lines locally and counts relays.\n"
+    "keeps it as the request log (<logs.dir>/<source>/requests.*.log), counts relays.\n"
+    "Two processes: a supervisor that runs HAProxy and moves its output into the\n"
+    "request log, and a worker that counts, journals and delivers (restarted when\n"
+    "it dies; the journal's position makes the recount exact).\n"
     "\n"
     "  -c, --config FILE     deployment config (default $CCGW_CONFIG)\n"
     "  -s, --source NAME     the tier this HAProxy is (edge, http0, http1)\n"
@@ -50,17 +56,29 @@ static const char usage[] =
     "      --write           load the counts like live ones (journal, PostgreSQL)\n"
     "      --chunk BYTES     read size (tests)\n"
     "Prints {\"lines\",\"relays\",\"non_relays\",\"by_chain\",\"by_bucket\",...} as JSON.\n"
-    "Signals: TERM/INT stop after draining, USR1 flushes now, USR2/HUP go to HAProxy.\n";
+    "Signals: TERM/INT stop after counting everything, USR1 flushes now, USR2/HUP go\n"
+    "to HAProxy.\n";
 
 struct options {
     const char *config, *source, *listen;
-    int restart, no_delivery, write, replay;
+    int restart, no_delivery, write, replay, worker;
+    int inherit_fd;
+    int64_t restarts;
     size_t pipe_size, chunk;
     char **rest; /* child command, or replay files */
     int nrest;
 };
 
-enum { OPT_RESTART = 256, OPT_PIPE_SIZE, OPT_NO_DELIVERY, OPT_WRITE, OPT_CHUNK };
+enum {
+    OPT_RESTART = 256,
+    OPT_PIPE_SIZE,
+    OPT_NO_DELIVERY,
+    OPT_WRITE,
+    OPT_CHUNK,
+    OPT_WORKER,
+    OPT_INHERIT_FD,
+    OPT_RESTARTS
+};
 
 /* 0 ok, 1 exit 0 (help/version), -1 usage error (message printed). */
 static int parse_options(int argc, char **argv, struct options *o)
@@ -74,6 +92,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"no-delivery", no_argument, NULL, OPT_NO_DELIVERY},
         {"write", no_argument, NULL, OPT_WRITE},
         {"chunk", required_argument, NULL, OPT_CHUNK},
+        /* internal: how the supervisor starts the worker */
+        {"worker", no_argument, NULL, OPT_WORKER},
+        {"inherit-fd", required_argument, NULL, OPT_INHERIT_FD},
+        {"restarts", required_argument, NULL, OPT_RESTARTS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -116,6 +138,15 @@ static int parse_options(int argc, char **argv, struct options *o)
         case OPT_WRITE:
             o->write = 1;
             break;
+        case OPT_WORKER:
+            o->worker = 1;
+            break;
+        case OPT_INHERIT_FD:
+            o->inherit_fd = atoi(optarg);
+            break;
+        case OPT_RESTARTS:
+            o->restarts = atoll(optarg);
+            break;
         case OPT_PIPE_SIZE:
         case OPT_CHUNK:
             if (cfg_parse_size(optarg, &size) < 0 || size <= 0) {
@@ -152,137 +183,82 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static int event_to_delivery(void *ctx, int64_t ts_ms, int severity, const char *message)
+/* The supervisor: re-run ourselves once so that ps shows the role (argv[0]
+ * "cc-gateway: <tier> supervisor"), then supervise. */
+static int run_supervisor(const struct conf *conf, const struct options *o, int argc, char **argv)
 {
-    return delivery_event_push(ctx, ts_ms, severity, message);
-}
-
-static void flush_now(void *ctx)
-{
-    delivery_flush_request(ctx);
-}
-
-/* Journal, Redis and PostgreSQL for the counter; notices go to
- * gateway_events through it. 0 or -1 (logged). */
-static int delivery_begin(struct gateway *gw)
-{
-    char err[512];
-    struct delivery_options d = {
-        .conf = gw->conf, .source = gw->source, .counter = gw->counter, .counter_lock = &gw->lock};
-    gw->delivery = delivery_start(&d, err, sizeof(err));
-    if (!gw->delivery) {
-        LOG_EVENT(LOG_ERROR, "delivery_failed", NULL, err, LF_STR("source", gw->source));
-        return -1;
-    }
-    gw->delivery_stats_fn = delivery_stats;
-    if (gw->events)
-        events_set_sink(gw->events, event_to_delivery, gw->delivery);
-    return 0;
-}
-
-static int delivery_end(struct gateway *gw)
-{
-    if (!gw->delivery)
-        return 0;
-    if (gw->events)
-        events_set_sink(gw->events, NULL, NULL);
-    int rc = delivery_stop(gw->delivery, DELIVERY_STOP_TIMEOUT_MS);
-    gw->delivery = NULL;
-    if (rc < 0)
-        LOG_EVENT(LOG_WARN, "delivery_incomplete", NULL,
-                  "some counts stay in the journal for the next start",
-                  LF_STR("source", gw->source));
-    return rc;
-}
-
-static void gateway_close(struct gateway *gw)
-{
-    statsock_stop(gw->statsock);
-    metrics_stop(gw);
-    ingest_destroy(&gw->ingest);
-    reqlog_close(gw->reqlog);
-    events_close(gw->events);
-    counter_free(gw->counter);
-    relay_table_free(gw->table);
-    pthread_mutex_destroy(&gw->lock);
-}
-
-/* Everything but delivery and the source. `live`: request log, events file,
- * metrics and the stats socket poller too. 0 or -1 (logged). */
-static int gateway_open(struct gateway *gw, const struct conf *conf, const struct options *o,
-                        int live)
-{
-    char err[512], path[4096];
-
-    memset(gw, 0, sizeof(*gw));
-    pthread_mutex_init(&gw->lock, NULL);
-    gw->conf = conf;
-    gw->started_ms = gateway_now_ms();
-    gw->tier = conf_tier_find(conf, o->source);
-    if (!gw->tier) {
-        snprintf(err, sizeof(err), "%s: no tier named \"%s\"", conf->path, o->source);
-        goto fail;
-    }
-    gw->source = gw->tier->name;
-    gw->counter = counter_new();
-    if (!gw->counter) {
-        snprintf(err, sizeof(err), "out of memory");
-        goto fail;
-    }
-    if (!(gw->table = relay_table_new(conf, err, sizeof(err))) ||
-        ingest_init(&gw->ingest, conf->logs.tz_offset_secs, gw->table, gw->counter,
-                    gw->tier->count_relays, err, sizeof(err)) < 0)
-        goto fail;
-    if (!live)
-        return 0;
-    snprintf(path, sizeof(path), "%s/%s/requests.log", conf->logs.dir, gw->source);
-    if (!(gw->reqlog = reqlog_open(path, conf->logs.request_log_max_bytes, err, sizeof(err))))
-        goto fail;
-    snprintf(path, sizeof(path), "%s/%s/events.log", conf->logs.dir, gw->source);
-    if (!(gw->events = events_open(path, EVENTS_QUEUE_MAX, err, sizeof(err))))
-        goto fail;
-    gw->ingest.reqlog = gw->reqlog;
-    gw->ingest.events = gw->events;
-    const char *listen = o->listen ? o->listen : gw->tier->gateway_listen;
-    if (listen && strcmp(listen, "none") != 0 && metrics_start(gw, listen, err, sizeof(err)) < 0)
-        goto fail;
-    if (gw->tier->stats_socket &&
-        !(gw->statsock =
-              statsock_start(gw->tier->stats_socket, STATSOCK_INTERVAL_MS, err, sizeof(err))))
-        goto fail;
-    return 0;
-fail:
-    LOG_EVENT(LOG_ERROR, "start_failed", NULL, err, LF_STR("source", o->source));
-    gateway_close(gw);
-    return -1;
-}
-
-static int run_live(const struct conf *conf, const struct options *o)
-{
-    struct gateway gw;
-    int ret = 1;
-
-    if (gateway_open(&gw, conf, o, 1) < 0)
+    char self[PATH_MAX], title[128], state_dir[PATH_MAX], seg_dir[PATH_MAX], cfg[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "cc-gateway: /proc/self/exe: %s\n", strerror(errno));
         return 1;
-    if (!o->no_delivery && delivery_begin(&gw) < 0)
-        goto out;
-    struct source_options so = {.child_argv = o->nrest > 0 ? o->rest : NULL,
-                                .restart = o->restart,
-                                .pipe_size = o->pipe_size,
-                                .on_usr1 = gw.delivery ? flush_now : NULL,
-                                .usr1_ctx = gw.delivery};
-    LOG_EVENT(LOG_INFO, "started", NULL, "cc-gateway running", LF_STR("source", gw.source),
-              LF_BOOL("count_relays", gw.tier->count_relays),
-              LF_INT("hosts", relay_table_size(gw.table)),
-              LF_INT("metrics_port", gw.httpd ? httpd_port(gw.httpd) : 0));
-    ret = source_run(&so, &gw);
-    delivery_end(&gw);
-    LOG_EVENT(LOG_INFO, "stopped", NULL, "cc-gateway stopped", LF_STR("source", gw.source),
-              LF_INT("lines", gw.ingest.stats.lines), LF_INT("relays", gw.ingest.stats.relays),
-              LF_INT("exit_status", ret));
-out:
-    gateway_close(&gw);
-    return ret;
+    }
+    self[n] = '\0';
+    char *del = strstr(self, " (deleted)");
+    if (del)
+        *del = '\0';
+    snprintf(title, sizeof(title), "cc-gateway: %s supervisor", o->source);
+    if (strcmp(argv[0], title) != 0) {
+        char **nargv = calloc((size_t)argc + 1, sizeof(char *));
+        if (nargv) {
+            memcpy(nargv, argv, (size_t)argc * sizeof(char *));
+            nargv[0] = title;
+            execv(self, nargv);
+            free(nargv);
+        }
+        /* not fatal: the title is for people */
+    }
+    const struct conf_tier *tier = conf_tier_find(conf, o->source);
+    if (!tier) {
+        fprintf(stderr, "cc-gateway: %s: no tier named \"%s\"\n", conf->path, o->source);
+        return 2;
+    }
+    const char *data_dir = conf->data_dir ? conf->data_dir : "run/data";
+    snprintf(state_dir, sizeof(state_dir), "%s/%s", data_dir, tier->name);
+    snprintf(seg_dir, sizeof(seg_dir), "%s/%s", conf->logs.dir, tier->name);
+    if (!realpath(conf->path, cfg))
+        snprintf(cfg, sizeof(cfg), "%s", conf->path);
+    char wtitle[128];
+    snprintf(wtitle, sizeof(wtitle), "cc-gateway: %s worker", tier->name);
+    /* title --worker --inherit-fd FD --restarts N --config F --source S [--listen L]
+     * [--no-delivery] */
+    char *wargv[16] = {wtitle, "--worker", "--inherit-fd",    NULL, "--restarts", NULL, "--config",
+                       cfg,    "--source", (char *)tier->name};
+    int k = 10;
+    if (o->listen) {
+        wargv[k++] = "--listen";
+        wargv[k++] = (char *)o->listen;
+    }
+    if (o->no_delivery)
+        wargv[k++] = "--no-delivery";
+    wargv[k] = NULL;
+    struct supervisor_options so = {
+        .source = tier->name,
+        .child_argv = o->nrest > 0 ? o->rest : NULL,
+        .restart = o->restart,
+        .pipe_size = o->pipe_size,
+        .segments_dir = seg_dir,
+        .segment_max_bytes = conf->logs.request_log_max_bytes / SEGMENTS_PER_LIMIT,
+        .state_dir = state_dir,
+        .stats_socket = tier->stats_socket,
+        .worker_path = self,
+        .worker_argv = wargv,
+        .worker_fd_arg = 3,
+        .worker_fatal_status = WORKER_EXIT_FATAL,
+    };
+    LOG_EVENT(LOG_INFO, "supervisor_started", NULL, NULL, LF_STR("source", tier->name),
+              LF_STR("segments", seg_dir), LF_BOOL("child", so.child_argv != NULL));
+    return supervisor_run(&so);
+}
+
+static int run_worker(const struct conf *conf, const struct options *o)
+{
+    struct worker_options wo = {.source = o->source,
+                                .listen = o->listen,
+                                .no_delivery = o->no_delivery,
+                                .drain_fd = o->inherit_fd > 0 ? o->inherit_fd : -1,
+                                .restarts = o->restarts};
+    return worker_run(conf, &wo);
 }
 
 static int run_replay(const struct conf *conf, const struct options *o)
@@ -292,7 +268,8 @@ static int run_replay(const struct conf *conf, const struct options *o)
     int ret = 1;
     json_t *summary = NULL;
 
-    if (gateway_open(&gw, conf, o, 0) < 0)
+    struct gateway_open_options go = {.source = o->source, .live = 0};
+    if (gateway_open(&gw, conf, &go) < 0)
         return 1;
     for (int i = 0; i < o->nrest; i++) {
         if (replay_file(&gw.ingest, o->rest[i], o->chunk, err, sizeof(err)) < 0) {
@@ -306,7 +283,7 @@ static int run_replay(const struct conf *conf, const struct options *o)
         goto out;
     }
     if (o->write) {
-        if (delivery_begin(&gw) < 0 || delivery_end(&gw) < 0)
+        if (gateway_delivery_begin(&gw, NULL, NULL) < 0 || gateway_delivery_end(&gw) < 0)
             goto out;
     }
     ret = 0;
@@ -338,7 +315,12 @@ int main(int argc, char **argv)
         return 2;
     }
     log_setup("cc-gateway", conf.logs.format, conf.logs.level, 2);
-    ret = o.replay ? run_replay(&conf, &o) : run_live(&conf, &o);
+    if (o.replay)
+        ret = run_replay(&conf, &o);
+    else if (o.worker)
+        ret = run_worker(&conf, &o);
+    else
+        ret = run_supervisor(&conf, &o, argc, argv);
     conf_free(&conf);
     return ret;
 }

@@ -9,12 +9,7 @@
 
 #include "prom.h"
 
-int64_t gateway_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define RECONCILE_MAX 64
 
 /* A consistent copy of everything the pages show, taken under the locks
  * once, so that rendering holds no lock. */
@@ -22,12 +17,14 @@ struct snapshot {
     struct ingest_stats ingest;
     size_t pending[COUNTER_NCONSUMERS];
     size_t keys;
-    struct reqlog_stats reqlog;
     struct events_stats events;
     struct statsock_stats statsock;
     int has_statsock, has_delivery, source_up;
-    uint64_t backlog, backlog_high_water, backlog_full;
+    int64_t lag, segments_bytes, retention_blocked, segments_skipped, restarts, caught_up_ms;
     struct delivery_stats delivery;
+    struct reconcile_backend rec[RECONCILE_MAX];
+    size_t nrec;
+    int64_t rec_checks, rec_last_ms;
 };
 
 static void take_snapshot(struct gateway *gw, struct snapshot *s)
@@ -38,8 +35,15 @@ static void take_snapshot(struct gateway *gw, struct snapshot *s)
     for (int w = 0; w < COUNTER_NCONSUMERS; w++)
         s->pending[w] = counter_pending_keys(gw->counter, w);
     s->keys = counter_keys(gw->counter);
-    if (gw->reqlog)
-        reqlog_get_stats(gw->reqlog, &s->reqlog);
+    if (gw->reconcile) {
+        s->nrec = reconcile_nbackends(gw->reconcile);
+        if (s->nrec > RECONCILE_MAX)
+            s->nrec = RECONCILE_MAX;
+        for (size_t i = 0; i < s->nrec; i++)
+            reconcile_backend(gw->reconcile, i, &s->rec[i]);
+        s->rec_checks = reconcile_checks(gw->reconcile);
+        s->rec_last_ms = reconcile_last_check_ms(gw->reconcile);
+    }
     pthread_mutex_unlock(&gw->lock);
     if (gw->events)
         events_get_stats(gw->events, &s->events);
@@ -51,10 +55,13 @@ static void take_snapshot(struct gateway *gw, struct snapshot *s)
         s->has_delivery = 1;
         gw->delivery_stats_fn(gw->delivery, &s->delivery);
     }
-    s->source_up = __atomic_load_n(&gw->source_up, __ATOMIC_RELAXED);
-    s->backlog = __atomic_load_n(&gw->backlog_bytes, __ATOMIC_RELAXED);
-    s->backlog_high_water = __atomic_load_n(&gw->backlog_high_water_bytes, __ATOMIC_RELAXED);
-    s->backlog_full = __atomic_load_n(&gw->backlog_full_total, __ATOMIC_RELAXED);
+    s->source_up = atomic_load(&gw->source_up);
+    s->lag = atomic_load(&gw->lag_bytes);
+    s->segments_bytes = atomic_load(&gw->segments_bytes);
+    s->retention_blocked = atomic_load(&gw->retention_blocked_total);
+    s->segments_skipped = atomic_load(&gw->segments_skipped);
+    s->restarts = atomic_load(&gw->worker_restarts);
+    s->caught_up_ms = atomic_load(&gw->caught_up_ms);
 }
 
 static int ready(const struct snapshot *s)
@@ -121,33 +128,57 @@ char *metrics_render(struct gateway *gw, size_t *len)
                                  consumer_names[w], NULL};
         rc |= prom_sample(p, "ccgw_gateway_pending_buckets", l, (double)s.pending[w]);
     }
-    rc |= one(p, base, "ccgw_gateway_counter_keys", PROM_GAUGE, "Counter keys held in memory.",
+    rc |= one(p, base, "ccgw_gateway_keys", PROM_GAUGE, "Counter keys held in memory.",
               (double)s.keys);
     rc |= one(p, base, "ccgw_gateway_haproxy_dropped_logs_total", PROM_COUNTER,
               "Log lines HAProxy could not write and dropped (show info DroppedLogs).",
               (double)s.statsock.dropped_total);
     rc |= one(p, base, "ccgw_gateway_stats_socket_up", PROM_GAUGE,
-              "1 when the last DroppedLogs poll succeeded (1 without a stats socket).",
+              "1 when the last stats socket poll succeeded (1 without a stats socket).",
               s.has_statsock ? s.statsock.last_ok : 1);
-    rc |= one(p, base, "ccgw_gateway_source_up", PROM_GAUGE, "1 while HAProxy output is read.",
-              s.source_up);
-    rc |= one(p, base, "ccgw_gateway_source_backlog_bytes", PROM_GAUGE,
-              "HAProxy output read off the pipe, not yet ingested.", (double)s.backlog);
-    rc |= one(p, base, "ccgw_gateway_source_backlog_high_water_bytes", PROM_GAUGE,
-              "Most HAProxy output ever waiting in memory.", (double)s.backlog_high_water);
-    rc |= one(p, base, "ccgw_gateway_source_backlog_full_total", PROM_COUNTER,
-              "Times the in-memory backlog hit its limit (then the pipe fills).",
-              (double)s.backlog_full);
+    rc |= one(p, base, "ccgw_gateway_source_up", PROM_GAUGE,
+              "1 while the worker follows the request log.", s.source_up);
+    rc |= one(p, base, "ccgw_gateway_worker_restarts_total", PROM_COUNTER,
+              "Workers that ended and were restarted by the supervisor.", (double)s.restarts);
+    rc |= one(p, base, "ccgw_gateway_request_log_lag_bytes", PROM_GAUGE,
+              "Request-log bytes written by the supervisor and not counted yet.", (double)s.lag);
+    rc |= one(p, base, "ccgw_gateway_request_log_bytes", PROM_GAUGE,
+              "Bytes in the request-log segments.", (double)s.segments_bytes);
+    rc |= one(p, base, "ccgw_gateway_request_log_retention_blocked_total", PROM_COUNTER,
+              "Times retention kept segments over the limit because they were not counted yet.",
+              (double)s.retention_blocked);
+    rc |= one(p, base, "ccgw_gateway_request_log_segments_lost_total", PROM_COUNTER,
+              "Request-log segments found deleted before they were counted.",
+              (double)s.segments_skipped);
+    rc |= one(p, base, "ccgw_gateway_caught_up_timestamp_seconds", PROM_GAUGE,
+              "Last time the worker had counted everything written.",
+              (double)s.caught_up_ms / 1000.0);
+    if (s.nrec > 0) {
+        rc |= prom_family(p, "ccgw_gateway_reconcile_gap_relays", PROM_GAUGE,
+                          "Requests HAProxy answered in be_<chain> (2xx-4xx, show stat) that no "
+                          "log line shows, at the last check of this HAProxy process.");
+        for (size_t i = 0; i < s.nrec; i++) {
+            const char *const l[] = {"gateway", gname,          "source", src,
+                                     "chain",   s.rec[i].chain, NULL};
+            rc |= prom_sample(p, "ccgw_gateway_reconcile_gap_relays", l, (double)s.rec[i].gap);
+        }
+        rc |= prom_family(p, "ccgw_gateway_reconcile_answered", PROM_GAUGE,
+                          "Answered requests (2xx-4xx) of be_<chain> counted from the log, this "
+                          "HAProxy process.");
+        for (size_t i = 0; i < s.nrec; i++) {
+            const char *const l[] = {"gateway", gname,          "source", src,
+                                     "chain",   s.rec[i].chain, NULL};
+            rc |= prom_sample(p, "ccgw_gateway_reconcile_answered", l, (double)s.rec[i].ours);
+        }
+        rc |= one(p, base, "ccgw_gateway_reconcile_checks_total", PROM_COUNTER,
+                  "Samples of HAProxy's counters judged.", (double)s.rec_checks);
+        rc |= one(p, base, "ccgw_gateway_reconcile_last_check_timestamp_seconds", PROM_GAUGE,
+                  "Time of the last judged sample (0: none).", (double)s.rec_last_ms / 1000.0);
+    }
     rc |= one(p, base, "ccgw_gateway_events_total", PROM_COUNTER,
               "Notice, warning and alert lines.", (double)s.events.added);
     rc |= one(p, base, "ccgw_gateway_events_dropped_total", PROM_COUNTER,
               "Events dropped from the PostgreSQL queue.", (double)s.events.dropped);
-    rc |= one(p, base, "ccgw_gateway_request_log_bytes_total", PROM_COUNTER,
-              "Bytes written to the local request log.", (double)s.reqlog.bytes_written);
-    rc |= one(p, base, "ccgw_gateway_request_log_dropped_bytes_total", PROM_COUNTER,
-              "Bytes the local request log could not write.", (double)s.reqlog.bytes_dropped);
-    rc |= one(p, base, "ccgw_gateway_request_log_rotations_total", PROM_COUNTER,
-              "Request log rotations.", (double)s.reqlog.rotations);
     rc |= one(p, base, "ccgw_gateway_last_flush_timestamp_seconds", PROM_GAUGE,
               "Time of the last committed PostgreSQL flush (0: none).",
               (double)s.delivery.last_flush_ms / 1000.0);
@@ -161,6 +192,14 @@ char *metrics_render(struct gateway *gw, size_t *len)
                   "1 when the last Redis publish succeeded.", s.delivery.redis_up);
         rc |= one(p, base, "ccgw_gateway_flush_failures_total", PROM_COUNTER,
                   "Failed flush attempts.", (double)s.delivery.flush_failures);
+        rc |= one(p, base, "ccgw_gateway_flush_pending_rows", PROM_GAUGE,
+                  "Counter rows not committed to PostgreSQL yet (recovered ones included).",
+                  (double)s.delivery.pending_rows);
+        rc |= one(p, base, "ccgw_gateway_flush_requests_total", PROM_COUNTER,
+                  "Flushes asked for (SIGUSR1).", (double)s.delivery.flush_requests);
+        rc |= one(p, base, "ccgw_gateway_flush_requests_done_total", PROM_COUNTER,
+                  "Flushes asked for that committed everything pending.",
+                  (double)s.delivery.flush_requests_done);
     }
     size_t n;
     const char *text = prom_text(p, &n);

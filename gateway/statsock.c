@@ -16,6 +16,7 @@
 
 #define STATSOCK_TIMEOUT_MS 2000
 #define STATSOCK_MAX_ANSWER (64 * 1024)
+#define STATSOCK_MAX_STAT (4 * 1024 * 1024)
 
 struct statsock {
     char *path;
@@ -25,18 +26,21 @@ struct statsock {
     pthread_cond_t wake;
     int stopping;
     int64_t last_seen; /* DroppedLogs of the current HAProxy process; -1: none yet */
+    int64_t last_pid;
     struct statsock_stats stats;
+    statsock_stat_fn stat_fn; /* may be NULL */
+    void *stat_ctx;
 };
 
-int statsock_parse_dropped(const char *info, size_t len, int64_t *dropped)
+int statsock_parse_field(const char *info, size_t len, const char *name, int64_t *value)
 {
-    static const char key[] = "DroppedLogs:";
+    size_t klen = strlen(name);
     const char *end = info + len;
     for (const char *p = info; p < end;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *eol = nl ? nl : end;
-        if ((size_t)(eol - p) > sizeof(key) - 1 && memcmp(p, key, sizeof(key) - 1) == 0) {
-            const char *v = p + sizeof(key) - 1;
+        if ((size_t)(eol - p) > klen + 1 && memcmp(p, name, klen) == 0 && p[klen] == ':') {
+            const char *v = p + klen + 1;
             int64_t n = 0;
             int digits = 0;
             while (v < eol && *v == ' ')
@@ -45,7 +49,7 @@ int statsock_parse_dropped(const char *info, size_t len, int64_t *dropped)
                 n = n * 10 + (*v - '0');
             if (digits == 0 || (v < eol && *v != '\r'))
                 return -1;
-            *dropped = n;
+            *value = n;
             return 0;
         }
         p = eol + 1;
@@ -53,12 +57,19 @@ int statsock_parse_dropped(const char *info, size_t len, int64_t *dropped)
     return -1;
 }
 
-int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen)
+int statsock_parse_dropped(const char *info, size_t len, int64_t *dropped)
 {
-    static const char cmd[] = "show info\n";
+    return statsock_parse_field(info, len, "DroppedLogs", dropped);
+}
+
+/* Send `cmd` on the UNIX socket `path` and read the whole answer (at most
+ * `max` bytes) into a new NUL-terminated buffer. 0 or -1 with err. */
+int statsock_command(const char *path, const char *cmd, char **answer, size_t *len, size_t max,
+                     char *err, size_t errlen)
+{
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     char *buf = NULL;
-    size_t len = 0;
+    size_t got = 0, clen = strlen(cmd);
     int ret = -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -68,11 +79,11 @@ int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen)
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        send(fd, cmd, sizeof(cmd) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(cmd) - 1) {
+        send(fd, cmd, clen, MSG_NOSIGNAL) != (ssize_t)clen) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
-    if (!(buf = malloc(STATSOCK_MAX_ANSWER))) {
+    if (!(buf = malloc(max + 1))) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -82,23 +93,23 @@ int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen)
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr <= 0) {
-            snprintf(err, errlen, "%s: no answer to show info", path);
+            snprintf(err, errlen, "%s: no answer to %.*s", path, (int)strcspn(cmd, "\n"), cmd);
             goto out;
         }
-        ssize_t n = read(fd, buf + len, STATSOCK_MAX_ANSWER - len);
+        ssize_t n = read(fd, buf + got, max - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             goto out;
         }
-        if (n == 0 || (len += (size_t)n) == STATSOCK_MAX_ANSWER)
+        if (n == 0 || (got += (size_t)n) == max)
             break;
     }
-    if (statsock_parse_dropped(buf, len, dropped) < 0) {
-        snprintf(err, errlen, "%s: no DroppedLogs in show info", path);
-        goto out;
-    }
+    buf[got] = '\0';
+    *answer = buf;
+    *len = got;
+    buf = NULL;
     ret = 0;
 out:
     free(buf);
@@ -107,20 +118,70 @@ out:
     return ret;
 }
 
+int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (statsock_command(path, "show info\n", &buf, &len, STATSOCK_MAX_ANSWER, err, errlen) < 0)
+        return -1;
+    int rc = statsock_parse_dropped(buf, len, dropped);
+    if (rc < 0)
+        snprintf(err, errlen, "%s: no DroppedLogs in show info", path);
+    free(buf);
+    return rc;
+}
+
+int statsock_query_pid(const char *path, int64_t *pid, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (statsock_command(path, "show info\n", &buf, &len, STATSOCK_MAX_ANSWER, err, errlen) < 0)
+        return -1;
+    int rc = statsock_parse_field(buf, len, "Pid", pid);
+    if (rc < 0)
+        snprintf(err, errlen, "%s: no Pid in show info", path);
+    free(buf);
+    return rc;
+}
+
 static void poll_once(statsock_t *s)
 {
     char err[512];
-    int64_t v;
-    int ok = statsock_query(s->path, &v, err, sizeof(err)) == 0;
+    char *info = NULL, *stat = NULL;
+    size_t ilen = 0, slen = 0;
+    int64_t v = 0, pid = 0;
+    int ok = statsock_command(s->path, "show info\n", &info, &ilen, STATSOCK_MAX_ANSWER, err,
+                              sizeof(err)) == 0;
+    if (ok && statsock_parse_dropped(info, ilen, &v) < 0) {
+        snprintf(err, sizeof(err), "%s: no DroppedLogs in show info", s->path);
+        ok = 0;
+    }
+    if (ok && statsock_parse_field(info, ilen, "Pid", &pid) < 0)
+        pid = 0;
+    free(info);
+    /* the counters of the same process, just after: backends only */
+    if (ok && s->stat_fn &&
+        statsock_command(s->path, "show stat -1 2 -1\n", &stat, &slen, STATSOCK_MAX_STAT, err,
+                         sizeof(err)) == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->stat_fn(s->stat_ctx, (long)pid, stat, slen,
+                   (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    }
+    free(stat);
 
     pthread_mutex_lock(&s->lock);
     int64_t grew = 0;
     if (ok) {
-        int64_t base = s->last_seen < 0 || v < s->last_seen ? 0 : s->last_seen;
+        /* a new process (its counter restarts) */
+        int64_t base =
+            s->last_seen < 0 || v < s->last_seen || pid != s->last_pid ? 0 : s->last_seen;
         grew = v - base;
         s->last_seen = v;
+        s->last_pid = pid;
         s->stats.dropped_total += grew;
         s->stats.polls_ok++;
+        s->stats.haproxy_pid = pid;
     } else {
         s->stats.polls_failed++;
     }
@@ -160,7 +221,8 @@ static void *poll_thread(void *arg)
     return NULL;
 }
 
-statsock_t *statsock_start(const char *path, int64_t interval_ms, char *err, size_t errlen)
+statsock_t *statsock_start(const char *path, int64_t interval_ms, statsock_stat_fn stat_fn,
+                           void *stat_ctx, char *err, size_t errlen)
 {
     statsock_t *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path))) {
@@ -169,6 +231,8 @@ statsock_t *statsock_start(const char *path, int64_t interval_ms, char *err, siz
         return NULL;
     }
     s->interval_ms = interval_ms > 0 ? interval_ms : 1000;
+    s->stat_fn = stat_fn;
+    s->stat_ctx = stat_ctx;
     s->last_seen = -1;
     s->stats.last_ok = 1;
     pthread_mutex_init(&s->lock, NULL);

@@ -1,4 +1,5 @@
-/* Watching HAProxy's DroppedLogs. HAProxy drops a log line rather than
+/* Watching HAProxy's stats socket: DroppedLogs, and the backend counters
+ * for reconciliation (reconcile.h). HAProxy drops a log line rather than
  * block when the pipe to cc-gateway is full, and says so only in the
  * DroppedLogs field of `show info`. A thread polls the stats socket once
  * per interval, keeps a running total across HAProxy restarts (a counter
@@ -15,12 +16,32 @@ typedef struct statsock statsock_t;
 struct statsock_stats {
     int64_t dropped_total; /* DroppedLogs summed over HAProxy processes seen */
     int64_t polls_ok, polls_failed;
-    int last_ok; /* the last poll succeeded */
+    int last_ok;         /* the last poll succeeded */
+    int64_t haproxy_pid; /* of the last answer */
 };
+
+/* Called from the poller's thread after each good `show info` with that
+ * HAProxy's pid and its `show stat` answer for backends (CSV), and the
+ * wall-clock time just after the answer. */
+typedef void (*statsock_stat_fn)(void *ctx, long pid, const char *stat, size_t len, int64_t t_ms);
 
 /* Parse the DroppedLogs value out of a `show info` answer. 0, or -1 when
  * the field is absent or malformed. */
 int statsock_parse_dropped(const char *info, size_t len, int64_t *dropped);
+
+/* The numeric field `name` ("Pid", "DroppedLogs", ...) of a `show info`
+ * answer. 0, or -1 when absent or malformed. */
+int statsock_parse_field(const char *info, size_t len, const char *name, int64_t *value);
+
+/* Send `cmd` (with its newline) on the UNIX socket `path` and read the whole
+ * answer, at most `max` bytes, into a new NUL-terminated buffer (*answer,
+ * free it). 0 or -1 with err. */
+int statsock_command(const char *path, const char *cmd, char **answer, size_t *len, size_t max,
+                     char *err, size_t errlen);
+
+/* The pid of the HAProxy answering on `path` (`show info` Pid). 0 or -1
+ * with err (nobody answers: no HAProxy there). */
+int statsock_query_pid(const char *path, int64_t *pid, char *err, size_t errlen);
 
 /* One synchronous `show info` on the UNIX socket `path`. 0 or -1 with err. */
 int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen);
@@ -28,7 +49,8 @@ int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen)
 /* Start polling `path` every `interval_ms`. NULL with err on failure to
  * start the thread (an absent socket is not an error: HAProxy may be
  * starting; failed polls are counted). */
-statsock_t *statsock_start(const char *path, int64_t interval_ms, char *err, size_t errlen);
+statsock_t *statsock_start(const char *path, int64_t interval_ms, statsock_stat_fn stat_fn,
+                           void *stat_ctx, char *err, size_t errlen);
 
 /* Stop the thread and free; NULL is a no-op. */
 void statsock_stop(statsock_t *s);

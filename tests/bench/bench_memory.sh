@@ -3,7 +3,7 @@
 # 10,000 accounts each serving all 20 chains (200,000 routed hosts), and a log
 # with one relay line per (account, chain) fed through stdin with
 # --no-delivery, so every counter stays in memory. Reads VmRSS/VmHWM from
-# /proc once ccgw_gateway_counter_keys shows them all live. Baseline: the
+# /proc once ccgw_gateway_keys shows them all live. Baseline: the
 # same binary with a one-account routing table and no input; and the full
 # routing table with no input, to tell the table from the counters.
 # Target < 64 MB.
@@ -80,7 +80,7 @@ measure() {
     cat "$log" >&3
     wait_http "http://127.0.0.1:$port/health/live" 30
     for i in $(seq 600); do
-        keys=$(metric "$port" ccgw_gateway_counter_keys)
+        keys=$(metric "$port" ccgw_gateway_keys)
         [ "${keys%.*}" -ge "$want" ] 2>/dev/null && break
         kill -0 "$pid" 2>/dev/null || fail "$name: cc-gateway exited (see $IT_DIR/$name.log)"
         sleep 0.1

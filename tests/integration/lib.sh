@@ -11,6 +11,7 @@
 #   wait_port PORT [secs]    wait until 127.0.0.1:PORT accepts
 #   bg NAME CMD...           start CMD in background, log to $IT_DIR/NAME.log
 #   stop_bg NAME             SIGTERM it and wait
+#   wait_log NAME PAT SECS   wait until $IT_DIR/NAME.log has PAT
 #   assert_eq A B MSG        fail the test unless A == B
 #   fail MSG                 print and exit 1
 
@@ -86,6 +87,16 @@ bg() {
     local name=$1; shift
     "$@" >"$IT_DIR/$name.log" 2>&1 &
     IT_PIDS[$name]=$!
+}
+
+# wait_log NAME PATTERN SECS: wait until $IT_DIR/NAME.log has PATTERN
+wait_log() {
+    local i
+    for i in $(seq $(($3 * 10))); do
+        grep -q "$2" "$IT_DIR/$1.log" && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 stop_bg() {

@@ -62,14 +62,6 @@ wait_total() { # wait_total N SECS
     return 1
 }
 
-wait_log() { # wait_log NAME PATTERN SECS
-    local i
-    for i in $(seq $(($3 * 10))); do
-        grep -q "$2" "$IT_DIR/$1.log" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # start_gw NAME CONFIG [ENV...]: cc-gateway reading the fifo $IT_DIR/NAME.in
 start_gw() {
