@@ -1,0 +1,352 @@
+/* The counting process; see worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "follow.h"
+#include "gateway.h"
+#include "httpd.h"
+#include "log.h"
+
+/* While caught up, look for new lines this often: a batch per wake-up,
+ * never a wake-up per line, and Redis still sees counts within its second. */
+#define WORKER_TICK_MS 20
+#define WORKER_BATCH (8u << 20)
+#define WORKER_DRAIN_WAIT_MS 3000
+#define WORKER_RETAIN_PERIOD_MS 1000
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(sig_pipe[1], &b, 1) < 0) {
+        /* full: one of each is pending */
+    }
+    errno = saved;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct worker {
+    struct gateway gw;
+    struct follow follow;
+    const struct worker_options *o;
+    int64_t max_bytes;
+    int64_t now_ms; /* of the batch being read */
+    int64_t gap_logged[64];
+};
+
+static void on_line(void *ctx, const char *line, size_t len, int too_long)
+{
+    struct worker *w = ctx;
+    if (too_long)
+        ingest_too_long(&w->gw.ingest, INGEST_STDOUT, w->now_ms);
+    else
+        ingest_line(&w->gw.ingest, line, len, INGEST_STDOUT, w->now_ms);
+}
+
+/* Under gw.lock: the cursor the journal keeps with the counts. */
+static void update_cursor(struct worker *w)
+{
+    struct segment_pos p = follow_pos(&w->follow);
+    char *c = w->gw.cursor;
+    size_t cap = sizeof(w->gw.cursor);
+    segment_pos_format(&p, c, cap);
+    size_t n = strlen(c);
+    if (w->gw.reconcile && n + 1 < cap) {
+        c[n] = ':';
+        if (reconcile_format(w->gw.reconcile, c + n + 1, cap - n - 1) < 0)
+            c[n] = '\0';
+    }
+}
+
+/* Segments fully counted and journaled may go when over the size limit. */
+static void retain(struct worker *w, int64_t counted_seg)
+{
+    char err[256];
+    int blocked = 0;
+    int rc =
+        segment_retain(w->gw.segments_dir, counted_seg, w->max_bytes, &blocked, err, sizeof(err));
+    if (rc < 0)
+        LOG_EVENT(LOG_WARN, "retention_failed", NULL, err, LF_STR("source", w->gw.source));
+    if (blocked) {
+        long long was = atomic_fetch_add(&w->gw.retention_blocked_total, 1);
+        if (was == 0)
+            LOG_EVENT(LOG_WARN, "retention_blocked", NULL,
+                      "the request log is over its size limit, but its oldest segments are not "
+                      "counted yet: they are kept until they are",
+                      LF_STR("dir", w->gw.segments_dir), LF_INT("max_bytes", w->max_bytes));
+    }
+    int64_t lo, hi, total = 0;
+    if (segment_range(w->gw.segments_dir, &lo, &hi, &total, err, sizeof(err)) == 0)
+        atomic_store(&w->gw.segments_bytes, total);
+}
+
+/* The journal thread made `cursor` durable. */
+static void on_durable(void *ctx, const char *cursor)
+{
+    struct segment_pos p;
+    if (segment_pos_parse(cursor, &p, NULL) == 0)
+        retain(ctx, p.seg);
+}
+
+/* A changed reconciliation gap is logged and becomes an event (the local
+ * events file and gateway_events). */
+static void report_gaps(struct worker *w)
+{
+    reconcile_t *r = w->gw.reconcile;
+    size_t n = reconcile_nbackends(r);
+    for (size_t i = 0; i < n && i < sizeof(w->gap_logged) / sizeof(w->gap_logged[0]); i++) {
+        struct reconcile_backend b;
+        reconcile_backend(r, i, &b);
+        if (b.gap == w->gap_logged[i])
+            continue;
+        w->gap_logged[i] = b.gap;
+        char msg[256];
+        if (b.gap > 0)
+            snprintf(msg, sizeof(msg),
+                     "reconciliation: HAProxy answered %" PRId64 " requests of be_%s that its log "
+                     "lines do not show (HAProxy %" PRId64 ", counted %" PRId64 ")",
+                     b.gap, b.chain, b.haproxy, b.haproxy - b.gap);
+        else
+            snprintf(msg, sizeof(msg), "reconciliation: be_%s agrees with HAProxy again", b.chain);
+        LOG_EVENT(b.gap > 0 ? LOG_WARN : LOG_INFO, "reconcile_gap", NULL, msg,
+                  LF_STR("chain", b.chain), LF_INT("gap", b.gap), LF_INT("haproxy", b.haproxy),
+                  LF_STR("source", w->gw.source));
+        if (w->gw.events)
+            events_add(w->gw.events, gateway_now_ms(), b.gap > 0 ? 4 : 6, msg, strlen(msg));
+    }
+}
+
+/* Read and count one batch. Returns bytes read, -1 on error (logged). */
+static int64_t step(struct worker *w, int *at_end)
+{
+    char err[256];
+    w->now_ms = gateway_now_ms();
+    pthread_mutex_lock(&w->gw.lock);
+    int64_t n = follow_step(&w->follow, WORKER_BATCH, on_line, w, at_end, err, sizeof(err));
+    update_cursor(w);
+    size_t judged = 0;
+    if (*at_end) {
+        atomic_store(&w->gw.caught_up_ms, w->now_ms);
+        if (w->gw.reconcile)
+            judged = reconcile_evaluate(w->gw.reconcile, w->now_ms);
+    }
+    pthread_mutex_unlock(&w->gw.lock);
+    atomic_store(&w->gw.segments_skipped, w->follow.skipped_segments);
+    if (judged)
+        report_gaps(w);
+    if (n < 0)
+        LOG_EVENT(LOG_ERROR, "follow_failed", NULL, err, LF_STR("source", w->gw.source));
+    return n;
+}
+
+/* Whether HAProxy `pid` has ended (gone, or a zombie nobody reaped yet). */
+static int process_gone(long pid)
+{
+    char path[64], buf[256];
+    if (pid <= 0)
+        return 1;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+/* The supervisor is gone: HAProxy got its parent-death signal and ends.
+ * Move what it wrote into the pipe into the segment, as the supervisor
+ * would have. */
+static void orphan_drain(struct worker *w)
+{
+    char err[256];
+    int64_t lo, hi;
+    long pid = 0;
+    if (segment_range(w->gw.segments_dir, &lo, &hi, NULL, err, sizeof(err)) == 0 && hi > 0)
+        pid = segment_pid(w->gw.segments_dir, hi);
+    segment_writer_t *sw = segment_writer_open(w->gw.segments_dir, w->max_bytes, err, sizeof(err));
+    if (!sw || segment_writer_adopt(sw, err, sizeof(err)) < 0) {
+        LOG_EVENT(LOG_ERROR, "orphan_drain_failed", NULL, err, LF_STR("source", w->gw.source));
+        segment_writer_close(sw);
+        return;
+    }
+    int fl = fcntl(w->o->drain_fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(w->o->drain_fd, F_SETFL, fl | O_NONBLOCK);
+    int64_t moved = 0, until = mono_ms() + WORKER_DRAIN_WAIT_MS;
+    for (;;) {
+        int gone = process_gone(pid);
+        ssize_t n;
+        while ((n = segment_writer_move(sw, w->o->drain_fd, err, sizeof(err))) > 0)
+            moved += n;
+        if (n == 0 || gone || mono_ms() >= until)
+            break;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    LOG_EVENT(LOG_WARN, "orphan_drain", NULL,
+              "the supervisor died: the worker moved what HAProxy had left in its pipe",
+              LF_INT("bytes", moved), LF_INT("haproxy_pid", pid),
+              LF_BOOL("haproxy_gone", process_gone(pid)), LF_STR("source", w->gw.source));
+    segment_writer_close(sw);
+}
+
+static int install_signals(void)
+{
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (sigaction(sigs[i], &sa, NULL) < 0)
+            return -1;
+    signal(SIGPIPE, SIG_IGN);
+    /* the supervisor starts us with signals blocked: one sent before now
+     * is pending, and arrives here */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    return 0;
+}
+
+/* Where to start: the journal's cursor, or the oldest segment there is. */
+static void start_position(struct worker *w, struct segment_pos *pos)
+{
+    const char *rest = NULL;
+    memset(pos, 0, sizeof(*pos));
+    if (!w->gw.cursor[0] || segment_pos_parse(w->gw.cursor, pos, &rest) < 0) {
+        if (w->gw.cursor[0])
+            LOG_EVENT(LOG_ERROR, "cursor_invalid", NULL, "the journal's position is unreadable",
+                      LF_STR("cursor", w->gw.cursor));
+        memset(pos, 0, sizeof(*pos));
+        LOG_EVENT(LOG_INFO, "counting_from_oldest", NULL,
+                  "no position in the journal: counting from the oldest kept segment",
+                  LF_STR("dir", w->gw.segments_dir), LF_STR("source", w->gw.source));
+        return;
+    }
+    if (w->gw.reconcile && rest && *rest && reconcile_restore(w->gw.reconcile, rest) < 0)
+        LOG_EVENT(LOG_WARN, "cursor_reconcile_invalid", NULL,
+                  "reconciliation counts not restored: the gap may read high until HAProxy "
+                  "restarts",
+                  LF_STR("cursor", w->gw.cursor));
+    if (w->gw.reconcile && rest && *rest) {
+        char *end;
+        long pid = strtol(rest, &end, 10);
+        w->gw.ingest.haproxy_pid = pid;
+    }
+}
+
+int worker_run(const struct conf *conf, const struct worker_options *o)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    struct gateway_open_options go = {.source = o->source, .listen = o->listen, .live = 1};
+    char err[256];
+    int ret = 1, stopping = 0, flush_asked = 0;
+    if (!w) {
+        LOG_EVENT(LOG_ERROR, "start_failed", NULL, "out of memory");
+        return 1;
+    }
+    w->o = o;
+    w->max_bytes = conf->logs.request_log_max_bytes;
+    pid_t ppid = getppid();
+    if (install_signals() < 0) {
+        LOG_EVENT(LOG_ERROR, "start_failed", NULL, strerror(errno));
+        free(w);
+        return 1;
+    }
+    if (gateway_open(&w->gw, conf, &go) < 0) {
+        free(w);
+        return WORKER_EXIT_FATAL;
+    }
+    atomic_store(&w->gw.worker_restarts, o->restarts);
+    /* the crash-point test hook fires in the first worker only: its
+     * restarted successor is the recovery under test */
+    if (o->restarts > 0)
+        unsetenv("CCGW_TEST_CRASH_AT");
+    if (!o->no_delivery && gateway_delivery_begin(&w->gw, on_durable, w) < 0) {
+        ret = WORKER_EXIT_FATAL;
+        goto out;
+    }
+    struct segment_pos pos;
+    start_position(w, &pos);
+    if (follow_open(&w->follow, w->gw.segments_dir, &pos, err, sizeof(err)) < 0) {
+        LOG_EVENT(LOG_ERROR, "start_failed", NULL, err);
+        goto out_delivery;
+    }
+    LOG_EVENT(LOG_INFO, "started", NULL, "cc-gateway worker counting",
+              LF_STR("source", w->gw.source), LF_BOOL("count_relays", w->gw.tier->count_relays),
+              LF_INT("hosts", relay_table_size(w->gw.table)), LF_INT("from_segment", pos.seg),
+              LF_INT("from_offset", pos.off), LF_INT("restarts", o->restarts),
+              LF_INT("metrics_port", w->gw.httpd ? httpd_port(w->gw.httpd) : 0));
+    atomic_store(&w->gw.source_up, 1);
+    int64_t next_retain = mono_ms();
+    for (;;) {
+        int at_end = 0;
+        int64_t n = step(w, &at_end);
+        if (n < 0)
+            break;
+        if (flush_asked && at_end) {
+            if (w->gw.delivery)
+                delivery_flush_request(w->gw.delivery);
+            flush_asked = 0;
+        }
+        if (stopping && at_end) {
+            ret = 0;
+            break;
+        }
+        if (o->no_delivery && mono_ms() >= next_retain) {
+            retain(w, follow_pos(&w->follow).seg);
+            next_retain = mono_ms() + WORKER_RETAIN_PERIOD_MS;
+        }
+        struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
+        if (poll(&pfd, 1, at_end ? WORKER_TICK_MS : 0) > 0) {
+            unsigned char sig;
+            while (read(sig_pipe[0], &sig, 1) == 1) {
+                if (sig == SIGUSR1)
+                    flush_asked = 1;
+                else if (sig == SIGTERM || sig == SIGINT) {
+                    if (!stopping && o->drain_fd >= 0 && getppid() != ppid)
+                        orphan_drain(w);
+                    stopping = 1;
+                }
+            }
+        }
+    }
+    atomic_store(&w->gw.source_up, 0);
+    follow_close(&w->follow);
+out_delivery:
+    if (gateway_delivery_end(&w->gw) < 0 && ret == 0)
+        ret = 0; /* what did not reach PostgreSQL waits in the journal */
+out:
+    LOG_EVENT(LOG_INFO, "stopped", NULL, "cc-gateway worker stopped",
+              LF_STR("source", w->gw.source), LF_INT("lines", w->gw.ingest.stats.lines),
+              LF_INT("relays", w->gw.ingest.stats.relays), LF_INT("exit_status", ret));
+    gateway_close(&w->gw);
+    free(w);
+    return ret;
+}
