@@ -14,6 +14,7 @@
 #include "haproxy/hapi.h"
 #include "haproxy/render.h"
 #include "haproxy/routes.h"
+#include "haproxy/tls.h"
 #include "sys.h"
 
 static const char *templates_dir(void)
@@ -475,6 +476,80 @@ START_TEST(hapi_connect_error)
 }
 END_TEST
 
+static const char tls_yaml[] =
+    "gateway: {name: gw-unit, routing_domain: chains.unit.test}\n"
+    "chains:\n"
+    "  - {id: \"0021\", backends: [{name: a, address: \"127.0.0.1:1\"}]}\n"
+    "  - {id: \"0001\", websocket: true, backends: [{name: b, address: \"127.0.0.1:2\"}]}\n"
+    "tls:\n"
+    "  bind: \"127.0.0.1:8443\"\n"
+    "  certificates: [{name: w21, cert: /a.pem}, {name: w01, cert: /b.pem, key: /b.key}]\n";
+
+/* The files the edge loads, from certificates already read: the crt-list in
+ * config order (the first is the default), the expiry map, and the metric's
+ * log-format reading that map. */
+START_TEST(tls_files)
+{
+    struct conf c;
+    struct cfg_error err = {0};
+    struct conf_certificate *ct;
+    struct tls_cert certs[2] = {{0}};
+    char *list = NULL, *map = NULL, *lf = NULL;
+
+    ck_assert_int_eq(conf_load_string("unit.yaml", tls_yaml, strlen(tls_yaml), &c, &err), 0);
+    ct = c.tls.certificates;
+    ck_assert_uint_eq(c.tls.ncertificates, 2);
+    ck_assert_ptr_null(ct[0].key);
+    ck_assert_str_eq(ct[1].key, "/b.key");
+    ck_assert_int_eq(c.tls.plain_http, CONF_PLAIN_SERVE);
+    ck_assert(c.chains[1].websocket && !c.chains[0].websocket);
+    certs[0].conf = &ct[0];
+    certs[0].not_after = 1800000000;
+    certs[1].conf = &ct[1];
+    certs[1].not_after = 1700000000;
+    ck_assert_int_eq(tls_render_crt_list(certs, 2, "/r", &list, &err), 0);
+    ck_assert_str_eq(list, "/r/tls-w21.pem\n/r/tls-w01.pem\n");
+    ck_assert_int_eq(tls_render_expiry_map(certs, 2, &map, &err), 0);
+    ck_assert_str_eq(map, "w21 1800000000\nw01 1700000000\n");
+    ck_assert_int_eq(tls_render_metrics_lf(&c, certs, 2, "/r/tls-expiry.map", &lf, &err), 0);
+    ck_assert_ptr_nonnull(strstr(lf, "# TYPE ccgw_tls_certificate_not_after_seconds gauge\n"));
+    ck_assert_ptr_nonnull(strstr(
+        lf, "ccgw_tls_certificate_not_after_seconds{gateway=\"gw-unit\",certificate=\"w01\"} "
+            "%[str(w01),map(/r/tls-expiry.map,0)]\n"));
+    free(lf);
+    ck_assert_int_eq(tls_render_metrics_lf(&c, certs, 2, "/r s/x.map", &lf, &err), -1);
+    free(list);
+    free(map);
+    conf_free(&c);
+}
+END_TEST
+
+/* What apply cannot change live on the edge. */
+START_TEST(tls_restart)
+{
+    struct conf a, b;
+    struct cfg_error err = {0};
+    char why[1024] = "";
+    char *text = NULL;
+
+    ck_assert_int_eq(conf_load_string("a.yaml", tls_yaml, strlen(tls_yaml), &a, &err), 0);
+    ck_assert_int_eq(conf_load_string("b.yaml", tls_yaml, strlen(tls_yaml), &b, &err), 0);
+    tls_restart_reasons(&a, &b, why, sizeof(why));
+    ck_assert_str_eq(why, "");
+    conf_free(&b);
+    ck_assert_int_ge(asprintf(&text, "%s  plain_http: redirect\n", tls_yaml), 0);
+    memcpy(strstr(text, "w01"), "w02", 3);
+    memcpy(strstr(text, "websocket: true"), "websocket: no  ", 15);
+    ck_assert_int_eq(conf_load_string("b.yaml", text, strlen(text), &b, &err), 0);
+    tls_restart_reasons(&a, &b, why, sizeof(why));
+    ck_assert_str_eq(why, "edge plain HTTP policy or HSTS changed; edge certificate names changed; "
+                          "WebSocket opt-in of chain 0001 changed");
+    free(text);
+    conf_free(&a);
+    conf_free(&b);
+}
+END_TEST
+
 Suite *routes_suite(void)
 {
     Suite *s = suite_create("routes");
@@ -493,6 +568,10 @@ Suite *routes_suite(void)
     tcase_add_loop_test(tc, check_refuses, 0, ARRAY_LEN(refused));
     tcase_add_test(tc, check_refuses_colon_user);
     tcase_add_test(tc, tier_address);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tls");
+    tcase_add_test(tc, tls_files);
+    tcase_add_test(tc, tls_restart);
     suite_add_tcase(s, tc);
     tc = tcase_create("hapi");
     tcase_add_test(tc, hapi_expect_replies);
