@@ -6,7 +6,6 @@
 #include "sys.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -280,89 +279,223 @@ static void format_text(struct line *l, const char *ts, enum log_level level, co
     line_addc(l, '\n');
 }
 
-/* A JSON string from arbitrary bytes: JSON needs UTF-8, so a value that is
- * not valid UTF-8 is logged with its non-ASCII bytes replaced by '?'. */
-static json_t *json_str_lossy(const char *s)
-{
-    json_t *j = json_string(s ? s : "");
-    char *copy;
+/* JSON lines are written directly, byte for byte what jansson's
+ * json_dumps(JSON_COMPACT) makes of the same object (insertion order,
+ * strings escaped as jansson does, reals as "%.17g" with ".0" or a trimmed
+ * exponent), without building the object: no allocation per field. */
 
-    if (j || !s)
-        return j;
-    copy = strdup(s);
-    if (!copy)
-        return NULL;
-    for (char *c = copy; *c; c++)
-        if ((unsigned char)*c >= 0x80)
-            *c = '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when invalid: no
+ * overlong forms, surrogates or code points above U+10FFFF (jansson's rule). */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned char u = s[0];
+    size_t n;
+    uint32_t v;
+
+    if (u < 0x80)
+        return 1;
+    if (u >= 0xC2 && u <= 0xDF)
+        n = 2, v = u & 0x1F;
+    else if (u >= 0xE0 && u <= 0xEF)
+        n = 3, v = u & 0x0F;
+    else if (u >= 0xF0 && u <= 0xF4)
+        n = 4, v = u & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
+        (n == 4 && v < 0x10000))
+        return 0;
+    return n;
 }
 
-static json_t *json_field_value(const struct log_field *f)
+static int utf8_valid(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        size_t n = utf8_seq(u);
+        if (n == 0)
+            return 0;
+        u += n;
+    }
+    return 1;
+}
+
+/* A JSON string. JSON needs UTF-8, so a value that is not valid UTF-8 is
+ * written with its non-ASCII bytes replaced by '?'. */
+static void json_str(struct line *l, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int lossy = !utf8_valid(s);
+    const unsigned char *u = (const unsigned char *)s, *run = u;
+
+    line_addc(l, '"');
+    for (; *u; u++) {
+        const char *esc = NULL;
+        char buf[6];
+        size_t n = 2;
+
+        if (*u >= 0x20 && *u != '"' && *u != '\\' && !(lossy && *u >= 0x80))
+            continue;
+        line_add(l, (const char *)run, (size_t)(u - run));
+        run = u + 1;
+        switch (*u) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            if (*u >= 0x80) {
+                esc = "?";
+                n = 1;
+            } else {
+                memcpy(buf, "\\u00", 4);
+                buf[4] = hex[*u >> 4];
+                buf[5] = hex[*u & 15];
+                esc = buf;
+                n = 6;
+            }
+        }
+        line_add(l, esc, n);
+    }
+    line_add(l, (const char *)run, (size_t)(u - run));
+    line_addc(l, '"');
+}
+
+/* A JSON real as jansson writes it: "%.17g", ".0" appended when it has
+ * neither '.' nor 'e', the exponent without '+' or leading zeros. */
+static void json_real_out(struct line *l, double d)
+{
+    char buf[64], *e;
+    int n = snprintf(buf, sizeof(buf) - 3, "%.17g", d);
+
+    if (n < 0 || n >= (int)sizeof(buf) - 3)
+        return;
+    if (!strchr(buf, '.') && !strchr(buf, 'e')) {
+        memcpy(buf + n, ".0", 3);
+        n += 2;
+    }
+    e = strchr(buf, 'e');
+    if (e) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(buf + n - end) + 1);
+            n -= (int)(end - start);
+        }
+    }
+    line_add(l, buf, (size_t)n);
+}
+
+static void json_key(struct line *l, const char *key, int first)
+{
+    line_addc(l, first ? '{' : ',');
+    json_str(l, key);
+    line_addc(l, ':');
+}
+
+static void json_field_value(struct line *l, const struct log_field *f)
 {
     char num[32];
 
     switch (f->type) {
     case LOG_F_STR:
-        return json_str_lossy(f->v.s);
+        json_str(l, f->v.s ? f->v.s : "");
+        break;
     case LOG_F_INT:
-        return json_integer(f->v.i);
+        snprintf(num, sizeof(num), "%lld", f->v.i);
+        line_adds(l, num);
+        break;
     case LOG_F_DOUBLE:
         /* JSON has no NaN or infinities: those go out as strings. */
-        if (isfinite(f->v.d))
-            return json_real(f->v.d);
-        format_double(f->v.d, num, sizeof(num));
-        return json_string(num);
+        if (isfinite(f->v.d)) {
+            json_real_out(l, f->v.d);
+        } else {
+            format_double(f->v.d, num, sizeof(num));
+            json_str(l, num);
+        }
+        break;
     case LOG_F_BOOL:
-        return json_boolean(f->v.b);
+        line_adds(l, f->v.b ? "true" : "false");
+        break;
     }
-    return NULL;
 }
 
-static int json_line_cb(const char *buffer, size_t size, void *data)
+/* Whether `key` is already in the line: a core key or an earlier field. */
+static int json_key_taken(const char *key, const char *request_id, const struct log_field *fields,
+                          size_t i)
 {
-    struct line *l = data;
+    static const char *const core[] = {"ts", "level", "component", "event"};
 
-    line_add(l, buffer, size);
-    return l->oom ? -1 : 0;
+    for (size_t k = 0; k < ARRAY_LEN(core); k++)
+        if (strcmp(key, core[k]) == 0)
+            return 1;
+    if (request_id && strcmp(key, "request_id") == 0)
+        return 1;
+    for (size_t k = 0; k < i; k++)
+        if (fields[k].key && strcmp(fields[k].key, key) == 0)
+            return 1;
+    return 0;
 }
 
 /* Core keys come first and win over a field of the same name. Returns 0, or
- * -1 out of memory. */
+ * -1 out of memory (or a key that is not UTF-8, which jansson refused). */
 static int format_json(struct line *l, const char *ts, enum log_level level, const char *component,
                        const char *event, const char *request_id, const struct log_field *fields,
                        size_t nfields, const char *msg)
 {
-    json_t *o = json_object();
-    int rc = -1;
-
-    if (!o)
-        goto fail;
-    if (json_object_set_new(o, "ts", json_string(ts)) < 0 ||
-        json_object_set_new(o, "level", json_string(level_names[level])) < 0 ||
-        json_object_set_new(o, "component", json_str_lossy(component)) < 0 ||
-        json_object_set_new(o, "event", json_str_lossy(event)) < 0)
-        goto fail;
-    if (request_id && json_object_set_new(o, "request_id", json_str_lossy(request_id)) < 0)
-        goto fail;
+    json_key(l, "ts", 1);
+    json_str(l, ts);
+    json_key(l, "level", 0);
+    json_str(l, level_names[level]);
+    json_key(l, "component", 0);
+    json_str(l, component);
+    json_key(l, "event", 0);
+    json_str(l, event);
+    if (request_id) {
+        json_key(l, "request_id", 0);
+        json_str(l, request_id);
+    }
     for (size_t i = 0; i < nfields; i++) {
         const char *key = fields[i].key;
-        if (!key || json_object_get(o, key) || (msg && strcmp(key, "msg") == 0))
+        if (!key || json_key_taken(key, request_id, fields, i) || (msg && strcmp(key, "msg") == 0))
             continue;
-        if (json_object_set_new(o, key, json_field_value(&fields[i])) < 0)
-            goto fail;
+        if (!utf8_valid(key))
+            return -1;
+        json_key(l, key, 0);
+        json_field_value(l, &fields[i]);
     }
-    if (msg && json_object_set_new(o, "msg", json_str_lossy(msg)) < 0)
-        goto fail;
-    if (json_dump_callback(o, json_line_cb, l, JSON_COMPACT) < 0)
-        goto fail;
+    if (msg) {
+        json_key(l, "msg", 0);
+        json_str(l, msg);
+    }
+    line_addc(l, '}');
     line_addc(l, '\n');
-    rc = l->oom ? -1 : 0;
-fail:
-    json_decref(o);
-    return rc;
+    return l->oom ? -1 : 0;
 }
 
 static void write_line(const char *p, size_t len)
@@ -401,6 +534,8 @@ static struct {
     pthread_t thread;
 } q;
 
+static _Thread_local int writer_thread;
+
 /* Queue the line; 1 when queued or dropped (counted), 0 when the writer is
  * off and the caller writes it itself. Takes over l->p when on the heap. */
 static int async_put(struct line *l)
@@ -410,6 +545,8 @@ static int async_put(struct line *l)
 
     /* `users` and `on` pair with log_async_stop(): either it sees this
      * caller inside, or this caller sees the writer off (both seq_cst). */
+    if (writer_thread)
+        return 0; /* the writer's own lines (drop reports) go straight out */
     atomic_fetch_add(&q.users, 1);
     if (!atomic_load(&q.on)) {
         atomic_fetch_sub(&q.users, 1);
@@ -486,8 +623,8 @@ static size_t drain(char *batch, size_t *blen)
     return n;
 }
 
-/* Say how many lines were dropped since the last report (as a line of its
- * own, written directly after the batch it follows). */
+/* Say how many lines were dropped since the last report, in a line written
+ * directly (never queued, so never dropped) after the batch it follows. */
 static void report_drops(char *batch, size_t *blen)
 {
     uint64_t d = atomic_load_explicit(&q.dropped, memory_order_relaxed);
@@ -511,6 +648,7 @@ static void *writer(void *arg)
     long nap = IDLE_SLEEP_MIN_NS;
 
     (void)arg;
+    writer_thread = 1;
     for (;;) {
         int stopping = atomic_load(&q.stop);
         size_t n = drain(batch, &blen);

@@ -4,9 +4,10 @@
  *   json: {"ts":"2026-11-21T10:22:33.685Z","level":"info","component":"cc-gateway",
  *          "event":"flush_done","request_id":"ab12","rows":12,"msg":"..."}
  *
- * JSON lines are built with jansson. Thread-safe: a line is written with one
- * write() under a mutex, so lines from threads never interleave, or queued
- * for a writer thread (log_async_start()). */
+ * JSON lines are byte for byte what jansson's compact dump of the same
+ * object would be. Thread-safe: a line is written with one write() under a
+ * mutex, so lines from threads never interleave, or queued for a writer
+ * thread (log_async_start()). */
 #ifndef CCGW_LOG_H
 #define CCGW_LOG_H
 

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <regex.h>
@@ -138,6 +139,196 @@ START_TEST(test_log_json_invalid_utf8)
     ck_assert_ptr_null(json_object_get(j, "msg"));
     json_decref(j);
     free(out);
+}
+END_TEST
+
+/* The line the logger wrote before it formatted JSON itself: jansson's
+ * compact dump of the object, built the same way (core keys first and
+ * winning, non-UTF-8 strings with '?' for non-ASCII bytes). NULL when
+ * jansson refused the object (a key that is not UTF-8). */
+static json_t *ref_str(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    char *copy;
+
+    if (j || !s)
+        return j;
+    copy = strdup(s);
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+static char *ref_line(const char *ts, const char *level, const char *event, const char *reqid,
+                      const struct log_field *f, size_t n, const char *msg)
+{
+    json_t *o = json_object();
+    char *out = NULL;
+
+    json_object_set_new(o, "ts", json_string(ts));
+    json_object_set_new(o, "level", json_string(level));
+    json_object_set_new(o, "component", ref_str("test-comp"));
+    json_object_set_new(o, "event", ref_str(event));
+    if (reqid)
+        json_object_set_new(o, "request_id", ref_str(reqid));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = NULL;
+        if (json_object_get(o, f[i].key) || (msg && strcmp(f[i].key, "msg") == 0))
+            continue;
+        switch (f[i].type) {
+        case LOG_F_STR:
+            v = ref_str(f[i].v.s);
+            break;
+        case LOG_F_INT:
+            v = json_integer(f[i].v.i);
+            break;
+        case LOG_F_DOUBLE:
+            v = isfinite(f[i].v.d) ? json_real(f[i].v.d)
+                                   : json_string(isnan(f[i].v.d) ? "NaN"
+                                                 : f[i].v.d > 0  ? "+Inf"
+                                                                 : "-Inf");
+            break;
+        case LOG_F_BOOL:
+            v = json_boolean(f[i].v.b);
+            break;
+        }
+        if (json_object_set_new(o, f[i].key, v) < 0)
+            goto out;
+    }
+    if (msg)
+        json_object_set_new(o, "msg", ref_str(msg));
+    out = json_dumps(o, JSON_COMPACT);
+out:
+    json_decref(o);
+    return out;
+}
+
+static unsigned rnd_state = 12345;
+
+static unsigned rnd(unsigned n)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return (rnd_state >> 8) % n;
+}
+
+/* A string of pieces: ASCII, escapes, control bytes, valid and invalid UTF-8. */
+static void rnd_string(char *buf, size_t size)
+{
+    static const char *const pieces[] = {"a",
+                                         "Z",
+                                         "0",
+                                         " ",
+                                         "/",
+                                         "\"",
+                                         "\\",
+                                         "\n",
+                                         "\r",
+                                         "\t",
+                                         "\b",
+                                         "\f",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "caf\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xff",
+                                         "\xc0\x80",
+                                         "\x80",
+                                         "\xed\xa0\x80",
+                                         "\xe0\x80\x80",
+                                         "\xf4\x90\x80\x80",
+                                         "\xc3",
+                                         "\xf5\x80\x80\x80",
+                                         "key=value",
+                                         "{}[],:",
+                                         "\xef\xbf\xbf",
+                                         "\xf4\x8f\xbf\xbf"};
+    size_t len = 0, n = rnd(8);
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *p = pieces[rnd(ARRAY_LEN(pieces))];
+        if (len + strlen(p) + 1 > size)
+            break;
+        strcpy(buf + len, p);
+        len += strlen(p);
+    }
+}
+
+/* JSON lines are exactly what jansson dumped, for random events. */
+START_TEST(test_log_json_matches_jansson)
+{
+    static const char *const keys[] = {"ts", "level", "msg",         "request_id", "x",
+                                       "y",  "rows",  "caf\xc3\xa9", "component",  "event"};
+    static const double reals[] = {0.0,
+                                   -0.0,
+                                   1.5,
+                                   3.0,
+                                   0.1,
+                                   1e21,
+                                   1e16,
+                                   1e300,
+                                   1e-300,
+                                   5e-324,
+                                   -2.5e-7,
+                                   1e100,
+                                   NAN,
+                                   INFINITY,
+                                   -INFINITY,
+                                   123456789012345678.0,
+                                   0.041999999999999996,
+                                   1e-5};
+
+    for (int iter = 0; iter < 2000; iter++) {
+        char strs[8][64], event[64], reqid[64], msg[64];
+        struct log_field f[6];
+        size_t n = rnd(7);
+        const char *ts_end;
+        char ts[40], *out, *ref;
+
+        rnd_string(event, sizeof(event));
+        rnd_string(reqid, sizeof(reqid));
+        rnd_string(msg, sizeof(msg));
+        for (size_t i = 0; i < n; i++) {
+            const char *key = keys[rnd(ARRAY_LEN(keys))];
+            rnd_string(strs[i], sizeof(strs[i]));
+            switch (rnd(4)) {
+            case 0:
+                f[i] = LF_STR(key, rnd(5) ? strs[i] : NULL);
+                break;
+            case 1:
+                f[i] = LF_INT(key, rnd(3) == 0   ? LLONG_MIN
+                                   : rnd(2) == 0 ? LLONG_MAX
+                                                 : (long long)rnd(100000) - 50000);
+                break;
+            case 2:
+                f[i] = LF_DBL(key, rnd(2) ? reals[rnd(ARRAY_LEN(reals))]
+                                          : (double)rnd(1000000) / (double)(rnd(999) + 1));
+                break;
+            default:
+                f[i] = LF_BOOL(key, rnd(2));
+            }
+        }
+        int with_id = rnd(2), with_msg = rnd(2);
+        cap_start(LOG_FORMAT_JSON, LOG_DEBUG);
+        log_fields(LOG_WARN, event, with_id ? reqid : NULL, f, n, with_msg ? msg : NULL);
+        out = cap_end();
+        ck_assert_msg(strncmp(out, "{\"ts\":\"", 7) == 0, "%s", out);
+        ts_end = strchr(out + 7, '"');
+        ck_assert_ptr_nonnull(ts_end);
+        snprintf(ts, sizeof(ts), "%.*s", (int)(ts_end - out - 7), out + 7);
+        ref = ref_line(ts, "warn", event, with_id ? reqid : NULL, f, n, with_msg ? msg : NULL);
+        ck_assert_ptr_nonnull(ref);
+        ck_assert_msg(strlen(out) == strlen(ref) + 1 && strncmp(out, ref, strlen(ref)) == 0 &&
+                          out[strlen(ref)] == '\n',
+                      "iteration %d:\n got %s want %s", iter, out, ref);
+        free(ref);
+        free(out);
+    }
 }
 END_TEST
 
@@ -410,6 +601,7 @@ Suite *log_suite(void)
     tcase_add_test(tc, test_log_text_quoting);
     tcase_add_test(tc, test_log_json_shape);
     tcase_add_test(tc, test_log_json_invalid_utf8);
+    tcase_add_test(tc, test_log_json_matches_jansson);
     tcase_add_test(tc, test_log_level_filter);
     tcase_add_test(tc, test_log_long_lines);
     tcase_add_test(tc, test_log_parse);
