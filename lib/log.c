@@ -160,13 +160,45 @@ int log_enabled(enum log_level level)
 /* "2026-11-21T10:22:33.685Z" (24 chars) into buf. */
 static void format_timestamp(char *buf, size_t size)
 {
+    /* The part up to the seconds is formatted once per second per thread. */
+    static _Thread_local time_t last_sec = -1;
+    static _Thread_local char prefix[32];
     int64_t ms = sys_wall_ms();
     time_t sec = (time_t)(ms / 1000);
-    struct tm tm;
+    int frac = (int)(ms % 1000);
 
-    gmtime_r(&sec, &tm);
-    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    if (sec != last_sec) {
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        snprintf(prefix, sizeof(prefix), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last_sec = sec;
+    }
+    if (size < 25)
+        return;
+    memcpy(buf, prefix, 20);
+    buf[20] = (char)('0' + frac / 100);
+    buf[21] = (char)('0' + frac / 10 % 10);
+    buf[22] = (char)('0' + frac % 10);
+    buf[23] = 'Z';
+    buf[24] = '\0';
+}
+
+/* `v` in decimal, as "%lld" writes it, ending just before `end`. Returns
+ * the start (a buffer of 21 bytes before `end` is enough). */
+static const char *format_int(long long v, char *end)
+{
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    char *p = end;
+
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return p;
 }
 
 /* Shortest "%.Ng" that reads back as the same double. */
@@ -262,8 +294,7 @@ static void format_text(struct line *l, const char *ts, enum log_level level, co
             text_pair(l, f->key, f->v.s ? f->v.s : "");
             break;
         case LOG_F_INT:
-            snprintf(num, sizeof(num), "%lld", f->v.i);
-            text_pair(l, f->key, num);
+            text_pair(l, f->key, format_int(f->v.i, num + sizeof(num)));
             break;
         case LOG_F_DOUBLE:
             format_double(f->v.d, num, sizeof(num));
@@ -427,8 +458,7 @@ static void json_field_value(struct line *l, const struct log_field *f)
         json_str(l, f->v.s ? f->v.s : "");
         break;
     case LOG_F_INT:
-        snprintf(num, sizeof(num), "%lld", f->v.i);
-        line_adds(l, num);
+        line_adds(l, format_int(f->v.i, num + sizeof(num)));
         break;
     case LOG_F_DOUBLE:
         /* JSON has no NaN or infinities: those go out as strings. */
