@@ -174,6 +174,9 @@ tls_metric() {
     curl -fsS "http://127.0.0.1:$((8404 + OFF))/metrics/tls" \
         | awk -v c="certificate=\"$1\"" 'index($0, c) { print $2 }'
 }
+scripts_flush
+relays_h() { relays_by_host | awk -F= -v h="$H" '$1 == h { print $2 }'; }
+relays_before=$(relays_h)
 pid0=$(edge_pid); serial0=$(served_serial)
 [ -n "$pid0" ] && [ -n "$serial0" ] || fail "edge pid or serial unknown"
 assert_eq "$(tls_metric chain-0021)" "$(date -d "$(openssl x509 -in "$RUN/tls/0021.crt" -noout -enddate | cut -d= -f2)" +%s)" \
@@ -213,4 +216,9 @@ assert_eq "$(tls_metric chain-0021)" "$(date -d "$(openssl x509 -in "$RUN/tls/00
     "notAfter metric follows the rotation"
 "$CCGW_BIN/cc-routes" rotate --config "$RUN/ccgw.yaml" --out "$RUN/haproxy" | grep -q "0 certificate(s) rotated, 2 already served" \
     || fail "a second rotate changes nothing"
+# Every answer wrk and the handshake loop got was one relay, none lost or
+# doubled across the rotation.
+scripts_flush
+assert_eq "$(( $(relays_h) - relays_before ))" "$(( $(wrk_field "$IT_DIR/wrk.out" relays) + hs ))" \
+    "relays in PostgreSQL = wrk's JSON-RPC answers + the new connections' answers"
 echo "PASS"
