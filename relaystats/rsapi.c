@@ -599,17 +599,22 @@ oom:
 
 static int handle_health(struct call *c)
 {
-    PGresult *res;
-
     if (strcmp(c->req->path, "/health/ready") != 0)
         return httpd_reply(c->resp, 200, "application/json", "{\"status\":\"ok\"}", 15);
-    res = rsdb_exec(c->pg, "SELECT 1", 0, NULL, PGRES_TUPLES_OK, &c->err);
-    if (!res) {
+    double lag = 0;
+    int standby = rsdb_standby_lag(c->pg, &lag, &c->err);
+    char body[96];
+    int n;
+
+    if (standby < 0) {
         c->err.status = 503;
         return -1;
     }
-    PQclear(res);
-    return httpd_reply(c->resp, 200, "application/json", "{\"status\":\"ready\"}", 18);
+    /* a standby answers (ready) but says how far behind it is */
+    n = standby ? snprintf(body, sizeof(body),
+                           "{\"status\":\"ready\",\"standby\":true,\"lag_seconds\":%.3f}", lag)
+                : snprintf(body, sizeof(body), "{\"status\":\"ready\"}");
+    return httpd_reply(c->resp, 200, "application/json", body, (size_t)n);
 }
 
 static int handle_asset(struct call *c)
@@ -689,11 +694,11 @@ static int dispatch(struct call *c, enum rsapi_endpoint ep)
     case RSAPI_EP_CHAINS:
         return handle_list(c, "chains",
                            "SELECT chain FROM accounts UNION SELECT DISTINCT chain FROM "
-                           "relay_counts_daily ORDER BY 1",
+                           "relay_counts_daily_chain ORDER BY 1",
                            "SELECT DISTINCT chain FROM accounts WHERE provider = $1 ORDER BY 1", 1);
     case RSAPI_EP_GATEWAYS:
         return handle_list(
-            c, "gateways", "SELECT DISTINCT gateway FROM relay_counts_daily ORDER BY 1",
+            c, "gateways", "SELECT DISTINCT gateway FROM relay_counts_daily_chain ORDER BY 1",
             "SELECT DISTINCT gateway FROM relay_counts_daily WHERE (chain, account) "
             "IN (SELECT chain, account FROM accounts WHERE provider = $1) ORDER BY 1",
             0);

@@ -50,6 +50,27 @@ PGresult *rsdb_exec(PGconn *pg, const char *sql, int nparams, const char *const 
     return res;
 }
 
+int rsdb_standby_lag(PGconn *pg, double *lag_s, struct rserr *err)
+{
+    PGresult *res = rsdb_exec(
+        pg,
+        "SELECT pg_is_in_recovery(),"
+        " CASE WHEN NOT pg_is_in_recovery() THEN 0"
+        "      WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+        /* nothing replayed since it started: behind since then at least */
+        "      ELSE greatest(0, extract(epoch FROM now() - "
+        "coalesce(pg_last_xact_replay_timestamp(),"
+        "                                                          pg_postmaster_start_time())))"
+        " END",
+        0, NULL, PGRES_TUPLES_OK, err);
+    if (!res)
+        return -1;
+    int standby = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    *lag_s = PQgetisnull(res, 0, 1) ? 0 : strtod(PQgetvalue(res, 0, 1), NULL);
+    PQclear(res);
+    return standby;
+}
+
 struct rsdb_pool {
     char *conninfo;
     pthread_mutex_t lock;

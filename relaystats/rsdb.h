@@ -18,6 +18,15 @@ PGconn *rsdb_connect(const char *conninfo, struct rserr *err);
 PGresult *rsdb_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
                     ExecStatusType expect, struct rserr *err);
 
+/* Whether `pg` is a standby (a URL with target_session_attrs=prefer-standby
+ * or any may land on one) and how far behind: 0 when it has replayed all the
+ * WAL it received, else the time since the last transaction it replayed was
+ * committed on the primary (since the standby started, if none). A standby that lost its primary
+ * has replayed everything it received, so it says 0 while falling behind: the primary's
+ * pg_stat_replication.replay_lag is the authoritative figure. Returns 1
+ * (standby, *lag_s set), 0 (primary, *lag_s 0), or -1 with `err`. */
+int rsdb_standby_lag(PGconn *pg, double *lag_s, struct rserr *err);
+
 struct rsdb_pool;
 
 /* A pool of at most `size` connections, opened lazily. NULL on OOM. */

@@ -286,6 +286,10 @@ int rsquery_run(PGconn *pg, const struct rsquery *q, struct rsquery_result *r, s
         r->total += n;
     }
     PQclear(res);
+    res = NULL;
+    r->standby = rsdb_standby_lag(pg, &r->standby_lag_s, err);
+    if (r->standby < 0)
+        goto fail;
     return 0;
 fail:
     PQclear(res);
@@ -341,6 +345,9 @@ json_t *rsquery_result_json(const struct rsquery_result *r)
                      rstime_step_name(r->range.step), "table", r->table, "by", by, "total",
                      (json_int_t)r->total, "series", series_json(r, r->points));
     if (!root)
+        goto fail;
+    if (r->standby && json_object_set_new(root, "standby",
+                                          json_pack("{sf}", "lag_seconds", r->standby_lag_s)) != 0)
         goto fail;
     if (r->by) {
         groups = json_array();
@@ -448,6 +455,9 @@ int rsquery_result_table(const struct rsquery_result *r, FILE *out)
     if (fprintf(out, "  %12s\n", "relays") < 0 || write_rows(r, out, 0, width) != 0)
         return -1;
     if (fprintf(out, "%-20s%*s  %12" PRId64 "\n", "total", pad, "", r->total) < 0)
+        return -1;
+    if (r->standby &&
+        fprintf(out, "(read from a standby, %.1f s behind its primary)\n", r->standby_lag_s) < 0)
         return -1;
     return fflush(out) == 0 ? 0 : -1;
 }

@@ -48,6 +48,8 @@ struct rsquery_result {
     int64_t *points; /* nbuckets: sum over groups */
     struct rsquery_group *groups;
     size_t ngroups;
+    int standby;          /* read from a standby (see rsdb_standby_lag) */
+    double standby_lag_s; /* how far behind it was */
 };
 
 /* A name given as filter (gateway, chain, account, provider): 1 to 64 of

@@ -28,6 +28,10 @@
 # with it. The test prints the loss and checks that it is exactly the relays
 # of the acknowledged flushes missing from relay_flushes (never doubled, and
 # more than 0: the loss the synchronous mode exists to prevent).
+#
+# Between the phases relaystats reads the standby through a prefer-standby
+# URL: the same totals, lag 0 when it has replayed what it received, and a
+# lag of at least 2 s when its replay has been stopped for 2 s.
 source "$(dirname "$0")/lib.sh"
 it_setup
 for b in patroni patronictl etcd etcdctl wrk jq; do
@@ -406,6 +410,33 @@ note "pg1 rejoins as a standby (new data dir, pg_basebackup by Patroni)"
 rm -rf "$HA/pg1/data"
 start_patroni 1
 wait_standby 2 sync
+# relaystats may read the standby (prefer-standby) and says how far behind it is
+RO_URL="postgresql://postgres@127.0.0.1:${PGP[1]},127.0.0.1:${PGP[2]}/ccgw?target_session_attrs=prefer-standby"
+ro_query() { "$CCGW_BIN/relaystats" --db "$RO_URL" query --from -1d --to now --step 1d --format json; }
+sleep 0.5
+ro_query >"$IT_DIR/ro.json" || fail "relaystats query on the standby"
+assert_eq "$(jq -r .total "$IT_DIR/ro.json")" "$total_sent" "relaystats on the standby: total"
+assert_eq "$(jq -r .standby.lag_seconds "$IT_DIR/ro.json")" 0 "relaystats on the standby: lag (caught up)"
+assert_eq "$(psql "$DB_URL" -XAtqc 'SELECT pg_is_in_recovery()')" f "the read-write URL reaches the primary"
+PG1_URL="postgresql://postgres@127.0.0.1:${PGP[1]}/ccgw"
+# a commit the standby replays, then replay stopped and one it does not
+db "CREATE TABLE ha_probe (x int)"
+for _ in $(seq 50); do
+    psql "$PG1_URL" -XAtqc "SELECT to_regclass('ha_probe') IS NOT NULL" | grep -q t && break
+    sleep 0.1
+done
+# (Patroni resumes a pg_wal_replay_pause() within a second: the startup
+# process, which replays, is stopped instead)
+startup=$(pgrep -P "$(postmaster_of 1)" -f 'startup') || fail "no startup process on pg1"
+kill -STOP $startup
+db "INSERT INTO ha_probe VALUES (1)"
+sleep 2
+ro_query >"$IT_DIR/ro.json" || { kill -CONT $startup; fail "relaystats query on the paused standby"; }
+kill -CONT $startup
+lag=$(jq -r .standby.lag_seconds "$IT_DIR/ro.json")
+awk -v l="$lag" 'BEGIN { exit !(l >= 2 && l < 10) }' ||
+    fail "relaystats on a standby with replay stopped 2 s says lag '$lag' (want 2 to 10 s)"
+echo "ok: relaystats on a standby whose replay is stopped: lag_seconds $lag"
 patronictl -c "$HA/pg2.yml" edit-config --force -s synchronous_mode=false >"$IT_DIR/edit-config.log" 2>&1 ||
     { cat "$IT_DIR/edit-config.log"; fail "patronictl edit-config"; }
 wait_standby 2 async
