@@ -453,6 +453,10 @@ static int render_tls_lines(const struct conf *c, const struct conf_tier *tier,
             routes_error(err, "%s: tls.bind \"%s\" is not host:port", c->path, tls->bind);
             return -1;
         }
+        /* Behind a port mapping (Kubernetes: Service 443 -> 8443) clients
+         * know the public port, not the bind's. */
+        if (tls->redirect_port)
+            p = (uint16_t)tls->redirect_port;
         if (p != 443)
             snprintf(port, sizeof(port), ":%u", p);
         if (tls->plain_http == CONF_PLAIN_REDIRECT &&

@@ -156,11 +156,12 @@ static const struct cfg_field tls_fields[] = {
     FLD(CFG_ENUM, "plain_http", struct conf_tls, plain_http, .enums = plain_http_modes),
     FLD(CFG_INT, "hsts_max_age_secs", struct conf_tls, hsts_max_age_secs, .min = 0,
         .max = 157680000),
+    FLD(CFG_INT, "redirect_port", struct conf_tls, redirect_port, .min = 1, .max = 65535),
     FLD(CFG_LIST, "certificates", struct conf_tls, certificates, .required = 1,
         .sub = &certificate_schema, .elem_size = sizeof(struct conf_certificate),
         .count_offset = offsetof(struct conf_tls, ncertificates)),
 };
-static const struct cfg_schema tls_schema = {"tls", tls_fields, 4, 1,
+static const struct cfg_schema tls_schema = {"tls", tls_fields, ARRAY_LEN(tls_fields), 1,
                                              offsetof(struct conf_tls, mark)};
 
 static const struct cfg_field conf_fields[] = {

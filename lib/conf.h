@@ -112,6 +112,7 @@ struct conf_tls {
     char *bind;                /* the edge's HTTPS listener, "0.0.0.0:443" */
     int plain_http;            /* enum conf_plain_http: the edge's plain `bind` serves or 308s */
     int64_t hsts_max_age_secs; /* 0: no Strict-Transport-Security header */
+    int64_t redirect_port;     /* port of the 308's https:// URL; 0: bind's port */
     struct conf_certificate *certificates;
     size_t ncertificates;
     struct cfg_mark mark;

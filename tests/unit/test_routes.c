@@ -245,7 +245,8 @@ START_TEST(render_tiers)
     ck_assert_ptr_nonnull(strstr(edge, "stats socket /run/ccgw/edge.sock mode 600 level admin"));
     ck_assert_ptr_nonnull(strstr(edge, "    server http0 127.0.0.1:8081 send-proxy-v2 check "));
     ck_assert_ptr_nonnull(strstr(edge, "    server http1 127.0.0.1:8082 send-proxy-v2 check "
-                                       "check-send-proxy inter 1s fall 2 rise 2 backup\n"));
+                                       "check-send-proxy inter 1s fall 2 rise 2 observe layer4 "
+                                       "error-limit 1 on-error mark-down backup\n"));
     ck_assert_ptr_nonnull(strstr(edge, "option httpchk GET /ccgw-health\n"));
     ck_assert_ptr_nonnull(strstr(edge, "\nfrontend stats\n    bind 127.0.0.1:8404\n"));
     ck_assert_ptr_nonnull(strstr(edge, "prometheus-exporter"));
@@ -314,8 +315,28 @@ START_TEST(render_tls_and_websocket)
     ck_assert_ptr_null(strstr(http0, "backend be_0021_ws"));
     free(http0);
     free(edge);
-    render_templates_free(&t);
     conf_free(&c);
+
+    /* Bound on 8443 behind a 443 mapping: the redirect names the public port
+     * (redirect_port); without it, the bind's. */
+    char *text = strdup(yaml);
+    ck_assert_ptr_nonnull(text);
+    memcpy(strstr(text, "[::]:443"), "[::]:844", 8);
+    for (int mapped = 0; mapped < 2; mapped++) {
+        char *y = NULL;
+        ck_assert_int_ge(asprintf(&y, "%s%s", text, mapped ? "  redirect_port: 443\n" : ""), 0);
+        if (conf_load_string("unit.yaml", y, strlen(y), &c, &err) < 0)
+            ck_abort_msg("conf: %s", err.text);
+        ck_assert_int_eq(render_tier(&t, &c, &c.tiers[0], "/x/hosts.map", &edge, &err), 0);
+        ck_assert_ptr_nonnull(
+            strstr(edge, mapped ? "location https://%[req.hdr(host),field(1,:)]%[pathq] "
+                                : "location https://%[req.hdr(host),field(1,:)]:844%[pathq] "));
+        free(edge);
+        free(y);
+        conf_free(&c);
+    }
+    free(text);
+    render_templates_free(&t);
 }
 END_TEST
 
