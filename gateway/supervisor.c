@@ -26,8 +26,9 @@
 #define SUP_HAPROXY_BACKOFF_MAX_MS 10000
 #define SUP_WORKER_BACKOFF_MIN_MS 50
 #define SUP_WORKER_BACKOFF_MAX_MS 5000
-#define SUP_STABLE_MS 10000      /* a child that lived this long restarts fast again */
-#define SUP_WORKER_STOP_MS 60000 /* its last flush is bounded by delivery's own timeout */
+#define SUP_STABLE_MS 10000        /* a HAProxy that lived this long restarts fast again */
+#define SUP_WORKER_STARTED_MS 1000 /* a worker that lived this long restarts at once */
+#define SUP_WORKER_STOP_MS 60000   /* its last flush is bounded by delivery's own timeout */
 #define SUP_KILL_AFTER_MS 15000
 #define SUP_STDERR_BUF 8192
 #define SUP_STDERR_QUEUE 64
@@ -298,7 +299,7 @@ static pid_t spawn_haproxy(struct sup *s)
         return -1;
     }
     if (pid == 0) {
-        child_prepare(s->self, SIGTERM, 1);
+        child_prepare(s->self, SIGKILL, 1);
         if (dup2(s->out_w, 1) < 0 || dup2(s->err_w, 2) < 0)
             _exit(127);
         set_cloexec(s->lock_fd, 0);
@@ -472,7 +473,9 @@ static void reap(struct sup *s, int *haproxy_status, int *haproxy_done)
             s->worker_failed = 1;
         } else if (pid == s->worker) {
             int64_t lived = mono_ms() - s->worker_started;
-            if (lived > SUP_STABLE_MS)
+            /* a worker that got going is restarted at once; only one that
+             * dies while starting (a crash loop) is backed off */
+            if (lived > SUP_WORKER_STARTED_MS)
                 s->worker_backoff = SUP_WORKER_BACKOFF_MIN_MS;
             LOG_EVENT(LOG_WARN, "worker_exited", NULL, why, LF_INT("pid", pid),
                       LF_INT("lived_ms", lived), LF_INT("restart_in_ms", s->worker_backoff),

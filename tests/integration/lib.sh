@@ -190,8 +190,8 @@ haproxy_dropped_logs() {
 # second) or SECS have passed, then only the HTTP tiers' monitor request
 # (/ccgw-health: answered by the tier itself, never forwarded, never logged),
 # so whatever is in flight when wrk stops is no relay. At the end it prints
-# "relays N", "monitors N", "bad N" (any other answer) and "errors N"
-# (socket errors); read them with wrk_field.
+# "relays N", "monitors N", "bad N" (any other answer), "errors N" (socket
+# errors) and "requests N" (answers of any kind); read them with wrk_field.
 wrk_relay_lua() {
     local secs=${5:-0}
     cat >"$1" <<LUA
@@ -225,9 +225,9 @@ end
 function done(summary, latency, requests)
     local r, m, b = 0, 0, 0
     for _, t in ipairs(threads) do r = r + t:get("relays"); m = m + t:get("monitors"); b = b + t:get("bad") end
-    io.write(string.format("relays %d\\nmonitors %d\\nbad %d\\nerrors %d\\n", r, m, b,
+    io.write(string.format("relays %d\\nmonitors %d\\nbad %d\\nerrors %d\\nrequests %d\\n", r, m, b,
                            summary.errors.connect + summary.errors.read + summary.errors.write +
-                           summary.errors.timeout))
+                           summary.errors.timeout, summary.requests))
 end
 LUA
 }

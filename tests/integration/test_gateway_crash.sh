@@ -1,0 +1,170 @@
+#!/bin/bash
+# Crash-proof metering on the real stack (scripts/stack: edge -> http0 ->
+# cc-node, http1 as backup), wrk at full rate through the edge. Each case
+# ends with PostgreSQL (after scripts/stack flush) == wrk's relay answers:
+#   1. kill -9 of http0's worker (and of the edge's): 0 lost, 0 doubled,
+#      same HAProxy pid, 0 socket errors, 0 non-2xx; the worker counts again
+#      within 1 s; the kept edge log has no hole (one line per request)
+#   2. kill -9 of the worker at seeded random instants of 30 s of load
+#   3. kill -9 of http0's HAProxy: its supervisor restarts it, the edge
+#      fails over meanwhile, nothing it logged is lost
+#   4. kill -9 of http0's supervisor: within 1 s no HAProxy of http0 runs
+#      (parent-death signal), the edge fails over to http1, the orphaned
+#      worker drains the pipe; `scripts/stack up` brings the tier back with
+#      one listener; the loss is measured and must be 0
+# and the reconciliation gap of http0 and http1 is 0 after each case.
+source "$(dirname "$0")/lib.sh"
+it_setup
+stack_start
+H0=$((8081 + OFF)); M_H0=$((9101 + OFF)); M_H1=$((9102 + OFF))
+HOST=894334g9f403.0021.chains.local.test
+LOAD_SECS=${CRASH_LOAD_SECS:-10}
+
+metric() { # metric PORT NAME [LABEL] -> sum of the matching samples
+    curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v l="${3:-}" \
+        '($1 == n || index($1, n "{") == 1) && index($1, l) { s += $2; f = 1 } END { if (f) print s + 0 }'
+}
+# gw_pid TIER supervisor|worker: this stack's processes only (other tests
+# may run stacks of their own)
+gw_pid() {
+    local sup
+    sup=$(cat "$RUN/pids/gw-$1.pid")
+    if [ "$2" = supervisor ]; then echo "$sup"; else pgrep -P "$sup" -f "^cc-gateway: $1 worker" | head -n 1; fi
+}
+# gone PID: not running (a zombie nobody reaped yet counts as gone)
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+# edge_lines: request lines in the edge's kept log (a recount of its segments)
+edge_lines() {
+    "$CCGW_BIN/cc-gateway" replay --config "$RUN/ccgw.yaml" --source edge "$RUN"/logs/edge/requests.0*.log \
+        | jq -er '.lines - .events'
+}
+# load NAME SECS: wrk through the edge in the background (relays for SECS,
+# then only monitor requests until wrk's -d ends 3 s later)
+load() {
+    wrk_relay_lua "$IT_DIR/$1.lua" "$HOST" getblockcount "$IT_DIR/$1.stop" "$2"
+    wrk -t2 -c32 -d"$(($2 + 3))s" -s "$IT_DIR/$1.lua" "http://127.0.0.1:$EDGE/" >"$IT_DIR/$1.wrk" 2>&1 &
+    WRK=$!
+}
+# settle CASE BASE: flush, then PostgreSQL's new relays must equal wrk's
+settle() {
+    local total relays
+    total=$(stack_flush_total) || fail "$1: flush"
+    relays=$(wrk_field "$IT_DIR/$1.wrk" relays)
+    note "$1: wrk relays $relays, bad $(wrk_field "$IT_DIR/$1.wrk" bad), errors $(wrk_field "$IT_DIR/$1.wrk" errors), PostgreSQL +$((total - $2))"
+    [ "$relays" -gt 1000 ] || fail "$1: only $relays relays"
+    assert_eq "$((total - $2))" "$relays" "$1: relays in PostgreSQL = wrk's relay answers"
+    BASE=$total
+}
+# gaps_zero CASE: the reconciliation of both HTTP tiers finds nothing missing
+gaps_zero() {
+    local m checks0
+    for m in $M_H0 $M_H1; do
+        checks0=$(metric $m ccgw_gateway_reconcile_checks_total)
+        for _ in $(seq 100); do
+            [ "$(metric $m ccgw_gateway_reconcile_checks_total)" -gt "${checks0:-0}" ] && break
+            sleep 0.1
+        done
+        assert_eq "$(metric $m ccgw_gateway_reconcile_gap_relays)" 0 "$1: reconciliation gap on :$m"
+    done
+}
+
+BASE=$(stack_flush_total) || fail "first flush"
+
+note "1. kill -9 of http0's worker and of the edge's worker under load"
+hpid=$(cat "$RUN/data/http0/haproxy.pid")
+L0=$(edge_lines)
+load one "$LOAD_SECS"
+sleep 3
+w=$(gw_pid http0 worker); [ -n "$w" ] || fail "no http0 worker"
+kill -9 "$w"
+sleep 2
+e=$(gw_pid edge worker); [ -n "$e" ] || fail "no edge worker"
+kill -9 "$e"
+wait $WRK
+assert_eq "$(wrk_field "$IT_DIR/one.wrk" errors)" 0 "1: socket errors"
+assert_eq "$(wrk_field "$IT_DIR/one.wrk" bad)" 0 "1: non-2xx answers"
+assert_eq "$(cat "$RUN/data/http0/haproxy.pid")" "$hpid" "1: http0 HAProxy pid"
+kill -0 "$hpid" || fail "1: http0 HAProxy is gone"
+[ "$(metric $M_H0 ccgw_gateway_worker_restarts_total)" -ge 1 ] || fail "1: worker restart not counted"
+resume_ms=$(python3 - "$RUN/logs/gw-http0.out" "$w" <<'PY'
+import json, sys, datetime
+t = lambda s: datetime.datetime.strptime(s["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+died = None
+for line in open(sys.argv[1]):
+    try: e = json.loads(line)
+    except ValueError: continue
+    if e.get("event") == "worker_exited" and str(e.get("pid")) == sys.argv[2]: died = t(e)
+    elif died and e.get("event") == "started" and "worker" in e.get("msg", ""):
+        print(int((t(e) - died) * 1000)); break
+PY
+)
+note "1: the new worker counted again $resume_ms ms after the old one died"
+[ -n "$resume_ms" ] && [ "$resume_ms" -lt 1000 ] || fail "1: counting did not resume within 1 s ($resume_ms ms)"
+settle one "$BASE"
+L1=$(edge_lines) answered=$(wrk_field "$IT_DIR/one.wrk" requests)
+# wrk's 32 connections may each have one request in flight at its deadline:
+# the edge logs those too (aborted), wrk does not count them
+note "1: edge log lines $((L1 - L0)), requests wrk saw answered $answered"
+[ $((L1 - L0)) -ge "$answered" ] && [ $((L1 - L0)) -le $((answered + 32)) ] \
+    || fail "1: the kept edge log has a hole: $((L1 - L0)) lines for $answered answered requests"
+echo "ok: 1: the kept edge log has a line for every answered request"
+gaps_zero 1
+
+SEED=${CRASH_SEED:-$RANDOM}
+note "2. kill -9 of http0's worker at random instants of 30 s of load (seed $SEED)"
+RANDOM=$SEED
+load two 30
+t=0 kills=0
+while [ $t -lt 28 ]; do
+    d=$((RANDOM % 5 + 1)); t=$((t + d)); [ $t -ge 28 ] && break
+    sleep "$d.$((RANDOM % 10))"
+    w=$(gw_pid http0 worker)
+    [ -n "$w" ] && kill -9 "$w" && kills=$((kills + 1))
+done
+wait $WRK
+note "2: $kills kills (seed $SEED)"
+[ $kills -ge 3 ] || fail "2: only $kills kills"
+assert_eq "$(wrk_field "$IT_DIR/two.wrk" errors)" 0 "2: socket errors"
+assert_eq "$(wrk_field "$IT_DIR/two.wrk" bad)" 0 "2: non-2xx answers"
+settle two "$BASE"
+gaps_zero 2
+
+note "3. kill -9 of http0's HAProxy under load"
+load three "$LOAD_SECS"
+sleep 3
+hpid=$(cat "$RUN/data/http0/haproxy.pid")
+kill -9 "$hpid"
+wait $WRK
+npid=$(cat "$RUN/data/http0/haproxy.pid")
+[ "$npid" != "$hpid" ] && kill -0 "$npid" || fail "3: http0 HAProxy was not restarted"
+note "3: HAProxy $hpid -> $npid; the edge answered $(wrk_field "$IT_DIR/three.wrk" bad) non-2xx and $(wrk_field "$IT_DIR/three.wrk" errors) socket errors meanwhile"
+settle three "$BASE"
+gaps_zero 3
+
+note "4. kill -9 of http0's supervisor under load"
+R1=$(metric $M_H1 ccgw_gateway_relays_total)
+load four "$LOAD_SECS"
+sleep 3
+sup=$(gw_pid http0 supervisor); hpid=$(cat "$RUN/data/http0/haproxy.pid")
+kill -9 "$sup"
+sleep 1
+gone "$hpid" || fail "4: http0 HAProxy $hpid still runs 1 s after its supervisor died"
+echo "show info" | socat -t 2 - "UNIX-CONNECT:$RUN/data/http0.sock" 2>/dev/null | grep -q '^Pid:' \
+    && fail "4: something answers on http0's stats socket"
+echo "ok: no HAProxy of http0 1 s after its supervisor died"
+wait $WRK
+R2=$(metric $M_H1 ccgw_gateway_relays_total)
+[ "${R2:-0}" -gt "${R1:-0}" ] || fail "4: the edge did not fail over to http1 ($R1 -> $R2)"
+note "4: http1 took $((R2 - R1)) relays; the edge answered $(wrk_field "$IT_DIR/four.wrk" bad) non-2xx meanwhile"
+grep -q '"orphan_drain"' "$RUN/logs/gw-http0.out" || fail "4: the orphaned worker did not drain the pipe"
+"$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up2.log" 2>&1 || { cat "$IT_DIR/up2.log"; fail "4: stack up"; }
+listeners=$(ss -Hltnp "sport = :$H0" | grep -o 'pid=[0-9]*' | sort -u | wc -l)
+assert_eq "$listeners" 1 "4: processes listening on http0's port after stack up"
+assert_eq "$(pgrep -fc "^haproxy -f $RUN/haproxy/http0.cfg")" 1 "4: http0 HAProxy processes"
+total=$(stack_flush_total) || fail "4: flush"
+# `stack up` sends one relay of its own (it waits for the edge to route)
+relays=$(( $(wrk_field "$IT_DIR/four.wrk" relays) + 1 ))
+note "4: loss on supervisor kill -9 = $((relays - (total - BASE))) relays (wrk + stack up's $relays, PostgreSQL +$((total - BASE)))"
+assert_eq "$((total - BASE))" "$relays" "4: relays in PostgreSQL = wrk's relay answers + stack up's"
+BASE=$total
+gaps_zero 4
