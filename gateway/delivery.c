@@ -148,6 +148,8 @@ int delivery_core_journal(struct delivery_core *c, char *err, size_t errlen)
     int moved = cursor[0] && (!prev || strcmp(prev, cursor) != 0);
     if (d.nrows == 0 && !moved)
         goto done;
+    if (cursor[0] && c->before_durable)
+        c->before_durable(c->on_durable_ctx, cursor);
     if (journal_append_at(c->journal, &d, cursor[0] ? cursor : NULL, err, errlen) < 0) {
         /* nothing of it is in the file (a partial record is cut off) */
         give_back(c, COUNTER_JOURNAL, &d);
@@ -708,6 +710,7 @@ delivery_t *delivery_start(const struct delivery_options *o, char *err, size_t e
         goto fail;
     d->have_core = 1;
     d->core.on_durable = o->on_durable;
+    d->core.before_durable = o->before_durable;
     d->core.on_durable_ctx = o->on_durable_ctx;
     d->core.compact_min_bytes = conf->flush.journal_compact_bytes;
     d->st.journal_bytes = journal_bytes(d->core.journal);

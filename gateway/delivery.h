@@ -44,6 +44,10 @@ struct delivery_options {
      * may be NULL. */
     void (*on_durable)(void *ctx, const char *cursor);
     void *on_durable_ctx;
+    /* Called by the journal thread before it makes `cursor` durable, so
+     * that what the cursor points into is durable first (the request-log
+     * segment's fdatasync); may be NULL. */
+    void (*before_durable)(void *ctx, const char *cursor);
 };
 
 typedef struct delivery delivery_t;
@@ -129,7 +133,8 @@ struct delivery_core {
     pthread_mutex_t *counter_lock;
     char *cursor; /* see delivery_options; NULL: appends carry no cursor */
     void (*on_durable)(void *ctx, const char *cursor); /* see delivery_options */
-    void *on_durable_ctx;
+    void (*before_durable)(void *ctx, const char *cursor);
+    void *on_durable_ctx;         /* for both */
     pthread_mutex_t journal_lock; /* journal appends vs. the flush's cut */
     int inflight;                 /* a flush was cut and is not committed yet */
     int64_t inflight_seq;

@@ -104,8 +104,9 @@ static int event_to_delivery(void *ctx, int64_t ts_ms, int severity, const char 
     return delivery_event_push(ctx, ts_ms, severity, message);
 }
 
-int gateway_delivery_begin(struct gateway *gw, void (*on_durable)(void *ctx, const char *cursor),
-                           void *ctx)
+int gateway_delivery_begin(struct gateway *gw,
+                           void (*before_durable)(void *ctx, const char *cursor),
+                           void (*on_durable)(void *ctx, const char *cursor), void *ctx)
 {
     char err[512];
     struct delivery_options d = {.conf = gw->conf,
@@ -114,6 +115,7 @@ int gateway_delivery_begin(struct gateway *gw, void (*on_durable)(void *ctx, con
                                  .counter_lock = &gw->lock,
                                  .cursor = gw->cursor,
                                  .on_durable = on_durable,
+                                 .before_durable = before_durable,
                                  .on_durable_ctx = ctx};
     gw->delivery = delivery_start(&d, err, sizeof(err));
     if (!gw->delivery) {

@@ -71,11 +71,12 @@ int gateway_open(struct gateway *gw, const struct conf *conf, const struct gatew
 void gateway_close(struct gateway *gw);
 
 /* Journal, Redis and PostgreSQL for the counter (the journal recovers
- * gw->cursor, and calls on_durable, which may be NULL, with each cursor it
- * made durable); notices go to gateway_events through it. 0 or -1
- * (logged). */
-int gateway_delivery_begin(struct gateway *gw, void (*on_durable)(void *ctx, const char *cursor),
-                           void *ctx);
+ * gw->cursor, calls before_durable with each cursor before it makes it
+ * durable and on_durable after; both may be NULL); notices go to
+ * gateway_events through it. 0 or -1 (logged). */
+int gateway_delivery_begin(struct gateway *gw,
+                           void (*before_durable)(void *ctx, const char *cursor),
+                           void (*on_durable)(void *ctx, const char *cursor), void *ctx);
 /* Stop delivery: last journal append, last flush. 0, or -1 when something
  * stays in the journal for the next start. */
 int gateway_delivery_end(struct gateway *gw);

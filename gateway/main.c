@@ -283,7 +283,7 @@ static int run_replay(const struct conf *conf, const struct options *o)
         goto out;
     }
     if (o->write) {
-        if (gateway_delivery_begin(&gw, NULL, NULL) < 0 || gateway_delivery_end(&gw) < 0)
+        if (gateway_delivery_begin(&gw, NULL, NULL, NULL) < 0 || gateway_delivery_end(&gw) < 0)
             goto out;
     }
     ret = 0;

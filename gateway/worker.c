@@ -51,6 +51,7 @@ struct worker {
     int64_t max_bytes;
     int64_t now_ms; /* of the batch being read */
     int64_t gap_logged[64];
+    int64_t synced_seg; /* the journal thread's: last segment fdatasync'ed */
 };
 
 static void on_line(void *ctx, const char *line, size_t len, int too_long)
@@ -97,6 +98,31 @@ static void retain(struct worker *w, int64_t counted_seg)
     int64_t lo, hi, total = 0;
     if (segment_range(w->gw.segments_dir, &lo, &hi, &total, err, sizeof(err)) == 0)
         atomic_store(&w->gw.segments_bytes, total);
+}
+
+/* The journal thread is about to make `cursor` durable: the request log up
+ * to it must be on disk first, or a power loss could leave counts in the
+ * journal for lines the kept log lost. */
+static void before_durable(void *ctx, const char *cursor)
+{
+    struct worker *w = ctx;
+    struct segment_pos p;
+    char path[4096];
+    if (segment_pos_parse(cursor, &p, NULL) < 0)
+        return;
+    /* every segment finished since the last time, and the current one */
+    int64_t from = w->synced_seg > 0 && w->synced_seg <= p.seg ? w->synced_seg : p.seg;
+    for (int64_t seg = from; seg <= p.seg; seg++) {
+        if (segment_path(w->gw.segments_dir, seg, path, sizeof(path)) < 0)
+            return;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (fdatasync(fd) < 0)
+            LOG_EVENT(LOG_WARN, "segment_sync_failed", NULL, strerror(errno), LF_STR("path", path));
+        close(fd);
+    }
+    w->synced_seg = p.seg;
 }
 
 /* The journal thread made `cursor` durable. */
@@ -288,7 +314,7 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
      * restarted successor is the recovery under test */
     if (o->restarts > 0)
         unsetenv("CCGW_TEST_CRASH_AT");
-    if (!o->no_delivery && gateway_delivery_begin(&w->gw, on_durable, w) < 0) {
+    if (!o->no_delivery && gateway_delivery_begin(&w->gw, before_durable, on_durable, w) < 0) {
         ret = WORKER_EXIT_FATAL;
         goto out;
     }
