@@ -861,10 +861,17 @@ class Checker:
                 if "=" in line and not line.startswith(("#", ";")):
                     k, _, v = line.partition("=")
                     kv.setdefault(k.strip(), []).append(v.strip())
+            # cc-gateway's supervisor is restarted whatever ended it: while
+            # it is down, its HAProxy is too (parent-death signal)
+            restart = "always" if "cc-gateway" in rel else "on-failure"
             for k, v in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
-                         ("Restart", "on-failure"), ("KillSignal", "SIGTERM")):
+                         ("Restart", restart), ("KillSignal", "SIGTERM")):
                 if v not in kv.get(k, []):
                     self.fail(f"{rel}: {k}={v} missing")
+            if "cc-gateway" in rel and "KillMode" in kv and kv["KillMode"] != ["mixed"]:
+                self.fail(f"{rel}: KillMode must be mixed (SIGTERM to the supervisor only)")
+            if "cc-gateway" in rel and not any("--restart" in c for c in kv.get("ExecStart", [])):
+                self.fail(f"{rel}: cc-gateway without --restart leaves its tier down when HAProxy dies")
             if not kv.get("ReadWritePaths"):
                 self.fail(f"{rel}: no ReadWritePaths")
             stop = int((kv.get("TimeoutStopSec") or ["0"])[0].rstrip("s") or 0)
