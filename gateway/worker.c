@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,8 +19,11 @@
 #include "httpd.h"
 #include "log.h"
 
-/* While caught up, look for new lines this often: a batch per wake-up,
- * never a wake-up per line, and Redis still sees counts within its second. */
+/* While caught up, the worker sleeps until the supervisor writes to a
+ * segment (inotify; the supervisor writes in batches, so a wake-up is a
+ * batch, never a line), and looks anyway this often. Without inotify it
+ * looks every WORKER_TICK_MS. */
+#define WORKER_IDLE_MS 1000
 #define WORKER_TICK_MS 20
 #define WORKER_BATCH (8u << 20)
 #define WORKER_DRAIN_WAIT_MS 3000
@@ -331,6 +335,15 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
               LF_INT("metrics_port", w->gw.httpd ? httpd_port(w->gw.httpd) : 0));
     atomic_store(&w->gw.source_up, 1);
     int64_t next_retain = mono_ms();
+    int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ino >= 0 &&
+        inotify_add_watch(ino, w->gw.segments_dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+        close(ino);
+        ino = -1;
+    }
+    if (ino < 0)
+        LOG_EVENT(LOG_WARN, "inotify_unavailable", NULL, strerror(errno),
+                  LF_STR("dir", w->gw.segments_dir), LF_INT("tick_ms", WORKER_TICK_MS));
     for (;;) {
         int at_end = 0;
         int64_t n = step(w, &at_end);
@@ -349,8 +362,17 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
             retain(w, follow_pos(&w->follow).seg);
             next_retain = mono_ms() + WORKER_RETAIN_PERIOD_MS;
         }
-        struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
-        if (poll(&pfd, 1, at_end ? WORKER_TICK_MS : 0) > 0) {
+        struct pollfd pfd[2] = {{.fd = sig_pipe[0], .events = POLLIN},
+                                {.fd = ino, .events = POLLIN}};
+        int wait_ms = !at_end ? 0 : ino >= 0 ? WORKER_IDLE_MS : WORKER_TICK_MS;
+        if (flush_asked || stopping)
+            wait_ms = 0;
+        if (poll(pfd, 2, wait_ms) > 0 && (pfd[1].revents & POLLIN)) {
+            char evbuf[4096];
+            while (read(ino, evbuf, sizeof(evbuf)) > 0)
+                ;
+        }
+        if (pfd[0].revents & POLLIN) {
             unsigned char sig;
             while (read(sig_pipe[0], &sig, 1) == 1) {
                 if (sig == SIGUSR1)
@@ -364,6 +386,8 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
         }
     }
     atomic_store(&w->gw.source_up, 0);
+    if (ino >= 0)
+        close(ino);
     follow_close(&w->follow);
 out_delivery:
     if (gateway_delivery_end(&w->gw) < 0 && ret == 0)
