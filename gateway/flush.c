@@ -11,6 +11,7 @@
 
 #include "../relaystats/schema_version.h"
 #include "log.h"
+#include "sys.h"
 
 #define COPY_CHUNK (256 * 1024)
 
@@ -99,18 +100,6 @@ static const char SQL_EVENTS[] =
     " SELECT $1, $2, to_timestamp(ts_ms / 1000.0), severity, message, $3, seq FROM flush_events"
     " ON CONFLICT (origin, origin_seq) DO NOTHING";
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* libpq messages end with a newline; strip it for one-line logs. */
 static void conn_err(PGconn *conn, const char *what, char *err, size_t errlen)
 {
@@ -118,7 +107,7 @@ static void conn_err(PGconn *conn, const char *what, char *err, size_t errlen)
     size_t n = strlen(m);
     while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
         n--;
-    set_err(err, errlen, "postgres: %s: %.*s", what, (int)n, m);
+    sys_set_err(err, errlen, "postgres: %s: %.*s", what, (int)n, m);
 }
 
 flush_pg_t *flush_pg_new(const char *conninfo, const char *gateway, const char *source)
@@ -222,15 +211,15 @@ int flush_schema_check(PGconn *conn, int *version, char *err, size_t errlen)
     if (*version == SCHEMA_VERSION)
         return 0;
     if (*version < SCHEMA_VERSION)
-        set_err(err, errlen,
-                "database schema version %d is older than the version %d this build needs: "
-                "run `relaystats migrate --config F` first",
-                *version, SCHEMA_VERSION);
+        sys_set_err(err, errlen,
+                    "database schema version %d is older than the version %d this build needs: "
+                    "run `relaystats migrate --config F` first",
+                    *version, SCHEMA_VERSION);
     else
-        set_err(err, errlen,
-                "database schema version %d is newer than the version %d this build knows: "
-                "upgrade cc-gateway",
-                *version, SCHEMA_VERSION);
+        sys_set_err(err, errlen,
+                    "database schema version %d is newer than the version %d this build knows: "
+                    "upgrade cc-gateway",
+                    *version, SCHEMA_VERSION);
     return FLUSH_SCHEMA_MISMATCH;
 }
 
@@ -443,7 +432,7 @@ static int copy_in(PGconn *conn, const char *table, const struct copy_src *src, 
         PQclear(r);
     }
     if (fail_msg && rc == 0) {
-        set_err(err, errlen, "postgres: %s: %s", sql, fail_msg);
+        sys_set_err(err, errlen, "postgres: %s: %s", sql, fail_msg);
         rc = -1;
     }
     return rc;
@@ -471,13 +460,30 @@ static int exec_params(PGconn *conn, const char *sql, int n, const char *const *
  * answers or the connection breaks (keepalives, tcp_user_timeout), and a
  * WARNING makes it a failure whose retry asks the ledger.
  *
- * With the test hook, send it, wait until the server answered (so it did
- * commit), then drop the connection unread: the answer is lost. */
-static int commit(flush_pg_t *f, char *err, size_t errlen)
+ * commit() adds the test hook: send COMMIT, wait until the server answered
+ * (so it did commit), then drop the connection unread: the answer is lost. */
+static int commit_checked(flush_pg_t *f, char *err, size_t errlen)
 {
     if (exec_ok(f->conn, "SET LOCAL statement_timeout = 0", "SET LOCAL statement_timeout", err,
                 errlen) < 0)
         return -1;
+    f->in_commit = 1;
+    f->commit_warning[0] = '\0';
+    int rc = exec_ok(f->conn, "COMMIT", "COMMIT", err, errlen);
+    f->in_commit = 0;
+    if (rc == 0 && f->commit_warning[0]) {
+        sys_set_err(
+            err, errlen,
+            "postgres: COMMIT answered with a warning, not counted as acknowledged (retried): "
+            "%s",
+            f->commit_warning);
+        return -1;
+    }
+    return rc;
+}
+
+static int commit(flush_pg_t *f, char *err, size_t errlen)
+{
     if (f->lose_commit_acks > 0) {
         f->lose_commit_acks--;
         if (PQsendQuery(f->conn, "COMMIT") != 1) {
@@ -486,21 +492,10 @@ static int commit(flush_pg_t *f, char *err, size_t errlen)
         }
         struct pollfd pfd = {.fd = PQsocket(f->conn), .events = POLLIN};
         poll(&pfd, 1, 10000);
-        set_err(err, errlen, "postgres: connection lost after COMMIT was sent (test hook)");
+        sys_set_err(err, errlen, "postgres: connection lost after COMMIT was sent (test hook)");
         return -1;
     }
-    f->in_commit = 1;
-    f->commit_warning[0] = '\0';
-    int rc = exec_ok(f->conn, "COMMIT", "COMMIT", err, errlen);
-    f->in_commit = 0;
-    if (rc == 0 && f->commit_warning[0]) {
-        set_err(err, errlen,
-                "postgres: COMMIT answered with a warning, not counted as acknowledged (retried): "
-                "%s",
-                f->commit_warning);
-        return -1;
-    }
-    return rc;
+    return commit_checked(f, err, errlen);
 }
 
 /* The ledger already has this flush: an earlier COMMIT whose answer was lost
@@ -532,11 +527,12 @@ static int ledger_check(flush_pg_t *f, const char *instance, const char *sseq, c
         conn_err(f->conn, "reading relay_flushes", err, errlen);
         rc = -1;
     } else if (!PQgetisnull(r, 0, 0)) {
-        set_err(err, errlen,
-                "relay_flushes has flush %s of instance %s, later than flush %s of the journal: "
-                "the journal is older than the database (data_dir restored or copied?); not "
-                "flushing, the counts stay in the journal",
-                PQgetvalue(r, 0, 0), instance, sseq);
+        sys_set_err(
+            err, errlen,
+            "relay_flushes has flush %s of instance %s, later than flush %s of the journal: "
+            "the journal is older than the database (data_dir restored or copied?); not "
+            "flushing, the counts stay in the journal",
+            PQgetvalue(r, 0, 0), instance, sseq);
         rc = -1;
     }
     PQclear(r);
@@ -586,11 +582,11 @@ int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct co
         if (!ok)
             conn_err(f->conn, "reading relay_flushes", err, errlen);
         else if (!match)
-            set_err(err, errlen,
-                    "relay_flushes has flush %s of instance %s with other totals than the "
-                    "journal's: the journal is older than the database (data_dir restored or "
-                    "copied?); not flushing, the counts stay in the journal",
-                    sseq, instance);
+            sys_set_err(err, errlen,
+                        "relay_flushes has flush %s of instance %s with other totals than the "
+                        "journal's: the journal is older than the database (data_dir restored or "
+                        "copied?); not flushing, the counts stay in the journal",
+                        sseq, instance);
         PQclear(r);
         if (!match || confirm_replicated(f, err, errlen) < 0)
             goto fail;
@@ -629,7 +625,7 @@ int flush_pg_events(flush_pg_t *f, const char *origin, const struct flush_event 
         copy_in(f->conn, "flush_events", &src, n, err, errlen) < 0 ||
         exec_params(f->conn, SQL_EVENTS, 3, params, "insert gateway_events", NULL, err, errlen) <
             0 ||
-        exec_ok(f->conn, "COMMIT", "COMMIT", err, errlen) < 0) {
+        commit_checked(f, err, errlen) < 0) {
         disconnect(f);
         return -1;
     }
