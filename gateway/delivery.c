@@ -23,6 +23,7 @@
 #include "flush.h"
 #include "log.h"
 #include "publish.h"
+#include "sys.h"
 
 #define EVENTS_MAX 10000 /* queued events kept while PostgreSQL is down */
 #define EVENTS_BATCH 256 /* events per insert */
@@ -339,20 +340,6 @@ struct delivery {
     int64_t inflight_rows; /* rows of the cut flush not committed yet */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait on d->cond until `until_ms` (monotonic); d->lock held. */
 static void wait_until(struct delivery *d, int64_t until_ms)
 {
@@ -364,16 +351,16 @@ static void *journal_main(void *arg)
 {
     struct delivery *d = arg;
     int64_t period = d->conf->flush.fsync_interval_ms > 0 ? d->conf->flush.fsync_interval_ms : 1000;
-    int64_t next = mono_ms() + period;
+    int64_t next = sys_mono_ms() + period;
     for (;;) {
         pthread_mutex_lock(&d->lock);
-        while (!d->stopping && mono_ms() < next)
+        while (!d->stopping && sys_mono_ms() < next)
             wait_until(d, next);
         int stopping = d->stopping;
         pthread_mutex_unlock(&d->lock);
         next += period;
-        if (next < mono_ms())
-            next = mono_ms() + period;
+        if (next < sys_mono_ms())
+            next = sys_mono_ms() + period;
         char err[512];
         int rc = delivery_core_journal(&d->core, err, sizeof(err));
         pthread_mutex_lock(&d->lock);
@@ -400,10 +387,10 @@ static void publish_round(struct delivery *d, int64_t *backoff_ms, int64_t *retr
     struct counter_deltas dl;
     counter_deltas_init(&dl);
     if (!publish_connected(d->redis)) {
-        if (mono_ms() < *retry_at)
+        if (sys_mono_ms() < *retry_at)
             return;
         if (publish_connect(d->redis, err, sizeof(err)) < 0) {
-            *retry_at = mono_ms() + *backoff_ms;
+            *retry_at = sys_mono_ms() + *backoff_ms;
             *backoff_ms =
                 *backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : *backoff_ms * 2;
             pthread_mutex_lock(&d->lock);
@@ -432,7 +419,7 @@ static void publish_round(struct delivery *d, int64_t *backoff_ms, int64_t *retr
     if (rc < 0) {
         give_back(&d->core, COUNTER_REDIS, &dl);
         log_msg(LOG_WARN, "redis_publish_failed", "%s", err);
-        *retry_at = mono_ms() + *backoff_ms;
+        *retry_at = sys_mono_ms() + *backoff_ms;
     }
     pthread_mutex_lock(&d->lock);
     d->st.redis_up = rc == 0;
@@ -448,14 +435,14 @@ static void *redis_main(void *arg)
 {
     struct delivery *d = arg;
     int64_t period = d->conf->flush.redis_interval_ms > 0 ? d->conf->flush.redis_interval_ms : 1000;
-    int64_t next = mono_ms() + period, backoff = 250, retry_at = 0;
+    int64_t next = sys_mono_ms() + period, backoff = 250, retry_at = 0;
     for (;;) {
         pthread_mutex_lock(&d->lock);
-        while (!d->stopping && mono_ms() < next)
+        while (!d->stopping && sys_mono_ms() < next)
             wait_until(d, next);
         int stopping = d->stopping;
         pthread_mutex_unlock(&d->lock);
-        next = mono_ms() + period;
+        next = sys_mono_ms() + period;
         publish_round(d, &backoff, &retry_at);
         if (stopping)
             return NULL;
@@ -511,7 +498,7 @@ static void note_flush(struct delivery *d, int rc, const struct delivery_flush_r
     d->st.flush_in_progress = d->core.inflight;
     d->inflight_rows = d->core.inflight ? (int64_t)d->core.inflight_deltas.nrows : 0;
     if (rc == 0 && res->seq) {
-        d->st.last_flush_ms = wall_ms();
+        d->st.last_flush_ms = sys_wall_ms();
         d->st.last_flush_seq = res->seq;
         d->st.last_flush_rows = (int64_t)res->rows;
         d->st.last_flush_seconds = secs;
@@ -547,9 +534,9 @@ static int flush_round(struct delivery *d)
             return -1;
         }
         struct delivery_flush_result res;
-        int64_t t0 = mono_ms();
+        int64_t t0 = sys_mono_ms();
         rc = delivery_core_flush(&d->core, flush_pg_apply, d->pg, &res, err, sizeof(err));
-        note_flush(d, rc, &res, (double)(mono_ms() - t0) / 1000.0, err);
+        note_flush(d, rc, &res, (double)(sys_mono_ms() - t0) / 1000.0, err);
         pthread_mutex_lock(&d->lock);
         d->st.pg_up = rc == 0;
         pthread_mutex_unlock(&d->lock);
@@ -568,13 +555,13 @@ static void *flush_main(void *arg)
         (d->conf->flush.interval_secs > 0 ? d->conf->flush.interval_secs : 300) * 1000;
     int64_t retry_max =
         (d->conf->flush.retry_max_secs > 0 ? d->conf->flush.retry_max_secs : 60) * 1000;
-    int64_t now = mono_ms();
+    int64_t now = sys_mono_ms();
     int64_t next_flush = d->core.inflight ? now : now + interval;
     int64_t next_events = now + EVENTS_PERIOD_MS, backoff = 1000;
     for (;;) {
         pthread_mutex_lock(&d->lock);
         for (;;) {
-            now = mono_ms();
+            now = sys_mono_ms();
             if (d->stopping || d->flush_requested || now >= next_flush || now >= next_events)
                 break;
             wait_until(d, next_flush < next_events ? next_flush : next_events);
@@ -583,12 +570,12 @@ static void *flush_main(void *arg)
         int64_t asked = d->st.flush_requests;
         d->flush_requested = 0;
         pthread_mutex_unlock(&d->lock);
-        now = mono_ms();
+        now = sys_mono_ms();
         if (stopping) {
             int rc = -1;
             for (;;) {
                 rc = flush_round(d);
-                if (rc == 0 || mono_ms() + 250 >= d->stop_deadline_ms)
+                if (rc == 0 || sys_mono_ms() + 250 >= d->stop_deadline_ms)
                     break;
                 struct timespec ts = {0, 250 * 1000000};
                 nanosleep(&ts, NULL);
@@ -603,21 +590,21 @@ static void *flush_main(void *arg)
         if (requested || now >= next_flush) {
             if (flush_round(d) == 0) {
                 backoff = 1000;
-                next_flush = mono_ms() + interval;
+                next_flush = sys_mono_ms() + interval;
                 pthread_mutex_lock(&d->lock);
                 if (asked > d->st.flush_requests_done)
                     d->st.flush_requests_done = asked;
                 pthread_mutex_unlock(&d->lock);
             } else {
                 /* retry the same flush (same seq, same deltas) later */
-                next_flush = mono_ms() + backoff;
+                next_flush = sys_mono_ms() + backoff;
                 backoff = backoff * 2 > retry_max ? retry_max : backoff * 2;
             }
         }
-        if (mono_ms() >= next_events) {
+        if (sys_mono_ms() >= next_events) {
             if (flush_pg_connected(d->pg) || flush_pg_connect(d->pg, NULL, 0) == 0)
                 events_round(d);
-            next_events = mono_ms() + EVENTS_PERIOD_MS;
+            next_events = sys_mono_ms() + EVENTS_PERIOD_MS;
         }
     }
 }
@@ -763,7 +750,7 @@ delivery_t *delivery_start(const struct delivery_options *o, char *err, size_t e
     return d;
 thread_fail:
     snprintf(err, errlen, "delivery: cannot start a thread: %s", strerror(errno));
-    d->stop_deadline_ms = mono_ms();
+    d->stop_deadline_ms = sys_mono_ms();
     stop_threads(d);
 fail:
     delivery_free(d);
@@ -809,7 +796,7 @@ int delivery_stop(delivery_t *d, int64_t timeout_ms)
     if (!d)
         return 0;
     pthread_mutex_lock(&d->lock);
-    d->stop_deadline_ms = mono_ms() + timeout_ms;
+    d->stop_deadline_ms = sys_mono_ms() + timeout_ms;
     pthread_mutex_unlock(&d->lock);
     stop_threads(d);
     /* without PostgreSQL, success is the journal's last append */

@@ -11,8 +11,7 @@
 
 #include "bucket.h"
 #include "log.h"
-#include "segment.h"
-#include "segment.h"
+#include "sys.h"
 
 struct events {
     pthread_mutex_t lock;
@@ -44,7 +43,12 @@ events_t *events_open(const char *path, size_t max_queue, char *err, size_t errl
     e->fd = -1;
     pthread_mutex_init(&e->lock, NULL);
     if (path) {
-        if (segment_mkdirs(path) < 0 ||
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+            *slash = '\0';
+        if ((slash && slash != dir && sys_mkdirs(dir) < 0) ||
             (e->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             events_close(e);

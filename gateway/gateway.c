@@ -3,21 +3,14 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "metrics.h"
+#include "sys.h"
 
 #define EVENTS_QUEUE_MAX 10000
 #define STATSOCK_INTERVAL_MS 1000
 #define DELIVERY_STOP_TIMEOUT_MS 20000
-
-int64_t gateway_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void on_request(void *ctx, const struct logline *l)
 {
@@ -54,7 +47,7 @@ int gateway_open(struct gateway *gw, const struct conf *conf, const struct gatew
     memset(gw, 0, sizeof(*gw));
     pthread_mutex_init(&gw->lock, NULL);
     gw->conf = conf;
-    gw->started_ms = gateway_now_ms();
+    gw->started_ms = sys_wall_ms();
     gw->tier = conf_tier_find(conf, o->source);
     if (!gw->tier) {
         snprintf(err, sizeof(err), "%s: no tier named \"%s\"", conf->path, o->source);

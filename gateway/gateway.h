@@ -57,9 +57,6 @@ struct gateway {
     int64_t started_ms;
 };
 
-/* Epoch milliseconds, wall clock. */
-int64_t gateway_now_ms(void);
-
 struct gateway_open_options {
     const char *source;
     const char *listen; /* /metrics address, NULL: the tier's, "none": off */

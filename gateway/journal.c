@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "sys.h"
 
 #define STATE_MAGIC "ccgw-journal-state 1"
 #define INTENT_MAGIC "ccgw-flush-intent 1"
@@ -54,16 +55,6 @@ struct buf {
     char *p;
     size_t len, cap;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int crash_point(const char *step)
 {
@@ -281,7 +272,7 @@ static int read_file_at(int dirfd, const char *name, char **out, size_t *len, ch
     struct buf b = {0};
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "%s: %s", name, strerror(errno));
+        sys_set_err(err, errlen, "%s: %s", name, strerror(errno));
         return -1;
     }
     for (;;) {
@@ -289,7 +280,7 @@ static int read_file_at(int dirfd, const char *name, char **out, size_t *len, ch
             size_t ncap = b.cap ? b.cap * 2 : 8192;
             char *np = realloc(b.p, ncap);
             if (!np) {
-                set_err(err, errlen, "%s: out of memory", name);
+                sys_set_err(err, errlen, "%s: out of memory", name);
                 goto fail;
             }
             b.p = np;
@@ -299,7 +290,7 @@ static int read_file_at(int dirfd, const char *name, char **out, size_t *len, ch
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            set_err(err, errlen, "%s: read: %s", name, strerror(errno));
+            sys_set_err(err, errlen, "%s: read: %s", name, strerror(errno));
             goto fail;
         }
         if (n == 0)
@@ -317,20 +308,6 @@ fail:
     return -1;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Write `name` atomically: temp file, fsync, rename, fsync of the folder.
  * `crash_step` (or NULL) names the crash point between fsync and rename.
  * 0, -1 with err, or JOURNAL_CRASHED. */
@@ -341,54 +318,32 @@ static int write_atomic(journal_t *j, const char *name, const char *data, size_t
     snprintf(tmp, sizeof(tmp), "%s.tmp", name);
     int fd = openat(j->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        set_err(err, errlen, "%s/%s: %s", j->dir, tmp, strerror(errno));
+        sys_set_err(err, errlen, "%s/%s: %s", j->dir, tmp, strerror(errno));
         return -1;
     }
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-        set_err(err, errlen, "%s/%s: write: %s", j->dir, tmp, strerror(errno));
+    if (sys_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+        sys_set_err(err, errlen, "%s/%s: write: %s", j->dir, tmp, strerror(errno));
         close(fd);
         goto fail;
     }
     if (close(fd) < 0) {
-        set_err(err, errlen, "%s/%s: close: %s", j->dir, tmp, strerror(errno));
+        sys_set_err(err, errlen, "%s/%s: close: %s", j->dir, tmp, strerror(errno));
         goto fail;
     }
     if (crash_step && crash_point(crash_step))
         return JOURNAL_CRASHED;
     if (renameat(j->dirfd, tmp, j->dirfd, name) < 0) {
-        set_err(err, errlen, "%s/%s: rename: %s", j->dir, name, strerror(errno));
+        sys_set_err(err, errlen, "%s/%s: rename: %s", j->dir, name, strerror(errno));
         goto fail;
     }
     if (fsync(j->dirfd) < 0) {
-        set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        sys_set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
         return -1;
     }
     return 0;
 fail:
     unlinkat(j->dirfd, tmp, 0);
     return -1;
-}
-
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-    char p[PATH_MAX];
-    if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p)) {
-        set_err(err, errlen, "%s: path too long", path);
-        return -1;
-    }
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-            set_err(err, errlen, "%s: mkdir: %s", p, strerror(errno));
-            return -1;
-        }
-        *s = c;
-        if (!c)
-            return 0;
-    }
 }
 
 static int load_instance(journal_t *j, char *err, size_t errlen)
@@ -404,8 +359,8 @@ static int load_instance(journal_t *j, char *err, size_t errlen)
         for (size_t i = 0; ok && i < len; i++)
             ok = isxdigit((unsigned char)text[i]) && !isupper((unsigned char)text[i]);
         if (!ok) {
-            set_err(err, errlen, "%s/instance:1:1: expected %d lower-case hex digits", j->dir,
-                    JOURNAL_INSTANCE_LEN);
+            sys_set_err(err, errlen, "%s/instance:1:1: expected %d lower-case hex digits", j->dir,
+                        JOURNAL_INSTANCE_LEN);
             free(text);
             return -1;
         }
@@ -415,7 +370,7 @@ static int load_instance(journal_t *j, char *err, size_t errlen)
     }
     unsigned char raw[JOURNAL_INSTANCE_LEN / 2];
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        set_err(err, errlen, "%s/instance: no random bytes", j->dir);
+        sys_set_err(err, errlen, "%s/instance: no random bytes", j->dir);
         return -1;
     }
     for (size_t i = 0; i < sizeof(raw); i++)
@@ -467,14 +422,14 @@ static int load_state(journal_t *j, char *err, size_t errlen)
     char *cur = text;
     size_t mlen = strlen(STATE_MAGIC);
     if (strncmp(cur, STATE_MAGIC "\n", mlen + 1) != 0) {
-        set_err(err, errlen, "%s/state:1:1: not a journal state file", j->dir);
+        sys_set_err(err, errlen, "%s/state:1:1: not a journal state file", j->dir);
         goto fail;
     }
     cur += mlen + 1;
     if (header_i64(&cur, "seq", &j->committed_seq) < 0 ||
         header_i64(&cur, "gen", &j->covered_gen) < 0 || j->committed_seq < 0 ||
         header_cursor(&cur, &j->cursor) < 0) {
-        set_err(err, errlen, "%s/state: corrupt (expected seq, gen and cursor lines)", j->dir);
+        sys_set_err(err, errlen, "%s/state: corrupt (expected seq, gen and cursor lines)", j->dir);
         goto fail;
     }
     free(text);
@@ -536,7 +491,7 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
                     const struct counter_delta *r = &pending.rows[i];
                     if (counter_deltas_push(d, r->chain, r->account, r->reason, r->bucket, r->n) <
                         0) {
-                        set_err(err, errlen, "%s:%d: out of memory", name, lineno);
+                        sys_set_err(err, errlen, "%s:%d: out of memory", name, lineno);
                         goto out;
                     }
                 }
@@ -546,7 +501,7 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
             /* from here on appends are grouped (after a compacted body) */
             grouped = 1;
             if (cursor && set_cursor(cursor, cur) < 0) {
-                set_err(err, errlen, "%s:%d: out of memory", name, lineno);
+                sys_set_err(err, errlen, "%s:%d: out of memory", name, lineno);
                 goto out;
             }
             p += llen + 1;
@@ -554,12 +509,12 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
         }
         int prc = nl ? record_parse(p, llen, grouped ? &pending : d) : -1;
         if (prc == -2) {
-            set_err(err, errlen, "%s:%d: out of memory", name, lineno);
+            sys_set_err(err, errlen, "%s:%d: out of memory", name, lineno);
             goto out;
         }
         if (prc == -1) {
             if (strict) {
-                set_err(err, errlen, "%s:%d:1: corrupt record", name, lineno);
+                sys_set_err(err, errlen, "%s:%d:1: corrupt record", name, lineno);
                 goto out;
             }
             (*bad)++;
@@ -596,25 +551,25 @@ static int load_intent(journal_t *j, int64_t seq, struct journal_recovery *rec, 
     size_t mlen = strlen(INTENT_MAGIC);
     int64_t fseq, gen, rows;
     if (strncmp(cur, INTENT_MAGIC "\n", mlen + 1) != 0) {
-        set_err(err, errlen, "%s:1:1: not a flush intent", path);
+        sys_set_err(err, errlen, "%s:1:1: not a flush intent", path);
         goto fail;
     }
     cur += mlen + 1;
     char *iline = cur, *nl = strchr(cur, '\n');
     if (!nl || strncmp(iline, "instance ", 9) || (size_t)(nl - iline) != 9 + JOURNAL_INSTANCE_LEN ||
         strncmp(iline + 9, j->instance, JOURNAL_INSTANCE_LEN)) {
-        set_err(err, errlen, "%s:2:1: instance line missing or not %s", path, j->instance);
+        sys_set_err(err, errlen, "%s:2:1: instance line missing or not %s", path, j->instance);
         goto fail;
     }
     cur = nl + 1;
     if (header_i64(&cur, "seq", &fseq) < 0 || fseq != seq || header_i64(&cur, "gen", &gen) < 0 ||
         header_i64(&cur, "rows", &rows) < 0) {
-        set_err(err, errlen, "%s:3:1: expected seq %" PRId64 ", gen and rows lines", path, seq);
+        sys_set_err(err, errlen, "%s:3:1: expected seq %" PRId64 ", gen and rows lines", path, seq);
         goto fail;
     }
     char *icursor = NULL;
     if (header_cursor(&cur, &icursor) < 0) {
-        set_err(err, errlen, "%s:6:1: bad cursor line", path);
+        sys_set_err(err, errlen, "%s:6:1: bad cursor line", path);
         goto fail;
     }
     free(rec->intent_cursor);
@@ -624,8 +579,8 @@ static int load_intent(journal_t *j, int64_t seq, struct journal_recovery *rec, 
                       NULL, NULL, err, errlen) < 0)
         goto fail;
     if ((int64_t)rec->intent.nrows != rows) {
-        set_err(err, errlen, "%s: %zu records, header says %" PRId64, path, rec->intent.nrows,
-                rows);
+        sys_set_err(err, errlen, "%s: %zu records, header says %" PRId64, path, rec->intent.nrows,
+                    rows);
         goto fail;
     }
     rec->has_intent = 1;
@@ -658,7 +613,7 @@ static int scan_dir(journal_t *j, struct dir_scan *s, char *err, size_t errlen)
     int fd = dup(j->dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
-        set_err(err, errlen, "%s: %s", j->dir, strerror(errno));
+        sys_set_err(err, errlen, "%s: %s", j->dir, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -676,7 +631,7 @@ static int scan_dir(journal_t *j, struct dir_scan *s, char *err, size_t errlen)
                 size_t ncap = s->cap ? s->cap * 2 : 16;
                 int64_t *ng = realloc(s->gens, ncap * sizeof(*ng));
                 if (!ng) {
-                    set_err(err, errlen, "%s: out of memory", j->dir);
+                    sys_set_err(err, errlen, "%s: out of memory", j->dir);
                     rc = -1;
                     break;
                 }
@@ -688,7 +643,7 @@ static int scan_dir(journal_t *j, struct dir_scan *s, char *err, size_t errlen)
             if (s->nintents < 2)
                 s->intent_seq[s->nintents++] = n;
             else {
-                set_err(err, errlen, "%s: more than two flush intents", j->dir);
+                sys_set_err(err, errlen, "%s: more than two flush intents", j->dir);
                 rc = -1;
                 break;
             }
@@ -710,12 +665,12 @@ static int open_gen(journal_t *j, int64_t gen, char *err, size_t errlen)
     snprintf(name, sizeof(name), "journal.%" PRId64, gen);
     int fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
+        sys_set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || fsync(j->dirfd) < 0) {
-        set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
+        sys_set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
         close(fd);
         return -1;
     }
@@ -725,10 +680,10 @@ static int open_gen(journal_t *j, int64_t gen, char *err, size_t errlen)
         size_t start = 0;
         char check[CHECK_HEX + 1];
         int bad = buf_printf(&b, "H 2") < 0 || record_check(b.p + start, b.len, check) < 0 ||
-                  buf_printf(&b, " %s\n", check) < 0 || write_all(fd, b.p, b.len) < 0;
+                  buf_printf(&b, " %s\n", check) < 0 || sys_write_all(fd, b.p, b.len) < 0;
         free(b.p);
         if (bad) {
-            set_err(err, errlen, "%s/%s: header: %s", j->dir, name, strerror(errno));
+            sys_set_err(err, errlen, "%s/%s: header: %s", j->dir, name, strerror(errno));
             close(fd);
             return -1;
         }
@@ -749,7 +704,7 @@ static int drop_intent(journal_t *j, int64_t seq, char *err, size_t errlen)
     char name[64];
     snprintf(name, sizeof(name), "flush.%" PRId64, seq);
     if ((unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) || fsync(j->dirfd) < 0) {
-        set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
+        sys_set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
         return -1;
     }
     return 0;
@@ -770,8 +725,8 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
             if (drop_intent(j, seq, err, errlen) < 0)
                 goto fail;
         } else if (rec->has_intent) {
-            set_err(err, errlen, "%s: two unfinished flushes (%" PRId64 " and %" PRId64 ")", j->dir,
-                    rec->intent_seq, seq);
+            sys_set_err(err, errlen, "%s: two unfinished flushes (%" PRId64 " and %" PRId64 ")",
+                        j->dir, rec->intent_seq, seq);
             goto fail;
         } else if (load_intent(j, seq, rec, err, errlen) < 0) {
             goto fail;
@@ -781,7 +736,7 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
         j->intent_seq = rec->intent_seq;
         j->intent_gen = rec->intent_gen;
         if (set_cursor(&j->intent_cursor, rec->intent_cursor) < 0) {
-            set_err(err, errlen, "%s: out of memory", j->dir);
+            sys_set_err(err, errlen, "%s: out of memory", j->dir);
             goto fail;
         }
         if (rec->intent_gen > j->covered_gen)
@@ -793,7 +748,7 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
     /* without a position in a generation, the intent's (newer than the
      * state's) or the state's holds */
     if (rec->has_intent && rec->intent_cursor && set_cursor(&j->cursor, rec->intent_cursor) < 0) {
-        set_err(err, errlen, "%s: out of memory", j->dir);
+        sys_set_err(err, errlen, "%s: out of memory", j->dir);
         goto fail;
     }
     j->oldest_gen = s.ngens ? s.gens[0] : maxgen + 1;
@@ -809,7 +764,7 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
         if (g <= j->covered_gen || (g >= skip_first && g <= skip_last)) {
             /* its deltas are in the intent, committed, or compacted */
             if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
-                set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
+                sys_set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
                 goto fail;
             }
             continue;
@@ -841,14 +796,14 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
         text = NULL;
     }
     if (fsync(j->dirfd) < 0) {
-        set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        sys_set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
         goto fail;
     }
     j->next_seq = (rec->has_intent ? rec->intent_seq : j->committed_seq) + 1;
     if (open_gen(j, maxgen + 1, err, errlen) < 0)
         goto fail;
     if (j->cursor && !(rec->cursor = strdup(j->cursor))) {
-        set_err(err, errlen, "%s: out of memory", j->dir);
+        sys_set_err(err, errlen, "%s: out of memory", j->dir);
         goto fail;
     }
     free(s.gens);
@@ -866,31 +821,34 @@ journal_t *journal_open(const char *dir, struct journal_recovery *rec, char *err
     counter_deltas_init(&rec->replay);
     journal_t *j = calloc(1, sizeof(*j));
     if (!j || !(j->dir = strdup(dir))) {
-        set_err(err, errlen, "%s: out of memory", dir);
+        sys_set_err(err, errlen, "%s: out of memory", dir);
         goto fail;
     }
     j->fd = -1;
     j->dirfd = -1;
     j->lockfd = -1;
-    if (mkdir_p(dir, err, errlen) < 0)
+    if (sys_mkdirs(dir) < 0) {
+        sys_set_err(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
         goto fail;
+    }
     j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dirfd < 0) {
-        set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        sys_set_err(err, errlen, "%s: %s", dir, strerror(errno));
         goto fail;
     }
     /* two processes on one journal would each replay and flush it */
     j->lockfd = openat(j->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (j->lockfd < 0) {
-        set_err(err, errlen, "%s/lock: %s", dir, strerror(errno));
+        sys_set_err(err, errlen, "%s/lock: %s", dir, strerror(errno));
         goto fail;
     }
     if (flock(j->lockfd, LOCK_EX | LOCK_NB) < 0) {
-        set_err(err, errlen,
-                errno == EWOULDBLOCK ? "%s: journal in use by another process (a cc-gateway of the "
-                                       "same source is running)"
-                                     : "%s/lock: %s",
-                dir, strerror(errno));
+        sys_set_err(err, errlen,
+                    errno == EWOULDBLOCK
+                        ? "%s: journal in use by another process (a cc-gateway of the "
+                          "same source is running)"
+                        : "%s/lock: %s",
+                    dir, strerror(errno));
         goto fail;
     }
     if (load_instance(j, err, errlen) < 0 || load_state(j, err, errlen) < 0 ||
@@ -961,14 +919,15 @@ int journal_append_at(journal_t *j, const struct counter_deltas *d, const char *
     int moved = (cursor == NULL) != (j->cursor == NULL) ||
                 (cursor && j->cursor && strcmp(cursor, j->cursor) != 0);
     if (cursor && !cursor_ok(cursor)) {
-        set_err(err, errlen, "journal: bad cursor \"%.64s\"", cursor);
+        sys_set_err(err, errlen, "journal: bad cursor \"%.64s\"", cursor);
         return -1;
     }
     for (size_t i = 0; i < d->nrows; i++) {
         if (d->rows[i].n == 0)
             continue;
         if (record_format(&b, &d->rows[i]) < 0) {
-            set_err(err, errlen, "journal: cannot format record %zu (out of memory or bad key)", i);
+            sys_set_err(err, errlen, "journal: cannot format record %zu (out of memory or bad key)",
+                        i);
             goto fail;
         }
     }
@@ -976,11 +935,12 @@ int journal_append_at(journal_t *j, const struct counter_deltas *d, const char *
         return 0;
     if (cursor_record_format(&b, cursor ? cursor : j->cursor) < 0 ||
         (cursor && set_cursor(&j->cursor, cursor) < 0)) {
-        set_err(err, errlen, "journal: out of memory");
+        sys_set_err(err, errlen, "journal: out of memory");
         goto fail;
     }
-    if (write_all(j->fd, b.p, b.len) < 0) {
-        set_err(err, errlen, "%s/journal.%" PRId64 ": write: %s", j->dir, j->gen, strerror(errno));
+    if (sys_write_all(j->fd, b.p, b.len) < 0) {
+        sys_set_err(err, errlen, "%s/journal.%" PRId64 ": write: %s", j->dir, j->gen,
+                    strerror(errno));
         /* cut a partial record so that later appends start on a line */
         if (ftruncate(j->fd, j->size) < 0)
             log_msg(LOG_ERROR, "journal_truncate_failed", "%s/journal.%" PRId64 ": %s", j->dir,
@@ -1003,8 +963,8 @@ const char *journal_cursor(const journal_t *j)
 int journal_sync(journal_t *j, char *err, size_t errlen)
 {
     if (fdatasync(j->fd) < 0) {
-        set_err(err, errlen, "%s/journal.%" PRId64 ": fdatasync: %s", j->dir, j->gen,
-                strerror(errno));
+        sys_set_err(err, errlen, "%s/journal.%" PRId64 ": fdatasync: %s", j->dir, j->gen,
+                    strerror(errno));
         return -1;
     }
     return 0;
@@ -1054,7 +1014,7 @@ int journal_intent_write_at(journal_t *j, int64_t seq, int64_t gen, const struct
     free(b.p);
     return 0;
 oom:
-    set_err(err, errlen, "%s/flush.%" PRId64 ": out of memory or bad key", j->dir, seq);
+    sys_set_err(err, errlen, "%s/flush.%" PRId64 ": out of memory or bad key", j->dir, seq);
 fail:
     free(b.p);
     return -1;
@@ -1066,7 +1026,7 @@ int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen)
         char name[64];
         snprintf(name, sizeof(name), "journal.%" PRId64, g);
         if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
-            set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
+            sys_set_err(err, errlen, "%s/%s: unlink: %s", j->dir, name, strerror(errno));
             return -1;
         }
         j->oldest_gen = g + 1;
@@ -1074,7 +1034,7 @@ int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen)
             return JOURNAL_CRASHED;
     }
     if (fsync(j->dirfd) < 0) {
-        set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        sys_set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
         return -1;
     }
     if (gen >= j->gen - 1) {
@@ -1128,7 +1088,7 @@ static int compact_read(journal_t *j, int64_t g, counter_t *sum, size_t *bad, in
     if (parse_records(path, text, len, 1, 0, &d, bad, NULL, NULL, err, errlen) < 0)
         goto fail;
     if (counter_give_back(sum, COUNTER_PG, &d) < 0) {
-        set_err(err, errlen, "%s: out of memory", path);
+        sys_set_err(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     *bytes += (int64_t)len;
@@ -1154,7 +1114,7 @@ int journal_compact(journal_t *j, struct journal_compaction *res, char *err, siz
     memset(res, 0, sizeof(*res));
     counter_deltas_init(&sum_rows);
     if (!sum) {
-        set_err(err, errlen, "%s: compaction: out of memory", j->dir);
+        sys_set_err(err, errlen, "%s: compaction: out of memory", j->dir);
         goto out;
     }
     if (journal_sync(j, err, errlen) < 0)
@@ -1181,7 +1141,7 @@ int journal_compact(journal_t *j, struct journal_compaction *res, char *err, siz
     /* from here on the new generation holds everything: appends go to it */
     fd = openat(j->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
+        sys_set_err(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
         goto out;
     }
     close(j->fd);
@@ -1211,13 +1171,13 @@ int journal_compact(journal_t *j, struct journal_compaction *res, char *err, siz
         }
     }
     if (fsync(j->dirfd) < 0) {
-        set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        sys_set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
         goto out;
     }
     rc = 0;
     goto out;
 oom:
-    set_err(err, errlen, "%s: compaction: out of memory", j->dir);
+    sys_set_err(err, errlen, "%s: compaction: out of memory", j->dir);
 out:
     free(b.p);
     counter_deltas_free(&sum_rows);

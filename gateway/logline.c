@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bucket.h"
+#include "sys.h"
 
 /* Groups of REQUEST_PATTERN, in order. */
 enum {
@@ -242,7 +243,7 @@ static int stderr_severity(const char *line, size_t len)
         const char *tag;
         int severity;
     } tags[] = {{"[ALERT]", 1}, {"[WARNING]", 4}, {"[NOTICE]", 5}, {"[DEBUG]", 7}};
-    for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(tags); i++) {
         size_t n = strlen(tags[i].tag);
         if (len >= n && memcmp(line, tags[i].tag, n) == 0)
             return tags[i].severity;

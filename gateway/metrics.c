@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "prom.h"
+#include "sys.h"
 
 #define RECONCILE_MAX 64
 
@@ -222,7 +223,7 @@ static int health_json(struct gateway *gw, struct httpd_response *resp)
                           !s.has_statsock || s.statsock.last_ok, "lines",
                           (json_int_t)s.ingest.lines, "relays", (json_int_t)s.ingest.relays,
                           "haproxy_dropped_logs", (json_int_t)s.statsock.dropped_total, "uptime_ms",
-                          (json_int_t)(gateway_now_ms() - gw->started_ms));
+                          (json_int_t)(sys_wall_ms() - gw->started_ms));
     if (!j)
         return -1;
     int rc = httpd_reply_json(resp, ok ? 200 : 503, j);

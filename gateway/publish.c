@@ -10,6 +10,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "sys.h"
+
 #define KEY_MAX 512
 
 struct publish {
@@ -21,16 +23,6 @@ struct publish {
     int timeout_ms;
     redisContext *ctx;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 publish_t *publish_new(const char *host, int port, const char *prefix, const char *gateway,
                        int64_t ttl_secs, int timeout_ms)
@@ -81,12 +73,12 @@ int publish_connect(publish_t *p, char *err, size_t errlen)
     struct timeval tv = {.tv_sec = p->timeout_ms / 1000, .tv_usec = (p->timeout_ms % 1000) * 1000};
     p->ctx = redisConnectWithTimeout(p->host, p->port, tv);
     if (!p->ctx || p->ctx->err) {
-        set_err(err, errlen, "redis %s:%d: %s", p->host, p->port,
-                p->ctx ? p->ctx->errstr : "out of memory");
+        sys_set_err(err, errlen, "redis %s:%d: %s", p->host, p->port,
+                    p->ctx ? p->ctx->errstr : "out of memory");
         goto fail;
     }
     if (redisSetTimeout(p->ctx, tv) != REDIS_OK) {
-        set_err(err, errlen, "redis %s:%d: cannot set the command timeout", p->host, p->port);
+        sys_set_err(err, errlen, "redis %s:%d: cannot set the command timeout", p->host, p->port);
         goto fail;
     }
     return 0;
@@ -126,7 +118,7 @@ int publish_send(publish_t *p, const struct counter_deltas *d, char *err, size_t
     if (errlen)
         err[0] = '\0';
     if (!p->ctx) {
-        set_err(err, errlen, "redis: not connected");
+        sys_set_err(err, errlen, "redis: not connected");
         return -1;
     }
     if (redisAppendCommand(p->ctx, "MULTI") != REDIS_OK)
@@ -175,25 +167,25 @@ int publish_send(publish_t *p, const struct counter_deltas *d, char *err, size_t
     int ok = 0;
     for (size_t i = 0; i < queued; i++) {
         if (redisGetReply(p->ctx, (void **)&reply) != REDIS_OK) {
-            set_err(err, errlen, "redis %s:%d: %s", p->host, p->port, p->ctx->errstr);
+            sys_set_err(err, errlen, "redis %s:%d: %s", p->host, p->port, p->ctx->errstr);
             goto fail;
         }
         if (i + 1 == queued)
             ok = reply->type == REDIS_REPLY_ARRAY;
         if (reply->type == REDIS_REPLY_ERROR && !ok)
-            set_err(err, errlen, "redis: %s", reply->str);
+            sys_set_err(err, errlen, "redis: %s", reply->str);
         freeReplyObject(reply);
         reply = NULL;
     }
     if (!ok) {
         if (!err[0])
-            set_err(err, errlen, "redis: EXEC failed");
+            sys_set_err(err, errlen, "redis: EXEC failed");
         goto fail;
     }
     free(keys.keys);
     return 0;
 oom:
-    set_err(err, errlen, "redis: out of memory building the pipeline");
+    sys_set_err(err, errlen, "redis: out of memory building the pipeline");
 fail:
     free(keys.keys);
     disconnect(p);

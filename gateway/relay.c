@@ -3,6 +3,7 @@
  * through an open-addressing array of 32-bit host indices hashed with XXH3
  * over the host name. */
 #include "relay.h"
+#include "sys.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -264,7 +265,7 @@ int relay_rule_check(const relay_table_t *t, const struct logline *line, struct 
     }
     /* The HTTP tier's refusals (haproxy/templates/http.cfg.in) come first:
      * their Host may be anything, even a valid host followed by a comma. */
-    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(refusals); i++) {
         if (span_eq(line->backend, refusals[i].backend, strlen(refusals[i].backend))) {
             *reason = refusals[i].reason;
             return 0;

@@ -13,34 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sys.h"
+
 #define SEGMENT_SPLICE_MAX (16u << 20) /* more than any pipe holds */
 #define SEGMENT_COPY_BUF (64u << 10)
-
-int segment_mkdirs(const char *path)
-{
-    char tmp[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(tmp, path, n + 1);
-    char *slash = strrchr(tmp, '/');
-    if (!slash)
-        return 0;
-    *slash = '\0';
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (tmp[0] && mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
 
 int segment_path(const char *dir, int64_t seg, char *out, size_t outlen)
 {
@@ -245,7 +221,6 @@ struct segment_writer {
 
 segment_writer_t *segment_writer_open(const char *dir, int64_t max_bytes, char *err, size_t errlen)
 {
-    char probe[PATH_MAX];
     segment_writer_t *w = calloc(1, sizeof(*w));
     if (!w || !(w->dir = strdup(dir))) {
         free(w);
@@ -254,9 +229,7 @@ segment_writer_t *segment_writer_open(const char *dir, int64_t max_bytes, char *
     }
     w->fd = w->dirfd = -1;
     w->max_bytes = max_bytes > 4096 ? max_bytes : 4096;
-    snprintf(probe, sizeof(probe), "%s/x", dir);
-    if (segment_mkdirs(probe) < 0 ||
-        (w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    if (sys_mkdirs(dir) < 0 || (w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         segment_writer_close(w);
         return NULL;

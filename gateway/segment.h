@@ -37,10 +37,6 @@ struct segment_pos {
 /* "<dir>/requests.<seg zero-padded to 10>.log". 0, or -1 when it does not fit. */
 int segment_path(const char *dir, int64_t seg, char *out, size_t outlen);
 
-/* Create every missing directory of `path` (mkdir -p of its dirname). 0, or
- * -1 with errno set. */
-int segment_mkdirs(const char *path);
-
 /* The lowest and highest segment numbers in `dir` (0 and 0 when there is
  * none), and their total size. 0, or -1 with err. */
 int segment_range(const char *dir, int64_t *lowest, int64_t *highest, int64_t *total_bytes,

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "segment.h"
 #include "statsock.h"
+#include "sys.h"
 
 #define SUP_PIPE_DEFAULT (16u << 20)
 #define SUP_LOCK_WAIT_MS 60000 /* for a previous worker to finish counting */
@@ -50,13 +51,6 @@ static void on_signal(int sig)
         /* full: a signal of each kind is pending already */
     }
     errno = saved;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(int64_t ms)
@@ -222,7 +216,7 @@ static void set_cloexec(int fd, int on)
 static void child_prepare(pid_t parent, int deathsig, int unblock)
 {
     const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
         signal(sigs[i], SIG_DFL);
     if (prctl(PR_SET_PDEATHSIG, deathsig) < 0 || getppid() != parent)
         _exit(127);
@@ -329,7 +323,7 @@ static pid_t spawn_haproxy(struct sup *s)
     LOG_EVENT(LOG_INFO, "child_started", NULL, "HAProxy started", LF_INT("pid", pid),
               LF_STR("command", o->child_argv[0]),
               LF_INT("segment", segment_writer_current(s->seg)), LF_STR("source", o->source));
-    s->haproxy_started = mono_ms();
+    s->haproxy_started = sys_mono_ms();
     return pid;
 }
 
@@ -361,7 +355,7 @@ static pid_t spawn_worker(struct sup *s)
         dprintf(2, "cc-gateway: cannot run the worker %s: %s\n", o->worker_path, strerror(errno));
         _exit(127);
     }
-    s->worker_started = mono_ms();
+    s->worker_started = sys_mono_ms();
     LOG_EVENT(LOG_INFO, "worker_started", NULL, NULL, LF_INT("pid", pid),
               LF_INT("restarts", s->worker_restarts), LF_STR("source", o->source));
     return pid;
@@ -479,7 +473,7 @@ static void reap(struct sup *s, int *haproxy_status, int *haproxy_done)
             s->worker = -1;
             s->worker_failed = 1;
         } else if (pid == s->worker) {
-            int64_t lived = mono_ms() - s->worker_started;
+            int64_t lived = sys_mono_ms() - s->worker_started;
             /* a worker that got going is restarted at once; only one that
              * dies while starting (a crash loop) is backed off */
             if (lived > SUP_WORKER_STARTED_MS)
@@ -488,7 +482,7 @@ static void reap(struct sup *s, int *haproxy_status, int *haproxy_done)
                       LF_INT("lived_ms", lived), LF_INT("restart_in_ms", s->worker_backoff),
                       LF_STR("source", s->o->source));
             s->worker = -1;
-            s->worker_due = mono_ms() + s->worker_backoff;
+            s->worker_due = sys_mono_ms() + s->worker_backoff;
             s->worker_backoff = s->worker_backoff * 2 > SUP_WORKER_BACKOFF_MAX_MS
                                     ? SUP_WORKER_BACKOFF_MAX_MS
                                     : s->worker_backoff * 2;
@@ -540,7 +534,7 @@ static int install_signals(void)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
         if (sigaction(sigs[i], &sa, NULL) < 0)
             return -1;
     signal(SIGPIPE, SIG_IGN);
@@ -588,7 +582,7 @@ static int take_signals(struct sup *s)
 int supervisor_run(const struct supervisor_options *o)
 {
     struct sup s;
-    char err[256], probe[PATH_MAX];
+    char err[256];
     int ret = 1, stopping = 0;
     memset(&s, 0, sizeof(s));
     s.o = o;
@@ -598,8 +592,7 @@ int supervisor_run(const struct supervisor_options *o)
     s.haproxy_backoff = 100;
     s.worker_backoff = SUP_WORKER_BACKOFF_MIN_MS;
     snprintf(s.pidfile, sizeof(s.pidfile), "%s/haproxy.pid", o->state_dir);
-    snprintf(probe, sizeof(probe), "%s/x", o->state_dir);
-    if (segment_mkdirs(probe) < 0) {
+    if (sys_mkdirs(o->state_dir) < 0) {
         LOG_EVENT(LOG_ERROR, "start_failed", NULL, strerror(errno), LF_STR("dir", o->state_dir));
         return 1;
     }
@@ -643,7 +636,7 @@ int supervisor_run(const struct supervisor_options *o)
                                 {.fd = s.err_fd, .events = POLLIN}};
         int timeout = -1;
         if (s.worker < 0) {
-            int64_t left = s.worker_due - mono_ms();
+            int64_t left = s.worker_due - sys_mono_ms();
             timeout = left > 0 ? (int)left : 0;
         }
         int pr = poll(pfd, 3, timeout);
@@ -677,11 +670,11 @@ int supervisor_run(const struct supervisor_options *o)
                 break;
             }
         }
-        if (s.worker < 0 && mono_ms() >= s.worker_due) {
+        if (s.worker < 0 && sys_mono_ms() >= s.worker_due) {
             s.worker_restarts++;
             s.worker = spawn_worker(&s);
             if (s.worker < 0)
-                s.worker_due = mono_ms() + s.worker_backoff;
+                s.worker_due = sys_mono_ms() + s.worker_backoff;
         }
         if (!haproxy_done)
             continue;
@@ -697,14 +690,14 @@ int supervisor_run(const struct supervisor_options *o)
             LOG_EVENT(LOG_ERROR, "child_exited", NULL, why, LF_STR("source", o->source));
             break;
         }
-        if (mono_ms() - s.haproxy_started > SUP_STABLE_MS)
+        if (sys_mono_ms() - s.haproxy_started > SUP_STABLE_MS)
             s.haproxy_backoff = 100;
         LOG_EVENT(LOG_WARN, "child_exited", NULL, why, LF_INT("restart_in_ms", s.haproxy_backoff),
                   LF_STR("source", o->source));
-        int64_t until = mono_ms() + s.haproxy_backoff;
-        while (!stopping && mono_ms() < until) {
+        int64_t until = sys_mono_ms() + s.haproxy_backoff;
+        while (!stopping && sys_mono_ms() < until) {
             struct pollfd sp = {.fd = sig_pipe[0], .events = POLLIN};
-            if (poll(&sp, 1, (int)(until - mono_ms())) > 0 && take_signals(&s))
+            if (poll(&sp, 1, (int)(until - sys_mono_ms())) > 0 && take_signals(&s))
                 stopping = 1;
         }
         if (stopping) {
@@ -741,7 +734,7 @@ out:
         ret = 1;
     const int fds[] = {s.out_fd > 0 ? s.out_fd : -1, s.err_fd, s.out_w, s.err_w,
                        s.drain_fd != s.out_fd ? s.drain_fd : -1};
-    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);
     for (size_t i = 0; i < s.nqueue; i++)

@@ -18,6 +18,7 @@
 #include "gateway.h"
 #include "httpd.h"
 #include "log.h"
+#include "sys.h"
 
 /* While caught up, the worker sleeps until the supervisor writes to a
  * segment (inotify; the supervisor writes in batches, so a wake-up is a
@@ -39,13 +40,6 @@ static void on_signal(int sig)
         /* full: one of each is pending */
     }
     errno = saved;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct worker {
@@ -143,7 +137,7 @@ static void report_gaps(struct worker *w)
 {
     reconcile_t *r = w->gw.reconcile;
     size_t n = reconcile_nbackends(r);
-    for (size_t i = 0; i < n && i < sizeof(w->gap_logged) / sizeof(w->gap_logged[0]); i++) {
+    for (size_t i = 0; i < n && i < ARRAY_LEN(w->gap_logged); i++) {
         struct reconcile_backend b;
         reconcile_backend(r, i, &b);
         if (b.gap == w->gap_logged[i])
@@ -161,7 +155,7 @@ static void report_gaps(struct worker *w)
                   LF_STR("chain", b.chain), LF_INT("gap", b.gap), LF_INT("haproxy", b.haproxy),
                   LF_STR("source", w->gw.source));
         if (w->gw.events)
-            events_add(w->gw.events, gateway_now_ms(), b.gap > 0 ? 4 : 6, msg, strlen(msg));
+            events_add(w->gw.events, sys_wall_ms(), b.gap > 0 ? 4 : 6, msg, strlen(msg));
     }
 }
 
@@ -169,7 +163,7 @@ static void report_gaps(struct worker *w)
 static int64_t step(struct worker *w, int *at_end)
 {
     char err[256];
-    w->now_ms = gateway_now_ms();
+    w->now_ms = sys_wall_ms();
     pthread_mutex_lock(&w->gw.lock);
     int64_t n = follow_step(&w->follow, WORKER_BATCH, on_line, w, at_end, err, sizeof(err));
     update_cursor(w);
@@ -224,13 +218,13 @@ static void orphan_drain(struct worker *w)
     int fl = fcntl(w->o->drain_fd, F_GETFL);
     if (fl >= 0)
         (void)fcntl(w->o->drain_fd, F_SETFL, fl | O_NONBLOCK);
-    int64_t moved = 0, until = mono_ms() + WORKER_DRAIN_WAIT_MS;
+    int64_t moved = 0, until = sys_mono_ms() + WORKER_DRAIN_WAIT_MS;
     for (;;) {
         int gone = process_gone(pid);
         ssize_t n;
         while ((n = segment_writer_move(sw, w->o->drain_fd, err, sizeof(err))) > 0)
             moved += n;
-        if (n == 0 || gone || mono_ms() >= until)
+        if (n == 0 || gone || sys_mono_ms() >= until)
             break;
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
@@ -252,7 +246,7 @@ static int install_signals(void)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
         if (sigaction(sigs[i], &sa, NULL) < 0)
             return -1;
     signal(SIGPIPE, SIG_IGN);
@@ -334,7 +328,7 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
               LF_INT("from_offset", pos.off), LF_INT("restarts", o->restarts),
               LF_INT("metrics_port", w->gw.httpd ? httpd_port(w->gw.httpd) : 0));
     atomic_store(&w->gw.source_up, 1);
-    int64_t next_retain = mono_ms();
+    int64_t next_retain = sys_mono_ms();
     int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (ino >= 0 &&
         inotify_add_watch(ino, w->gw.segments_dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
@@ -358,9 +352,9 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
             ret = 0;
             break;
         }
-        if (o->no_delivery && mono_ms() >= next_retain) {
+        if (o->no_delivery && sys_mono_ms() >= next_retain) {
             retain(w, follow_pos(&w->follow).seg);
-            next_retain = mono_ms() + WORKER_RETAIN_PERIOD_MS;
+            next_retain = sys_mono_ms() + WORKER_RETAIN_PERIOD_MS;
         }
         struct pollfd pfd[2] = {{.fd = sig_pipe[0], .events = POLLIN},
                                 {.fd = ino, .events = POLLIN}};

@@ -25,6 +25,10 @@ int sys_set_err(char *err, size_t errlen, const char *fmt, ...)
  * 0, or -1 with errno set (the number of bytes written is then unknown). */
 int sys_write_all(int fd, const void *buf, size_t len);
 
+/* Create the directory `dir` and every missing parent (mkdir -p), mode
+ * 0755. 0, or -1 with errno set. */
+int sys_mkdirs(const char *dir);
+
 /* fsync the directory `dir`, so that a rename or create in it is durable.
  * 0, or -1 with errno set. */
 int sys_fsync_dir(const char *dir);
