@@ -368,6 +368,11 @@ run_phase() {
             fail "$phase: $g saw no failed flush: the outage did not reach it"
     done
     [ "$up_seen" -gt 0 ] || fail "$phase: no gateway reported postgres_up 0 while there was no primary"
+    # while only the standby answered, the failed connects say why
+    n=$(cat "$IT_DIR"/run-gw-*/logs/gw-http0.out | grep -c 'no writable primary')
+    note "$phase: $n failed flushes logged 'no writable primary'"
+    [ "$n" -gt "${NO_PRIMARY_SEEN:-0}" ] || fail "$phase: no flush failure said 'no writable primary'"
+    NO_PRIMARY_SEEN=$n
 }
 
 # ---- phase 1: synchronous -------------------------------------------------
