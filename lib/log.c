@@ -528,8 +528,18 @@ static int format_json(struct line *l, const char *ts, enum log_level level, con
     return l->oom ? -1 : 0;
 }
 
+static _Thread_local int writer_thread;
+
+/* Write whole lines. The writer thread writes without the mutex: while it
+ * runs nobody else writes directly, and log_async_stop() holds the mutex
+ * until it has written everything queued, so that a line written directly
+ * after the stop never overtakes a queued one of the same thread. */
 static void write_line(const char *p, size_t len)
 {
+    if (writer_thread) {
+        (void)sys_write_all(atomic_load(&log_fd), p, len);
+        return;
+    }
     pthread_mutex_lock(&log_lock);
     (void)sys_write_all(atomic_load(&log_fd), p, len); /* nowhere left to report a failure */
     pthread_mutex_unlock(&log_lock);
@@ -541,10 +551,11 @@ static void write_line(const char *p, size_t len)
  * one thread that writes them in batches. A caller only claims a ticket with
  * a compare-and-swap and copies its line: no mutex, no system call. Lines
  * leave in ticket order, so each thread's lines stay in its order. */
-#define SLOT_INLINE 480             /* longer lines are handed over on the heap */
-#define BATCH_BYTES (64 * 1024)     /* one write() per batch at most this big */
-#define IDLE_SLEEP_MIN_NS 200000L   /* writer's nap when the queue is empty... */
-#define IDLE_SLEEP_MAX_NS 20000000L /* ...doubling while it stays empty */
+#define SLOT_INLINE 480            /* longer lines are handed over on the heap */
+#define BATCH_BYTES (64 * 1024)    /* one write() per batch at most this big */
+#define IDLE_SLEEP_MIN_NS 100000L  /* writer's nap when the queue is empty... */
+#define IDLE_SLEEP_MAX_NS 1600000L /* ...doubling; beyond it waits for a signal */
+#define IDLE_WAIT_MS 100           /* longest wait for a signal */
 
 struct slot {
     _Atomic size_t seq;
@@ -561,10 +572,24 @@ static struct {
     _Alignas(64) atomic_int users;    /* callers inside async_put() */
     _Atomic uint64_t dropped, reported;
     atomic_int on, stop;
+    /* The writer, idle for a while, waits on `wake`; only then does a
+     * caller take `wake_lock` to signal it: never while lines flow. */
+    _Alignas(64) atomic_int sleeping;
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake;
     pthread_t thread;
-} q;
+} q = {.wake_lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static _Thread_local int writer_thread;
+/* Wake the writer if it waits (from a caller that queued a line, or the stop). */
+static void writer_wake(void)
+{
+    if (!atomic_load(&q.sleeping))
+        return;
+    pthread_mutex_lock(&q.wake_lock);
+    atomic_store(&q.sleeping, 0);
+    pthread_cond_signal(&q.wake);
+    pthread_mutex_unlock(&q.wake_lock);
+}
 
 /* Queue the line; 1 when queued or dropped (counted), 0 when the writer is
  * off and the caller writes it itself. Takes over l->p when on the heap. */
@@ -612,8 +637,9 @@ static int async_put(struct line *l)
         s->len = 0; /* out of memory: the line is lost, and counted */
         atomic_fetch_add_explicit(&q.dropped, 1, memory_order_relaxed);
     }
-    atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+    atomic_store(&s->seq, pos + 1);
     atomic_fetch_sub_explicit(&q.users, 1, memory_order_release);
+    writer_wake();
     return 1;
 }
 
@@ -671,6 +697,33 @@ static void report_drops(char *batch, size_t *blen)
               LF_INT("dropped_total", d));
 }
 
+/* Idle for a while: wait until a caller queues a line (or IDLE_WAIT_MS).
+ * `sleeping` is set before the queue is checked once more, and a caller
+ * checks it after publishing its line (both seq_cst): one of the two sees
+ * the other, so no line waits for the timeout. */
+static void writer_wait(void)
+{
+    struct timespec until;
+
+    atomic_store(&q.sleeping, 1);
+    if (atomic_load(&q.slots[q.tail & q.mask].seq) == q.tail + 1 || atomic_load(&q.stop)) {
+        atomic_store(&q.sleeping, 0);
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += IDLE_WAIT_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&q.wake_lock);
+    while (atomic_load(&q.sleeping) && !atomic_load(&q.stop))
+        if (pthread_cond_timedwait(&q.wake, &q.wake_lock, &until) != 0)
+            break;
+    atomic_store(&q.sleeping, 0);
+    pthread_mutex_unlock(&q.wake_lock);
+}
+
 static void *writer(void *arg)
 {
     static char batch[BATCH_BYTES];
@@ -692,10 +745,13 @@ static void *writer(void *arg)
          * the callers inside); done once every ticket is written. */
         if (stopping && q.tail == atomic_load(&q.head))
             break;
-        struct timespec ts = {0, stopping ? IDLE_SLEEP_MIN_NS : nap};
-        nanosleep(&ts, NULL);
-        if (nap < IDLE_SLEEP_MAX_NS)
+        if (stopping || nap <= IDLE_SLEEP_MAX_NS) {
+            struct timespec ts = {0, stopping ? IDLE_SLEEP_MIN_NS : nap};
+            nanosleep(&ts, NULL);
             nap *= 2;
+            continue;
+        }
+        writer_wait();
     }
     return NULL;
 }
@@ -730,17 +786,21 @@ void log_async_stop(void)
 {
     if (!atomic_load(&q.on))
         return;
-    /* New lines are written directly from now on; callers already inside
-     * async_put() finish queueing, then the writer writes what was queued. */
+    /* New lines are written directly from now on, but only once the mutex
+     * is free again: callers already inside async_put() finish queueing,
+     * then the writer writes everything queued, then the mutex opens. */
+    pthread_mutex_lock(&log_lock);
     atomic_store(&q.on, 0);
     while (atomic_load(&q.users) > 0) {
         struct timespec ts = {0, 100000L};
         nanosleep(&ts, NULL);
     }
     atomic_store(&q.stop, 1);
+    writer_wake();
     pthread_join(q.thread, NULL);
     free(q.slots);
     q.slots = NULL;
+    pthread_mutex_unlock(&log_lock);
 }
 
 uint64_t log_dropped(void)

@@ -503,7 +503,8 @@ static void check_async_lines(FILE *f, int *ticks, long long *reported, int gapl
     free(line);
 }
 
-/* Through the writer thread: complete, whole lines, each thread's in order. */
+/* Through the writer thread, and on across its stop: complete, whole lines,
+ * each thread's in order. */
 START_TEST(test_log_async_complete_ordered)
 {
     char path[] = "/tmp/ccgw-test-log.XXXXXX";
@@ -521,9 +522,13 @@ START_TEST(test_log_async_complete_ordered)
     ck_assert_int_eq(log_async_start(ASYNC_THREADS * ASYNC_PER_THREAD), 0);
     for (long i = 0; i < ASYNC_THREADS; i++)
         ck_assert_int_eq(pthread_create(&th[i], NULL, async_thread, (void *)i), 0);
+    /* Stop while the threads log: their later lines, written directly,
+     * still come after their queued ones. */
+    struct timespec nap = {0, 2000000L};
+    nanosleep(&nap, NULL);
+    log_async_stop();
     for (int i = 0; i < ASYNC_THREADS; i++)
         pthread_join(th[i], NULL);
-    log_async_stop();
     log_async_stop(); /* a second stop is a no-op */
     log_setup(NULL, LOG_FORMAT_TEXT, LOG_INFO, 2);
 
