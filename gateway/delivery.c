@@ -30,6 +30,7 @@
 #define EVENTS_PERIOD_MS 1000
 #define REDIS_TIMEOUT_MS 1000
 #define REDIS_BACKOFF_MAX_MS 10000
+#define NO_PRIMARY_RETRY_MS 2000
 
 static int crash_point(const char *step)
 {
@@ -526,6 +527,7 @@ static int flush_round(struct delivery *d)
         int rc = flush_pg_connect(d->pg, err, sizeof(err));
         pthread_mutex_lock(&d->lock);
         d->st.pg_up = rc == 0;
+        d->st.pg_no_primary = rc < 0 && flush_pg_no_primary(d->pg);
         d->st.schema_ok = rc != FLUSH_SCHEMA_MISMATCH && (rc == 0 || d->st.schema_ok);
         pthread_mutex_unlock(&d->lock);
         if (rc < 0) {
@@ -599,6 +601,10 @@ static void *flush_main(void *arg)
                 /* retry the same flush (same seq, same deltas) later */
                 next_flush = sys_mono_ms() + backoff;
                 backoff = backoff * 2 > retry_max ? retry_max : backoff * 2;
+                /* a failover promotes a new primary within seconds: look
+                 * for it often rather than back off past it */
+                if (flush_pg_no_primary(d->pg) && backoff > NO_PRIMARY_RETRY_MS)
+                    backoff = NO_PRIMARY_RETRY_MS;
             }
         }
         if (sys_mono_ms() >= next_events) {

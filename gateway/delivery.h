@@ -82,6 +82,7 @@ int delivery_stop(delivery_t *d, int64_t timeout_ms);
 
 struct delivery_stats {
     int pg_up;                   /* last PostgreSQL operation succeeded */
+    int pg_no_primary;           /* the last connect found no writable primary (a failover) */
     int redis_up;                /* connected and last publish succeeded */
     int flush_in_progress;       /* a flush is waiting for PostgreSQL */
     int64_t last_flush_ms;       /* epoch ms of the last committed flush, 0: none */

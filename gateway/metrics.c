@@ -189,6 +189,10 @@ char *metrics_render(struct gateway *gw, size_t *len)
     if (s.has_delivery) {
         rc |= one(p, base, "ccgw_gateway_postgres_up", PROM_GAUGE,
                   "1 when the last PostgreSQL operation succeeded.", s.delivery.pg_up);
+        rc |= one(p, base, "ccgw_gateway_postgres_no_primary", PROM_GAUGE,
+                  "1 while PostgreSQL answers but no node is a writable primary (a failover): "
+                  "counts wait in the journal, flushes retry.",
+                  s.delivery.pg_no_primary);
         rc |= one(p, base, "ccgw_gateway_redis_up", PROM_GAUGE,
                   "1 when the last Redis publish succeeded.", s.delivery.redis_up);
         rc |= one(p, base, "ccgw_gateway_flush_failures_total", PROM_COUNTER,
@@ -212,23 +216,57 @@ char *metrics_render(struct gateway *gw, size_t *len)
     return out;
 }
 
+/* "up", "no_primary" (a failover: counts are journaled, flushes retry),
+ * "down", or "none" without PostgreSQL. */
+static const char *postgres_state(const struct snapshot *s)
+{
+    if (!s->has_delivery)
+        return "none";
+    return s->delivery.pg_up ? "up" : s->delivery.pg_no_primary ? "no_primary" : "down";
+}
+
 static int health_json(struct gateway *gw, struct httpd_response *resp)
 {
     struct snapshot s;
     take_snapshot(gw, &s);
     int ok = ready(&s);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I}", "status",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "status",
                           ok ? "ok" : "not ready", "gateway", gw->conf->gateway_name, "source",
                           gw->source, "source_up", s.source_up, "stats_socket_ok",
                           !s.has_statsock || s.statsock.last_ok, "lines",
                           (json_int_t)s.ingest.lines, "relays", (json_int_t)s.ingest.relays,
                           "haproxy_dropped_logs", (json_int_t)s.statsock.dropped_total, "uptime_ms",
-                          (json_int_t)(sys_wall_ms() - gw->started_ms));
+                          (json_int_t)(sys_wall_ms() - gw->started_ms), "postgres",
+                          postgres_state(&s), "pending_rows", (json_int_t)s.delivery.pending_rows,
+                          "worker_restarts", (json_int_t)s.restarts);
     if (!j)
         return -1;
     int rc = httpd_reply_json(resp, ok ? 200 : 503, j);
     json_decref(j);
     return rc;
+}
+
+/* Ready means HAProxy serves and its log is counted; PostgreSQL being down
+ * or failing over does not change that (counts are journaled), but the
+ * answer says so. */
+static int health_ready(struct gateway *gw, struct httpd_response *resp)
+{
+    struct snapshot s;
+    char body[160];
+    take_snapshot(gw, &s);
+    if (!ready(&s))
+        return httpd_reply(resp, 503, NULL, "not ready\n", 10);
+    const char *pg = postgres_state(&s);
+    int n;
+    if (strcmp(pg, "no_primary") == 0)
+        n = snprintf(body, sizeof(body),
+                     "ready (postgres: no writable primary, counts journaled, flush retrying)\n");
+    else if (strcmp(pg, "down") == 0)
+        n = snprintf(body, sizeof(body),
+                     "ready (postgres: down, counts journaled, flush retrying)\n");
+    else
+        n = snprintf(body, sizeof(body), "ready\n");
+    return httpd_reply(resp, 200, NULL, body, (size_t)n);
 }
 
 int metrics_handle(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
@@ -251,12 +289,8 @@ int metrics_handle(void *ctx, const struct httpd_request *req, struct httpd_resp
         return health_json(gw, resp);
     if (strcmp(req->path, "/health/live") == 0)
         return httpd_reply(resp, 200, NULL, "ok\n", 3);
-    if (strcmp(req->path, "/health/ready") == 0) {
-        struct snapshot s;
-        take_snapshot(gw, &s);
-        return ready(&s) ? httpd_reply(resp, 200, NULL, "ready\n", 6)
-                         : httpd_reply(resp, 503, NULL, "not ready\n", 10);
-    }
+    if (strcmp(req->path, "/health/ready") == 0)
+        return health_ready(gw, resp);
     return httpd_reply_error(resp, 404, "not found");
 }
 

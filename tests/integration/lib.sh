@@ -112,7 +112,10 @@ stop_bg() {
 stack_offset() {
     local p try busy
     for try in $(seq 20); do
-        OFF=$(( (RANDOM % 80 + 10) * 100 ))
+        # 5600..9000: PostgreSQL and Redis (55432, 56379) land above the
+        # kernel's ephemeral ports (32768-60999), every other port below them,
+        # so no outgoing connection's source port can take one of ours.
+        OFF=$(( (RANDOM % 35 + 56) * 100 ))
         busy=0
         for p in 8080 8443 8081 8082 8404 8405 8406 9100 9101 9102 8090 55432 56379 18332 18333 18334 18335 \
                  19332 19333 19334 19335; do

@@ -13,6 +13,8 @@
 #      worker drains the pipe; `scripts/stack up` brings the tier back with
 #      one listener; the loss is measured: 0 in most runs, at most the
 #      requests in flight whose answer HAProxy sent but had not logged yet
+#   5. a stale HAProxy of http0 (left serving without a supervisor) is
+#      found by its stats socket and stopped by the next supervisor
 # and the reconciliation gap of http0 and http1 is 0 after each case.
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -175,3 +177,17 @@ note "4: loss on supervisor kill -9 = $LOSS relays (wrk + stack up's $relays, Po
 echo "ok: 4: loss $LOSS (0 <= loss <= 32 in flight)"
 BASE=$total
 gaps_zero 4
+
+note "5. a stale HAProxy of http0 (no supervisor, serving) is stopped before a new one starts"
+sup=$(gw_pid http0 supervisor)
+kill -9 "$sup"
+for _ in $(seq 50); do gone "$(cat "$RUN/data/http0/haproxy.pid")" && break; sleep 0.1; done
+# what an older cc-gateway, or a hand-started HAProxy, leaves behind
+bg stale haproxy -f "$RUN/haproxy/http0.cfg"
+STALE=${IT_PIDS[stale]}
+wait_port "$H0" 10
+"$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up3.log" 2>&1 || { cat "$IT_DIR/up3.log"; fail "5: stack up"; }
+gone "$STALE" || fail "5: the stale HAProxy $STALE still runs beside the new tier"
+grep -q '"stale_haproxy"' "$RUN/logs/gw-http0.out" || fail "5: no stale_haproxy event"
+assert_eq "$(ss -Hltnp "sport = :$H0" | grep -o 'pid=[0-9]*' | sort -u | wc -l)" 1 "5: processes listening on http0's port"
+echo "ok: 5: the stale HAProxy $STALE was stopped, one listener"

@@ -328,7 +328,7 @@ ledger_gaps() {
 
 # run_phase NAME OLD NEW: load, stall OLD's standby, kill OLD, NEW takes over
 run_phase() {
-    local phase=$1 old=$2 new=$3 t0 t1 g up_seen=0 ready before_fail
+    local phase=$1 old=$2 new=$3 t0 t1 g up_seen=0 nopri_seen=0 ready nop before_fail
     declare -A fails0=()
     for g in "${GATEWAYS[@]}"; do fails0[$g]=$(gw_metric_sum "$g" ccgw_gateway_flush_failures_total); done
     start_load "$phase"
@@ -352,9 +352,14 @@ run_phase() {
     for g in "${GATEWAYS[@]}"; do
         up=$(curl -fsS --max-time 5 "http://127.0.0.1:$((9101 + ${OFFS[$g]}))/metrics" |
             awk 'index($1, "ccgw_gateway_postgres_up{") == 1 { print $2; exit }')
-        ready=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$((9101 + ${OFFS[$g]}))/health/ready")
-        note "$phase: no primary: $g http0 postgres_up=$up /health/ready=$ready"
+        ready=$(curl -s -w ' %{http_code}' --max-time 5 "http://127.0.0.1:$((9101 + ${OFFS[$g]}))/health/ready")
+        nop=$(curl -fsS --max-time 5 "http://127.0.0.1:$((9101 + ${OFFS[$g]}))/metrics" |
+            awk 'index($1, "ccgw_gateway_postgres_no_primary{") == 1 { print $2; exit }')
+        note "$phase: no primary: $g http0 postgres_up=$up postgres_no_primary=$nop /health/ready: $ready"
         [ "$up" = 0 ] && up_seen=$((up_seen + 1))
+        # serving and counting go on: ready, and it says why nothing is flushed
+        case $ready in *" 200") ;; *) fail "$phase: $g not ready while only PostgreSQL fails over: $ready" ;; esac
+        case $ready in *"postgres: no writable primary"*|*"postgres: down"*) nopri_seen=$((nopri_seen + 1)) ;; esac
     done
     wait_primary "$new" 90
     t1=$(date +%s.%N)
@@ -368,6 +373,7 @@ run_phase() {
             fail "$phase: $g saw no failed flush: the outage did not reach it"
     done
     [ "$up_seen" -gt 0 ] || fail "$phase: no gateway reported postgres_up 0 while there was no primary"
+    [ "$nopri_seen" -gt 0 ] || fail "$phase: no /health/ready said that PostgreSQL has no writable primary"
     # while only the standby answered, the failed connects say why
     n=$(cat "$IT_DIR"/run-gw-*/logs/gw-http0.out | grep -c 'no writable primary')
     note "$phase: $n failed flushes logged 'no writable primary'"

@@ -13,16 +13,9 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/prom.sh"
 it_setup
 
-# Every DESIGN.md port shifted by one offset where all are free.
-stack_offset
-export CCGW_PORT_OFFSET=$OFF CCGW_RUN_DIR=$IT_DIR/run CCGW_BIN
-EDGE=$((8080 + OFF))
-note "stack on port offset $OFF"
-
-stack_down() { "$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down.log" 2>&1 || cat "$IT_DIR/down.log"; }
-trap 'rc=$?; stack_down; (exit $rc); it_cleanup' EXIT
-
-"$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up.log" 2>&1 || { cat "$IT_DIR/up.log"; fail "stack up"; }
+# Every DESIGN.md port shifted by one offset where all are free (stack_start
+# tries another offset when a port is taken meanwhile).
+stack_start
 "$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up2.log" 2>&1 || { cat "$IT_DIR/up2.log"; fail "second stack up"; }
 grep -q "already running" "$IT_DIR/up2.log" || fail "second up did not notice the running stack"
 grep -q "curl -s -H 'Host: 894334g9f403.0021.chains.local.test'" "$IT_DIR/up.log" \
@@ -204,8 +197,12 @@ done
 for p in evm-a evm-b; do
     grep -Eq "^$p +[0-9]* +stopped" "$IT_DIR/status.log" || fail "status does not show $p stopped"
 done
-assert_eq "$(awk '$1 == "http0" || $1 == "http1" { n += $2 } END { print n }' "$IT_DIR/status.log")" \
+assert_eq "$(awk '($1 == "http0" || $1 == "http1") && $2 == "relays" { n += $3 } END { print n }' "$IT_DIR/status.log")" \
     "$((base_0021 + base_0001 + exp_0021 + exp_0001))" "relays counted by the cc-gateways, shown by status"
+for t in http0 http1; do
+    grep -Eq "^  $t +relays [0-9]+ +gap 0021=0 0001=0\$" "$IT_DIR/status.log" || fail "status does not show $t's reconciliation gap 0"
+    grep -Eq "^  $t +supervisor [0-9]+ +worker [0-9]+ +haproxy [0-9]+\$" "$IT_DIR/status.log" || fail "status does not show $t's processes"
+done
 assert_eq "$(sed -n '/relays in PostgreSQL/,$p' "$IT_DIR/status.log" | awk '$1 == "total" { print $2 }')" \
     "$((base_0021 + base_0001 + exp_0021 + exp_0001))" "relay total shown by status"
 
