@@ -15,21 +15,10 @@
 
 int node_store_mkdirs(const char *path, char *err, size_t errlen)
 {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf))
-        return SYS_ERR("%s: bad directory name", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return SYS_ERR("%s: %s", buf, strerror(errno));
-        buf[i] = c;
-    }
     struct stat st;
+
+    if (sys_mkdirs(path) != 0)
+        return SYS_ERR("%s: %s", path, strerror(errno));
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         return SYS_ERR("%s: not a directory", path);
     return 0;

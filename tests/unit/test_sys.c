@@ -199,6 +199,32 @@ START_TEST(test_sys_write_file_atomic_fails)
 }
 END_TEST
 
+START_TEST(test_sys_mkdirs)
+{
+    char dir[256], path[512];
+    struct stat st;
+
+    unit_tmpdir(dir, sizeof(dir), "ccgw-sys");
+    snprintf(path, sizeof(path), "%s/a/b/c", dir);
+    ck_assert_int_eq(sys_mkdirs(path), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_int_eq(sys_mkdirs(path), 0); /* already there */
+    snprintf(path, sizeof(path), "%s/a/b/c/", dir);
+    ck_assert_int_eq(sys_mkdirs(path), 0); /* trailing slash */
+    snprintf(path, sizeof(path), "%s/a/file", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/a/file/d", dir);
+    errno = 0;
+    ck_assert_int_eq(sys_mkdirs(path), -1);
+    ck_assert_int_eq(errno, ENOTDIR);
+    ck_assert_int_eq(sys_mkdirs(""), -1);
+    ck_assert_int_eq(unit_rmtree(dir), 0);
+}
+END_TEST
+
 START_TEST(test_sys_clocks)
 {
     int64_t m0 = sys_mono_ms(), w = sys_wall_ms();
@@ -228,6 +254,7 @@ Suite *sys_suite(void)
     tcase_add_test(tc, test_sys_write_all_error);
     tcase_add_test(tc, test_sys_write_file_atomic);
     tcase_add_test(tc, test_sys_write_file_atomic_fails);
+    tcase_add_test(tc, test_sys_mkdirs);
     tcase_add_test(tc, test_sys_clocks);
     suite_add_tcase(s, tc);
     return s;
