@@ -228,7 +228,7 @@ segment_writer_t *segment_writer_open(const char *dir, int64_t max_bytes, char *
         return NULL;
     }
     w->fd = w->dirfd = -1;
-    w->max_bytes = max_bytes > 4096 ? max_bytes : 4096;
+    w->max_bytes = max_bytes > 64 ? max_bytes : 64;
     if (sys_mkdirs(dir) < 0 || (w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         segment_writer_close(w);
@@ -275,7 +275,7 @@ int segment_writer_start(segment_writer_t *w, pid_t pid, char *err, size_t errle
         snprintf(err, errlen, "%s: path too long", w->dir);
         return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
@@ -324,7 +324,7 @@ int segment_writer_adopt(segment_writer_t *w, char *err, size_t errlen)
         snprintf(err, errlen, "%s: path too long", w->dir);
         return -1;
     }
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         if (fd >= 0)

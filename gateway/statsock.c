@@ -118,30 +118,28 @@ out:
     return ret;
 }
 
-int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen)
+/* One `show info` and its numeric field `name`. 0 or -1 with err. */
+static int query_field(const char *path, const char *name, int64_t *value, char *err, size_t errlen)
 {
     char *buf = NULL;
     size_t len = 0;
     if (statsock_command(path, "show info\n", &buf, &len, STATSOCK_MAX_ANSWER, err, errlen) < 0)
         return -1;
-    int rc = statsock_parse_dropped(buf, len, dropped);
+    int rc = statsock_parse_field(buf, len, name, value);
     if (rc < 0)
-        snprintf(err, errlen, "%s: no DroppedLogs in show info", path);
+        snprintf(err, errlen, "%s: no %s in show info", path, name);
     free(buf);
     return rc;
 }
 
+int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen)
+{
+    return query_field(path, "DroppedLogs", dropped, err, errlen);
+}
+
 int statsock_query_pid(const char *path, int64_t *pid, char *err, size_t errlen)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    if (statsock_command(path, "show info\n", &buf, &len, STATSOCK_MAX_ANSWER, err, errlen) < 0)
-        return -1;
-    int rc = statsock_parse_field(buf, len, "Pid", pid);
-    if (rc < 0)
-        snprintf(err, errlen, "%s: no Pid in show info", path);
-    free(buf);
-    return rc;
+    return query_field(path, "Pid", pid, err, errlen);
 }
 
 static void poll_once(statsock_t *s)

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "segment.h"
+#include "sigpipe.h"
 #include "statsock.h"
 #include "sys.h"
 
@@ -40,18 +41,6 @@
  * to fill at 20,000 lines/s of 450 bytes). */
 #define SUP_BATCH_MS 20
 #define SUP_BATCH_BYTES (256 * 1024)
-
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    if (write(sig_pipe[1], &b, 1) < 0) {
-        /* full: a signal of each kind is pending already */
-    }
-    errno = saved;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -526,19 +515,8 @@ static void stop_worker(struct sup *s)
 
 static int install_signals(void)
 {
-    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD};
-    for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
-        if (sigaction(sigs[i], &sa, NULL) < 0)
-            return -1;
-    signal(SIGPIPE, SIG_IGN);
-    return 0;
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD};
+    return sigpipe_install(sigs, ARRAY_LEN(sigs));
 }
 
 /* HAProxy ended: what it wrote is all in the pipes now; move it. */
@@ -561,9 +539,8 @@ static void drain_after_haproxy(struct sup *s)
 /* Read pending signals: 1 when asked to stop. */
 static int take_signals(struct sup *s)
 {
-    unsigned char sig;
-    int stop = 0;
-    while (read(sig_pipe[0], &sig, 1) == 1) {
+    int sig, stop = 0;
+    while ((sig = sigpipe_next()) != 0) {
         if (sig == SIGCHLD)
             continue;
         if (sig == SIGUSR1) {
@@ -631,7 +608,7 @@ int supervisor_run(const struct supervisor_options *o)
 
     for (;;) {
         int haproxy_status = 0, haproxy_done = 0;
-        struct pollfd pfd[3] = {{.fd = sig_pipe[0], .events = POLLIN},
+        struct pollfd pfd[3] = {{.fd = sigpipe_fd(), .events = POLLIN},
                                 {.fd = s.out_eof ? -1 : s.out_fd, .events = POLLIN},
                                 {.fd = s.err_fd, .events = POLLIN}};
         int timeout = -1;
@@ -696,7 +673,7 @@ int supervisor_run(const struct supervisor_options *o)
                   LF_STR("source", o->source));
         int64_t until = sys_mono_ms() + s.haproxy_backoff;
         while (!stopping && sys_mono_ms() < until) {
-            struct pollfd sp = {.fd = sig_pipe[0], .events = POLLIN};
+            struct pollfd sp = {.fd = sigpipe_fd(), .events = POLLIN};
             if (poll(&sp, 1, (int)(until - sys_mono_ms())) > 0 && take_signals(&s))
                 stopping = 1;
         }

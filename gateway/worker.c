@@ -18,6 +18,7 @@
 #include "gateway.h"
 #include "httpd.h"
 #include "log.h"
+#include "sigpipe.h"
 #include "sys.h"
 
 /* While caught up, the worker sleeps until the supervisor writes to a
@@ -29,18 +30,6 @@
 #define WORKER_BATCH (8u << 20)
 #define WORKER_DRAIN_WAIT_MS 3000
 #define WORKER_RETAIN_PERIOD_MS 1000
-
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    if (write(sig_pipe[1], &b, 1) < 0) {
-        /* full: one of each is pending */
-    }
-    errno = saved;
-}
 
 struct worker {
     struct gateway gw;
@@ -238,24 +227,8 @@ static void orphan_drain(struct worker *w)
 
 static int install_signals(void)
 {
-    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2};
-    for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
-        if (sigaction(sigs[i], &sa, NULL) < 0)
-            return -1;
-    signal(SIGPIPE, SIG_IGN);
-    /* the supervisor starts us with signals blocked: one sent before now
-     * is pending, and arrives here */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    return 0;
+    static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2};
+    return sigpipe_install(sigs, ARRAY_LEN(sigs));
 }
 
 /* Where to start: the journal's cursor, or the oldest segment there is. */
@@ -356,7 +329,7 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
             retain(w, follow_pos(&w->follow).seg);
             next_retain = sys_mono_ms() + WORKER_RETAIN_PERIOD_MS;
         }
-        struct pollfd pfd[2] = {{.fd = sig_pipe[0], .events = POLLIN},
+        struct pollfd pfd[2] = {{.fd = sigpipe_fd(), .events = POLLIN},
                                 {.fd = ino, .events = POLLIN}};
         int wait_ms = !at_end ? 0 : ino >= 0 ? WORKER_IDLE_MS : WORKER_TICK_MS;
         if (flush_asked || stopping)
@@ -367,8 +340,8 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
                 ;
         }
         if (pfd[0].revents & POLLIN) {
-            unsigned char sig;
-            while (read(sig_pipe[0], &sig, 1) == 1) {
+            int sig;
+            while ((sig = sigpipe_next()) != 0) {
                 if (sig == SIGUSR1)
                     flush_asked = 1;
                 else if (sig == SIGTERM || sig == SIGINT) {
