@@ -361,7 +361,7 @@ static int utf8_valid(const char *s)
 static void json_str(struct line *l, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    int lossy = !utf8_valid(s);
+    int lossy = -1; /* unknown until the first non-ASCII byte: most values have none */
     const unsigned char *u = (const unsigned char *)s, *run = u;
 
     line_addc(l, '"');
@@ -370,7 +370,9 @@ static void json_str(struct line *l, const char *s)
         char buf[6];
         size_t n = 2;
 
-        if (*u >= 0x20 && *u != '"' && *u != '\\' && !(lossy && *u >= 0x80))
+        if (*u >= 0x80 && lossy < 0)
+            lossy = !utf8_valid((const char *)u); /* all before it is ASCII */
+        if (*u >= 0x20 && *u != '"' && *u != '\\' && !(lossy > 0 && *u >= 0x80))
             continue;
         line_add(l, (const char *)run, (size_t)(u - run));
         run = u + 1;
@@ -479,15 +481,30 @@ static void json_field_value(struct line *l, const struct log_field *f)
 static int json_key_taken(const char *key, const char *request_id, const struct log_field *fields,
                           size_t i)
 {
-    static const char *const core[] = {"ts", "level", "component", "event"};
-
-    for (size_t k = 0; k < ARRAY_LEN(core); k++)
-        if (strcmp(key, core[k]) == 0)
+    switch (key[0]) { /* the core keys */
+    case 't':
+        if (strcmp(key, "ts") == 0)
             return 1;
-    if (request_id && strcmp(key, "request_id") == 0)
-        return 1;
+        break;
+    case 'l':
+        if (strcmp(key, "level") == 0)
+            return 1;
+        break;
+    case 'c':
+        if (strcmp(key, "component") == 0)
+            return 1;
+        break;
+    case 'e':
+        if (strcmp(key, "event") == 0)
+            return 1;
+        break;
+    case 'r':
+        if (request_id && strcmp(key, "request_id") == 0)
+            return 1;
+        break;
+    }
     for (size_t k = 0; k < i; k++)
-        if (fields[k].key && strcmp(fields[k].key, key) == 0)
+        if (fields[k].key && fields[k].key[0] == key[0] && strcmp(fields[k].key, key) == 0)
             return 1;
     return 0;
 }
