@@ -128,6 +128,9 @@ assert d["initialblockdownload"] is False and d["verificationprogress"] == 1.0 a
 grep -q '"event":"sync_done"' "$IT_DIR/c.log" || fail "no sync_done in c's log"
 
 # --- the reconnection attempts of a and b to c follow the backoff
+# Their last retry comes on their own schedule (up to 1 s apart), which c's
+# sync can beat: wait until both are connected to c again.
+for _ in $(seq 100); do all_connected && break; sleep 0.1; done
 for n in a b; do
     python3 - "$IT_DIR/$n.log" "127.0.0.1:${PP[c]}" "$STOP_TS" <<'PY' || fail "backoff schedule of $n"
 import json, sys, datetime
