@@ -18,6 +18,9 @@
 # and the reconciliation gap of http0 and http1 is 0 after each case.
 source "$(dirname "$0")/lib.sh"
 it_setup
+# the edge's kept log of case 1 (about 500,000 lines) must not be rotated
+# away before it is recounted
+export CCGW_REQUEST_LOG_MAX=400MB
 stack_start
 H0=$((8081 + OFF)); M_H0=$((9101 + OFF)); M_H1=$((9102 + OFF))
 HOST=894334g9f403.0021.chains.local.test
