@@ -57,6 +57,16 @@ missing=$(comm -23 <(sort -u "$IT_DIR/used.txt") <(sort -u "$IT_DIR/scraped.txt"
 assert_eq "$missing" "" "metric names of the rules and dashboard that no target exports"
 note "$(wc -l <"$IT_DIR/used.txt") metric names of the rules and dashboard, all scraped"
 
+# Every live page of ours passes Prometheus' own parser and linter.
+for port in $((9100 + OFF)) $((9101 + OFF)) $((9102 + OFF)) $((8090 + OFF)) \
+            $((18332 + OFF)) $((18333 + OFF)) $((18334 + OFF)) $((18335 + OFF)); do
+    curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" >"$IT_DIR/page-$port.prom" \
+        || fail "no /metrics on :$port"
+    out=$(promtool check metrics <"$IT_DIR/page-$port.prom" 2>&1) \
+        || fail "promtool check metrics on :$port: $out"
+    assert_eq "$out" "" "promtool findings on the live page of :$port"
+done
+
 q() {
     "$CCGW_BIN/relaystats" --config "$CCGW_RUN_DIR/ccgw.yaml" query --from -1h --to now "$@" \
         --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'
