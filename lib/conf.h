@@ -90,7 +90,7 @@ struct conf_flush {
 struct conf_logs {
     int format;                    /* enum log_format */
     int level;                     /* enum log_level */
-    char *dir;                     /* local logs: <dir>/<source>/requests.log, events.log */
+    char *dir;                     /* <dir>/<source>/requests.<n>.log segments, events.log */
     int64_t request_log_max_bytes; /* per source, default 40 MB */
     char *time_zone;               /* zone of HAProxy's accept dates, default "UTC" */
     int32_t tz_offset_secs;        /* derived from time_zone */
