@@ -177,3 +177,13 @@ assert s["non_relays"] == {"invalid_host": 7, "unrouted": 5, "server_error": 10,
                            "bad_host": 0, "upgrade_refused": 0, "connect_refused": 0, "websocket_session": 0}, s
 PY
 echo "ok: replay of the request-log segments = live counts"
+
+# No worker died on its own (a sanitizer abort or a crash would be restarted
+# by the supervisor and could otherwise go unseen).
+for t in edge http0 http1; do
+    if grep -q '"worker_exited"\|worker_exited' "$IT_DIR/gw_$t.log"; then
+        grep 'worker_exited' "$IT_DIR/gw_$t.log" >&2
+        fail "the $t worker exited during the test"
+    fi
+done
+echo "ok: no worker exited during the test"
