@@ -49,6 +49,14 @@ struct segment_pos follow_pos(const struct follow *f)
     return p;
 }
 
+int64_t follow_lag(const struct follow *f)
+{
+    struct stat st;
+    if (f->fd < 0 || fstat(f->fd, &st) < 0 || st.st_size <= f->read_off)
+        return 0;
+    return st.st_size - f->read_off;
+}
+
 static int seg_exists(const struct follow *f, int64_t seg)
 {
     char path[PATH_MAX];

@@ -36,6 +36,9 @@ void follow_close(struct follow *f);
 int64_t follow_step(struct follow *f, size_t max_bytes, lines_fn fn, void *ctx, int *at_end,
                     char *err, size_t errlen);
 
+/* Bytes of the current segment not read yet (later segments not included). */
+int64_t follow_lag(const struct follow *f);
+
 /* The position of the first line not handed out yet. */
 struct segment_pos follow_pos(const struct follow *f);
 

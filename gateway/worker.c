@@ -164,6 +164,7 @@ static int64_t step(struct worker *w, int *at_end)
     }
     pthread_mutex_unlock(&w->gw.lock);
     atomic_store(&w->gw.segments_skipped, w->follow.skipped_segments);
+    atomic_store(&w->gw.lag_bytes, *at_end ? 0 : follow_lag(&w->follow));
     if (judged)
         report_gaps(w);
     if (n < 0)
@@ -357,8 +358,9 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
         close(ino);
     follow_close(&w->follow);
 out_delivery:
-    if (gateway_delivery_end(&w->gw) < 0 && ret == 0)
-        ret = 0; /* what did not reach PostgreSQL waits in the journal */
+    /* what does not reach PostgreSQL now waits in the journal: not an error
+     * of the worker's (delivery logs it) */
+    gateway_delivery_end(&w->gw);
 out:
     LOG_EVENT(LOG_INFO, "stopped", NULL, "cc-gateway worker stopped",
               LF_STR("source", w->gw.source), LF_INT("lines", w->gw.ingest.stats.lines),
