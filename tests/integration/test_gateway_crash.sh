@@ -63,6 +63,22 @@ settle() {
     assert_eq "$((total - $2))" "$relays" "$1: relays in PostgreSQL = wrk's relay answers"
     BASE=$total
 }
+# settle_killed CASE WRK EXTRA WHAT: after HAProxy died by SIGKILL, flush;
+# PostgreSQL's new relays against wrk's (+ EXTRA of the test's own). A
+# response HAProxy had sent but not yet logged at the instant of the kill
+# has no line: at most one per connection in flight (32), 0 in most runs;
+# never a double count. Prints the loss.
+settle_killed() {
+    local total relays loss
+    total=$(stack_flush_total) || fail "$1: flush"
+    relays=$(( $(wrk_field "$IT_DIR/$2.wrk" relays) + $3 ))
+    loss=$((relays - (total - BASE)))
+    note "$1: loss on $4 kill -9 = $loss relays (expected $relays, PostgreSQL +$((total - BASE)))"
+    [ "$loss" -ge 0 ] || fail "$1: $((-loss)) relays counted twice"
+    [ "$loss" -le 32 ] || fail "$1: lost $loss relays, more than the 32 requests in flight"
+    echo "ok: $1: loss $loss (0 <= loss <= 32 in flight)"
+    BASE=$total
+}
 # gaps_zero CASE: the reconciliation of both HTTP tiers finds nothing missing
 gaps_zero() {
     local m checks0
@@ -146,17 +162,7 @@ wait $WRK
 npid=$(cat "$RUN/data/http0/haproxy.pid")
 [ "$npid" != "$hpid" ] && kill -0 "$npid" || fail "3: http0 HAProxy was not restarted"
 note "3: HAProxy $hpid -> $npid; the edge answered $(wrk_field "$IT_DIR/three.wrk" bad) non-2xx and $(wrk_field "$IT_DIR/three.wrk" errors) socket errors meanwhile"
-# Everything HAProxy logged is counted; a response it had sent but not yet
-# logged when SIGKILL came has no line (at most one per connection in
-# flight, 0 in most runs). Never a double count.
-total=$(stack_flush_total) || fail "3: flush"
-relays=$(wrk_field "$IT_DIR/three.wrk" relays)
-LOSS=$((relays - (total - BASE)))
-note "3: loss on HAProxy kill -9 = $LOSS relays (wrk $relays, PostgreSQL +$((total - BASE)))"
-[ "$LOSS" -ge 0 ] || fail "3: $((-LOSS)) relays counted twice"
-[ "$LOSS" -le 32 ] || fail "3: lost $LOSS relays, more than the 32 requests in flight"
-echo "ok: 3: loss $LOSS (0 <= loss <= 32 in flight)"
-BASE=$total
+settle_killed 3 three 0 HAProxy
 gaps_zero 3
 
 note "4. kill -9 of http0's supervisor under load"
@@ -179,18 +185,8 @@ grep -q '"orphan_drain"' "$RUN/logs/gw-http0.out" || fail "4: the orphaned worke
 listeners=$(ss -Hltnp "sport = :$H0" | grep -o 'pid=[0-9]*' | sort -u | wc -l)
 assert_eq "$listeners" 1 "4: processes listening on http0's port after stack up"
 assert_eq "$(pgrep -fc "^haproxy -f $RUN/haproxy/http0.cfg")" 1 "4: http0 HAProxy processes"
-total=$(stack_flush_total) || fail "4: flush"
 # `stack up` sends one relay of its own (it waits for the edge to route)
-relays=$(( $(wrk_field "$IT_DIR/four.wrk" relays) + 1 ))
-LOSS=$((relays - (total - BASE)))
-note "4: loss on supervisor kill -9 = $LOSS relays (wrk + stack up's $relays, PostgreSQL +$((total - BASE)))"
-# HAProxy dies by SIGKILL at an instant of its own: a response it had sent
-# but not logged yet is a relay without a line. At most one per connection
-# in flight; never a double count.
-[ "$LOSS" -ge 0 ] || fail "4: $((-LOSS)) relays counted twice"
-[ "$LOSS" -le 32 ] || fail "4: lost $LOSS relays, more than the 32 requests in flight"
-echo "ok: 4: loss $LOSS (0 <= loss <= 32 in flight)"
-BASE=$total
+settle_killed 4 four 1 supervisor
 gaps_zero 4
 
 note "5. a stale HAProxy of http0 (no supervisor, serving) is stopped before a new one starts"
