@@ -54,7 +54,8 @@ static const char *const reason_names[NR_COUNT] = {
     [NR_SERVER_ERROR] = "server_error",       [NR_NO_RESPONSE] = "no_response",
     [NR_UNPARSABLE] = "unparsable",           [NR_BAD_HOST] = "bad_host",
     [NR_UPGRADE_REFUSED] = "upgrade_refused", [NR_CONNECT_REFUSED] = "connect_refused",
-    [NR_WEBSOCKET] = "websocket_session",
+    [NR_WEBSOCKET] = "websocket_session",     [NR_BAD_REQUEST] = "bad_request",
+    [NR_REDIRECTED] = "redirected",
 };
 
 const char *counter_reason_name(enum non_relay_reason r)

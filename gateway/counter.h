@@ -31,6 +31,8 @@ enum non_relay_reason {
     NR_UPGRADE_REFUSED,  /* Upgrade (websocket, h2c, ...) on a chain without opt-in: 403 */
     NR_CONNECT_REFUSED,  /* CONNECT method: 405, be_refuse_connect */
     NR_WEBSOCKET,        /* a WebSocket session (101) on an opted-in chain: never a relay */
+    NR_BAD_REQUEST,      /* edge only: 4xx from the edge itself (parser: two Host lines...) */
+    NR_REDIRECTED,       /* edge only: 3xx from the edge itself (plain HTTP to HTTPS) */
     NR_COUNT
 };
 

@@ -29,8 +29,6 @@ void ingest_destroy(struct ingest *in)
 
 static void count_non_relay(struct ingest *in, enum non_relay_reason r, int64_t ms)
 {
-    if (!in->count_relays)
-        return;
     in->stats.non_relays[r]++;
     if (counter_add_non_relay(in->counter, r, bucket_start(bucket_floor(ms, 1000) / 1000), 1) < 0)
         in->stats.count_errors++;
@@ -46,7 +44,7 @@ void ingest_too_long(struct ingest *in, enum ingest_origin origin, int64_t now_m
     in->stats.lines++;
     in->stats.too_long++;
     in->stats.by_kind[LOGLINE_UNPARSABLE]++;
-    if (origin == INGEST_STDOUT)
+    if (origin == INGEST_STDOUT && in->count_relays)
         count_non_relay(in, NR_UNPARSABLE, unparsable_ms(in, now_ms));
 }
 
@@ -102,7 +100,10 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
             LOG_EVENT(LOG_ERROR, "event_lost", NULL, "out of memory");
         return;
     case LOGLINE_UNPARSABLE:
-        count_non_relay(in, NR_UNPARSABLE, unparsable_ms(in, now_ms));
+        /* at the edge, an unreadable line may be a request an HTTP tier
+         * counts: the kind counter shows it, no reason does */
+        if (in->count_relays)
+            count_non_relay(in, NR_UNPARSABLE, unparsable_ms(in, now_ms));
         return;
     case LOGLINE_REQUEST:
         break;
@@ -111,8 +112,12 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
     }
     in->last_accept_ms = l.accept_ms;
     in->stats.truncated += (uint64_t)l.truncated;
-    if (!in->count_relays)
+    if (!in->count_relays) {
+        /* the edge: what an HTTP tier took is counted there */
+        if (relay_edge_check(&l, &reason))
+            count_non_relay(in, reason, l.accept_ms);
         return;
+    }
     if (in->on_request)
         in->on_request(in->on_request_ctx, &l);
     if (!relay_rule_check(in->table, &l, &route, &reason)) {

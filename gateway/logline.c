@@ -209,26 +209,40 @@ static int parse_request(logline_parser_t *p, const char *line, size_t len, stru
     return 0;
 }
 
-int64_t logline_response_ms(const struct logline *l)
+int logline_timers(const struct logline *l, int64_t out[5])
 {
-    int64_t v[4] = {0, 0, 0, 0};
     const char *p = l->timers.p, *end = p + l->timers.len;
-    for (int i = 0; i < 4; i++) {
-        int neg = 0;
+
+    if (!p)
+        return -1;
+    for (int i = 0; i < 5; i++) {
+        int neg = 0, digits = 0;
+        int64_t v = 0;
+        if (p < end && *p == '+')
+            p++;
         if (p < end && *p == '-') {
             neg = 1;
             p++;
         }
-        int digits = 0;
         for (; p < end && *p >= '0' && *p <= '9' && digits < 12; p++, digits++)
-            v[i] = v[i] * 10 + (*p - '0');
-        if (digits == 0 || p >= end || *p != '/')
+            v = v * 10 + (*p - '0');
+        if (digits == 0)
             return -1;
-        p++;
-        if (neg)
-            v[i] = -v[i];
+        if (i < 4) {
+            if (p >= end || *p != '/')
+                return -1;
+            p++;
+        }
+        out[i] = neg ? -v : v;
     }
-    if (v[3] < 0)
+    return 0;
+}
+
+int64_t logline_response_ms(const struct logline *l)
+{
+    int64_t v[5];
+
+    if (logline_timers(l, v) < 0 || v[3] < 0)
         return -1; /* no response headers */
     int64_t ms = l->accept_ms;
     for (int i = 0; i < 4; i++)

@@ -68,6 +68,11 @@ void logline_parse(logline_parser_t *p, const char *line, size_t len, struct log
  * Returns its length, or -1 when it does not fit in `outsize`. */
 int logline_host_normalise(const char *host, size_t len, char *out, size_t outsize);
 
+/* The five timers TR, Tw, Tc, Tr, Ta (ms; -1 for a phase never reached).
+ * Ta may carry a leading '+' (option logasap). 0, or -1 when the field is
+ * not five numbers. */
+int logline_timers(const struct logline *l, int64_t out[5]);
+
 /* When HAProxy had the response headers of a request line: its request
  * date plus TR, Tw, Tc and Tr (epoch ms), or -1 when no response came. */
 int64_t logline_response_ms(const struct logline *l);

@@ -302,3 +302,23 @@ int relay_rule_check(const relay_table_t *t, const struct logline *line, struct 
     }
     return 1;
 }
+
+int relay_edge_check(const struct logline *line, enum non_relay_reason *reason)
+{
+    int64_t t[5];
+
+    if (line->kind != LOGLINE_REQUEST)
+        return 0;
+    if (!(line->server.len == 0 || line->server.p[0] == '<') &&
+        !(logline_timers(line, t) == 0 && t[2] < 0))
+        return 0;
+    if (line->status >= 300 && line->status < 400)
+        *reason = NR_REDIRECTED;
+    else if (line->status >= 400 && line->status < 500)
+        *reason = NR_BAD_REQUEST;
+    else if (line->status < 100)
+        *reason = NR_NO_RESPONSE;
+    else
+        *reason = NR_UNROUTED;
+    return 1;
+}

@@ -52,4 +52,15 @@ int relay_table_find(const relay_table_t *t, const char *host, size_t len, struc
 int relay_rule_check(const relay_table_t *t, const struct logline *line, struct relay_route *route,
                      enum non_relay_reason *reason);
 
+/* The edge tier counts only the requests that ended at the edge: the ones no
+ * HTTP tier saw, so that each answered request is counted once, by one tier.
+ * A request ended at the edge when it has no server (<NOSRV>: HAProxy's
+ * parser refused it, a redirect to HTTPS, no HTTP tier up) or no connection
+ * to one was made (Tc = -1: the client left while it was queued or being
+ * connected). Returns 1 with *reason set for such a line: 3xx redirected,
+ * 4xx bad_request (among them two different Host lines, which the parser
+ * refuses), no status no_response, anything else unrouted. 0 for a request
+ * an HTTP tier took, and for lines that are not requests. */
+int relay_edge_check(const struct logline *line, enum non_relay_reason *reason);
+
 #endif

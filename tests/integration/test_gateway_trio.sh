@@ -4,7 +4,8 @@
 # runs as cc-gateway's child. A scripted client sends a known mix through the
 # edge, including the persistent-socket attack (good Host first, then bad
 # ones on the same connection) and backend 5xx; http0's counts must equal
-# the expected numbers exactly, the edge must count nothing, HAProxy must
+# the expected numbers exactly, the edge must count nothing (it counts only
+# what ended there, and every request here reached an HTTP tier), HAProxy must
 # have dropped no log line, and a replay of the kept request log must agree.
 source "$(dirname "$0")/lib.sh"
 it_setup
@@ -151,6 +152,8 @@ assert_eq "$(metric "$M_H1" ccgw_gateway_lines_total 'kind="request"')" 0 "http1
 wait_metric "$M_EDGE" ccgw_gateway_lines_total 'kind="request"' "$expected_lines"
 assert_eq "$(metric "$M_EDGE" ccgw_gateway_lines_total 'kind="request"')" "$expected_lines" "edge request lines (stored)"
 assert_eq "$(metric "$M_EDGE" ccgw_gateway_relays_total)" 0 "edge relays (never counted)"
+edge_nr=$(curl -fsS "http://127.0.0.1:$M_EDGE/metrics" | awk '/^ccgw_gateway_non_relays_total[{]/ { s += $2 } END { print s + 0 }')
+assert_eq "$edge_nr" 0 "edge non-relays (every request reached an HTTP tier)"
 sleep 1.2 # one more DroppedLogs poll
 for m in "$M_EDGE" "$M_H0"; do
     assert_eq "$(metric "$m" ccgw_gateway_stats_socket_up)" 1 "stats socket polled on :$m"
@@ -174,7 +177,8 @@ import json, sys
 s = json.loads(sys.argv[1])
 assert s["relays"] == 58 and s["by_chain"] == {"0021": 38, "0001": 20}, s
 assert s["non_relays"] == {"invalid_host": 7, "unrouted": 5, "server_error": 10, "no_response": 0, "unparsable": 0,
-                           "bad_host": 0, "upgrade_refused": 0, "connect_refused": 0, "websocket_session": 0}, s
+                           "bad_host": 0, "upgrade_refused": 0, "connect_refused": 0, "websocket_session": 0,
+                           "bad_request": 0, "redirected": 0}, s
 PY
 echo "ok: replay of the request-log segments = live counts"
 

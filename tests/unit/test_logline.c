@@ -11,6 +11,7 @@
 
 #include "bucket.h"
 #include "conf.h"
+#include "sys.h"
 #include "gateway/ingest.h"
 #include "gateway/lines.h"
 #include "gateway/replay.h"
@@ -272,18 +273,58 @@ START_TEST(test_huge_and_split_lines)
 }
 END_TEST
 
-/* The edge's lines are stored, never counted. */
-START_TEST(test_edge_not_counted)
+/* The edge counts only what ended there: requests it forwarded are judged
+ * by the HTTP tier that took them, while requests the edge answered itself
+ * or never forwarded each count once under their reason.
+ * The first two lines are real HAProxy 2.6 edge lines (two Host headers, and
+ * a relay); the others follow the same format. */
+START_TEST(test_edge_counts_what_ended_there)
 {
-    char path[1024];
+    static const struct {
+        const char *line;
+        int reason; /* -1: not counted at the edge */
+    } cases[] = {
+        {"<6>127.0.0.1:56300 [05/Dec/2026:16:21:38.708] fe_edge fe_edge/<NOSRV> -1/-1/-1/-1/0 "
+         "400 0 - - PR-- 1/1/0/0/0 0/0 \"<BADREQ>\" -",
+         NR_BAD_REQUEST},
+        {"<6>127.0.0.1:41132 [05/Dec/2026:16:21:37.349] fe_edge be_http/http0 0/0/0/0/0 200 176 "
+         "- - ---- 1/1/0/0/0 0/0 {894334g9f403.0021.chains.local.test} \"POST / HTTP/1.1\" "
+         "7F000001:A0AC_7F000001:20BC_6B143A11_0001:5A01",
+         -1},
+        /* an HTTP tier answered 503 (a node down): counted there */
+        {"<6>127.0.0.1:41140 [05/Dec/2026:16:21:37.400] fe_edge be_http/http0 0/0/0/3/3 503 220 "
+         "- - ---- 1/1/0/0/0 0/0 {894334g9f403.0021.chains.local.test} \"POST / HTTP/1.1\" -",
+         -1},
+        /* plain HTTP redirected to HTTPS */
+        {"<6>127.0.0.1:41150 [05/Dec/2026:16:21:37.500] fe_edge fe_edge/<NOSRV> 0/-1/-1/-1/0 308 "
+         "120 - - LR-- 1/1/0/0/0 0/0 {894334g9f403.0021.chains.local.test} \"GET / HTTP/1.1\" -",
+         NR_REDIRECTED},
+        /* neither HTTP tier up */
+        {"<6>127.0.0.1:41160 [05/Dec/2026:16:21:37.600] fe_edge be_http/<NOSRV> 0/-1/-1/-1/0 503 "
+         "217 - - SC-- 1/1/0/0/0 0/0 {894334g9f403.0021.chains.local.test} \"POST / HTTP/1.1\" -",
+         NR_UNROUTED},
+        /* the client left while its connection to http0 was being made */
+        {"<6>127.0.0.1:41170 [05/Dec/2026:16:21:37.700] fe_edge be_http/http0 0/0/-1/-1/4 -1 0 "
+         "- - CC-- 1/1/0/0/0 0/0 {894334g9f403.0021.chains.local.test} \"POST / HTTP/1.1\" -",
+         NR_NO_RESPONSE},
+    };
+    int64_t want[NR_COUNT] = {0};
     struct fixture f;
-    char err[256];
+
     fixture_open(&f, "edge");
-    snprintf(path, sizeof(path), "%s/logline/haproxy-2.6/haproxy-2.6-http-tier.log", datadir());
-    ck_assert_int_eq(replay_file(&f.in, path, 0, err, sizeof(err)), 0);
-    ck_assert_int_eq(f.in.stats.lines, 20);
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        ingest_line(&f.in, cases[i].line, strlen(cases[i].line), INGEST_STDOUT, 0);
+        if (cases[i].reason >= 0)
+            want[cases[i].reason]++;
+        for (int r = 0; r < NR_COUNT; r++)
+            ck_assert_msg(counter_total_non_relays(f.counter, (enum non_relay_reason)r) == want[r],
+                          "after line %zu: %s is %lld, want %lld", i, counter_reason_name(r),
+                          (long long)counter_total_non_relays(f.counter, (enum non_relay_reason)r),
+                          (long long)want[r]);
+    }
+    ck_assert_int_eq(f.in.stats.by_kind[LOGLINE_REQUEST], ARRAY_LEN(cases));
     ck_assert_int_eq(f.in.stats.relays, 0);
-    ck_assert_uint_eq(counter_keys(f.counter), 0);
+    ck_assert_int_eq(counter_total_relays(f.counter), 0);
     fixture_close(&f);
 }
 END_TEST
@@ -363,7 +404,7 @@ Suite *logline_suite(void)
     tcase_add_test(tc, test_fields);
     tcase_add_test(tc, test_host_normalise);
     tcase_add_test(tc, test_huge_and_split_lines);
-    tcase_add_test(tc, test_edge_not_counted);
+    tcase_add_test(tc, test_edge_counts_what_ended_there);
     tcase_add_test(tc, test_reference_grammar);
     suite_add_tcase(s, tc);
     return s;
