@@ -211,10 +211,11 @@ static int parse_request(logline_parser_t *p, const char *line, size_t len, stru
 
 int logline_timers(const struct logline *l, int64_t out[5])
 {
-    const char *p = l->timers.p, *end = p + l->timers.len;
+    const char *p = l->timers.p, *end;
 
     if (!p)
         return -1;
+    end = p + l->timers.len;
     for (int i = 0; i < 5; i++) {
         int neg = 0, digits = 0;
         int64_t v = 0;
