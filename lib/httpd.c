@@ -42,8 +42,9 @@ struct httpd {
     char start_error[256];
 };
 
-/* Per TCP connection. */
+/* Per TCP connection; requests point to it (httpd.h's opaque struct). */
 struct httpd_conn {
+    struct MHD_Connection *mhd;      /* for arguments and headers */
     char addr[INET6_ADDRSTRLEN + 9]; /* "[v6]:port" */
     char *body;
     size_t len, cap;
@@ -104,6 +105,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         hc = calloc(1, sizeof(*hc));
         if (!hc)
             return;
+        hc->mhd = c;
         info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         format_addr(info ? info->client_addr : NULL, hc->addr, sizeof(hc->addr));
         *socket_context = hc;
@@ -289,7 +291,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .client_addr = hc->addr,
         .body = hc->body ? hc->body : "",
         .body_len = hc->len,
-        .conn = c,
+        .conn = hc,
     };
     if (h->handler(h->ctx, &req, &resp) < 0 || resp.status < 100 || resp.status > 999 ||
         (resp.body_len > 0 && !resp.body)) {
@@ -476,12 +478,41 @@ void httpd_stop(struct httpd *h)
 
 const char *httpd_query(const struct httpd_request *req, const char *key)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+    if (!req->conn)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn->mhd, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *httpd_header(const struct httpd_request *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    if (!req->conn)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn->mhd, MHD_HEADER_KIND, name);
+}
+
+struct arg_walk {
+    httpd_arg_fn fn;
+    void *ctx;
+};
+
+static enum MHD_Result arg_visit(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct arg_walk *w = cls;
+
+    (void)kind;
+    return w->fn(w->ctx, key, value) == 0 ? MHD_YES : MHD_NO;
+}
+
+unsigned httpd_query_each(const struct httpd_request *req, httpd_arg_fn fn, void *ctx)
+{
+    struct arg_walk w = {.fn = fn, .ctx = ctx};
+    int n;
+
+    if (!req->conn || !fn)
+        return 0;
+    n = MHD_get_connection_values(req->conn->mhd, MHD_GET_ARGUMENT_KIND, arg_visit, &w);
+    return n > 0 ? (unsigned)n : 0;
 }
 
 int httpd_reply(struct httpd_response *resp, int status, const char *content_type, const char *body,

@@ -2,7 +2,6 @@
 #include "rsapi.h"
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +10,9 @@
 #include "bucket.h"
 #include "log.h"
 #include "rsauth.h"
+#include "rscatalog.h"
 #include "rsexport.h"
+#include "rsnonrelay.h"
 #include "rsquery.h"
 #include "rsrealtime.h"
 #include "rstime.h"
@@ -60,13 +61,11 @@ struct param_check {
     size_t nseen;
 };
 
-static enum MHD_Result param_visit(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+static int param_visit(void *ctx, const char *key, const char *value)
 {
-    struct param_check *pc = cls;
+    struct param_check *pc = ctx;
     int ok = 0;
 
-    (void)kind;
     (void)value;
     for (size_t i = 0; pc->allowed[i]; i++)
         if (strcmp(pc->allowed[i], key) == 0)
@@ -76,19 +75,17 @@ static enum MHD_Result param_visit(void *cls, enum MHD_ValueKind kind, const cha
             pc->dup = 1;
     if (!ok || pc->dup || pc->nseen == RSAPI_MAX_PARAMS) {
         pc->bad = key;
-        return MHD_NO;
+        return 1;
     }
     pc->seen[pc->nseen++] = key;
-    return MHD_YES;
+    return 0;
 }
 
 static int check_params(struct call *c, const char *const *allowed)
 {
     struct param_check pc = {.allowed = allowed};
 
-    if (!c->req->conn)
-        return 0;
-    MHD_get_connection_values(c->req->conn, MHD_GET_ARGUMENT_KIND, param_visit, &pc);
+    httpd_query_each(c->req, param_visit, &pc);
     if (pc.bad) {
         char shown[48];
         snprintf(shown, sizeof(shown), "%s", pc.bad);
@@ -116,19 +113,6 @@ static int name_param(struct call *c, const char *key, const char **out)
     return 0;
 }
 
-static int account_owned(struct call *c, const char *account, const char *provider, int *owned)
-{
-    const char *params[2] = {account, provider};
-    PGresult *res = rsdb_exec(c->pg, "SELECT 1 FROM accounts WHERE account = $1 AND provider = $2",
-                              2, params, PGRES_TUPLES_OK, &c->err);
-
-    if (!res)
-        return -1;
-    *owned = PQntuples(res) > 0;
-    PQclear(res);
-    return 0;
-}
-
 /* Restrict a provider token to its own data: `*provider` becomes the
  * token's provider; asking for another provider or account is a 403. */
 static int scope(struct call *c, const char **provider, const char *account)
@@ -143,7 +127,7 @@ static int scope(struct call *c, const char **provider, const char *account)
     }
     *provider = c->who.provider;
     if (account) {
-        if (account_owned(c, account, c->who.provider, &owned) != 0)
+        if (rscatalog_account_owned(c->pg, account, c->who.provider, &owned, &c->err) != 0)
             return -1;
         if (!owned) {
             rserr_set(&c->err, 403, "account '%s' does not belong to provider '%s'", account,
@@ -254,38 +238,13 @@ static int handle_export(struct call *c)
     return rv;
 }
 
-/* The (chain, account) pairs a provider owns, for filtering Redis rows. */
-static int provider_accounts(struct call *c, struct rsrt_rows *out)
-{
-    const char *params[1] = {c->who.provider};
-    PGresult *res = rsdb_exec(c->pg, "SELECT chain, account FROM accounts WHERE provider = $1", 1,
-                              params, PGRES_TUPLES_OK, &c->err);
-
-    if (!res)
-        return -1;
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (rsrt_rows_push(out, "", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), 0, 0) != 0) {
-            PQclear(res);
-            rserr_set(&c->err, 500, "out of memory");
-            return -1;
-        }
-    }
-    PQclear(res);
-    return 0;
-}
-
+/* Whether a Redis row passes the filters and the token's scope. */
 static int row_allowed(const struct rsrt_row *r, const char *gateway, const char *chain,
-                       const struct rsrt_rows *owned, int admin)
+                       const struct rscatalog_accounts *owned, int admin)
 {
     if ((gateway && strcmp(r->gateway, gateway) != 0) || (chain && strcmp(r->chain, chain) != 0))
         return 0;
-    if (admin)
-        return 1;
-    for (size_t i = 0; i < owned->n; i++)
-        if (strcmp(owned->rows[i].chain, r->chain) == 0 &&
-            strcmp(owned->rows[i].account, r->account) == 0)
-            return 1;
-    return 0;
+    return admin || rscatalog_accounts_has(owned, r->chain, r->account);
 }
 
 /* Add `n` to the "current"/"total" members of obj[name]. */
@@ -364,7 +323,8 @@ static int handle_realtime(struct call *c)
 {
     static const char *const allowed[] = {"gateway", "chain", "window", NULL};
     const char *gateway, *chain, *provider = NULL, *w = param(c, "window");
-    struct rsrt_rows rows = {0}, redis = {0}, owned = {0}, kept = {0};
+    struct rsrt_rows rows = {0}, redis = {0}, kept = {0};
+    struct rscatalog_accounts owned = {0};
     struct rsquery q = {0};
     struct rsquery_result res = {0};
     char redis_err[256] = "";
@@ -405,7 +365,8 @@ static int handle_realtime(struct call *c)
         __atomic_add_fetch(&c->api->redis_errors, 1, __ATOMIC_RELAXED);
         LOG_EVENT(LOG_WARN, "redis_unavailable", NULL, redis_err, LF_STR("endpoint", "realtime"));
     } else {
-        if (!c->who.admin && provider_accounts(c, &owned) != 0)
+        if (!c->who.admin &&
+            rscatalog_provider_accounts(c->pg, c->who.provider, &owned, &c->err) != 0)
             goto done;
         for (size_t i = 0; i < redis.n; i++) {
             const struct rsrt_row *r = &redis.rows[i];
@@ -424,40 +385,54 @@ done:
     rsquery_result_free(&res);
     rsrt_rows_free(&rows);
     rsrt_rows_free(&redis);
-    rsrt_rows_free(&owned);
+    rscatalog_accounts_free(&owned);
     rsrt_rows_free(&kept);
     return rv;
 }
 
-/* A one-column list from SQL into {"<key>": [...]}; `with_names` adds the
- * configured chain name. */
-static int handle_list(struct call *c, const char *key, const char *admin_sql,
-                       const char *provider_sql, int with_names)
+/* {"chains": [{"chain", "name"}...]}: the configured name of each chain. */
+static int handle_chains(struct call *c)
 {
     static const char *const allowed[] = {NULL};
-    const char *params[1] = {c->who.provider};
+    struct rscatalog_names chains;
     json_t *list, *root;
-    PGresult *res;
 
-    if (check_params(c, allowed) != 0)
-        return -1;
-    res = c->who.admin ? rsdb_exec(c->pg, admin_sql, 0, NULL, PGRES_TUPLES_OK, &c->err)
-                       : rsdb_exec(c->pg, provider_sql, 1, params, PGRES_TUPLES_OK, &c->err);
-    if (!res)
+    if (check_params(c, allowed) != 0 ||
+        rscatalog_chains(c->pg, c->who.admin ? NULL : c->who.provider, &chains, &c->err) != 0)
         return -1;
     list = json_array();
-    root = json_pack("{so}", key, list);
-    for (int i = 0; root && i < PQntuples(res); i++) {
-        const char *v = PQgetvalue(res, i, 0);
-        const struct conf_chain *ch = with_names ? conf_chain_find(c->api->conf, v) : NULL;
-        json_t *o = with_names ? json_pack("{ssss?}", "chain", v, "name", ch ? ch->name : NULL)
-                               : json_string(v);
+    root = json_pack("{so}", "chains", list);
+    for (size_t i = 0; root && i < chains.n; i++) {
+        const struct conf_chain *ch = conf_chain_find(c->api->conf, chains.v[i]);
+        json_t *o = json_pack("{ssss?}", "chain", chains.v[i], "name", ch ? ch->name : NULL);
         if (json_array_append_new(list, o) != 0) {
             json_decref(root);
             root = NULL;
         }
     }
-    PQclear(res);
+    rscatalog_names_free(&chains);
+    return reply_json(c, root);
+}
+
+/* {"gateways": [...]} */
+static int handle_gateways(struct call *c)
+{
+    static const char *const allowed[] = {NULL};
+    struct rscatalog_names gateways;
+    json_t *list, *root;
+
+    if (check_params(c, allowed) != 0 ||
+        rscatalog_gateways(c->pg, c->who.admin ? NULL : c->who.provider, &gateways, &c->err) != 0)
+        return -1;
+    list = json_array();
+    root = json_pack("{so}", "gateways", list);
+    for (size_t i = 0; root && i < gateways.n; i++) {
+        if (json_array_append_new(list, json_string(gateways.v[i])) != 0) {
+            json_decref(root);
+            root = NULL;
+        }
+    }
+    rscatalog_names_free(&gateways);
     return reply_json(c, root);
 }
 
@@ -465,13 +440,9 @@ static int handle_non_relays(struct call *c)
 {
     static const char *const allowed[] = {"from", "to", "step", "gateway", NULL};
     struct rstime_range range;
-    const char *gateway, *params[4];
-    char from_iso[32], to_iso[32], step[24], iso[32], sql[512];
-    json_t *root = NULL, *reasons, *o = NULL;
-    int64_t *points = NULL, total = 0, rtotal = 0;
-    PGresult *res = NULL;
-    size_t nb;
-    int rv = -1, n = 3;
+    struct rsnonrelay nr;
+    const char *gateway;
+    int rv;
 
     if (check_params(c, allowed) != 0 || parse_range(c, "5m", &range) != 0 ||
         name_param(c, "gateway", &gateway) != 0)
@@ -480,74 +451,10 @@ static int handle_non_relays(struct call *c)
         rserr_set(&c->err, 403, "non-relay counts are visible to admin tokens only");
         return -1;
     }
-    bucket_format_iso(range.from, from_iso, sizeof(from_iso));
-    bucket_format_iso(range.to, to_iso, sizeof(to_iso));
-    snprintf(step, sizeof(step), "%lld", (long long)range.step);
-    params[0] = from_iso;
-    params[1] = to_iso;
-    params[2] = step;
-    params[3] = gateway;
-    snprintf(sql, sizeof(sql),
-             "SELECT reason, (extract(epoch FROM bucket_start)::bigint / $3::bigint) * "
-             "$3::bigint AS b, sum(requests)::bigint FROM non_relay_counts WHERE bucket_start >= "
-             "$1::timestamptz AND bucket_start < $2::timestamptz%s GROUP BY reason, b ORDER BY "
-             "reason, b",
-             gateway ? " AND gateway = $4" : "");
-    if (gateway)
-        n = 4;
-    res = rsdb_exec(c->pg, sql, n, params, PGRES_TUPLES_OK, &c->err);
-    if (!res)
+    if (rsnonrelay_run(c->pg, &range, gateway, &nr, &c->err) != 0)
         return -1;
-    nb = rstime_nbuckets(&range);
-    points = calloc(nb ? nb : 1, sizeof(*points));
-    reasons = json_array();
-    root = json_pack("{sssssssIso}", "from", from_iso, "to", to_iso, "step",
-                     rstime_step_name(range.step), "total", (json_int_t)0, "reasons", reasons);
-    if (!points || !root)
-        goto oom;
-    for (int row = 0; row <= PQntuples(res); row++) {
-        const char *reason = row < PQntuples(res) ? PQgetvalue(res, row, 0) : NULL;
-        if (o && (!reason || strcmp(reason, json_string_value(json_object_get(o, "reason"))))) {
-            json_t *series = json_array();
-            if (!series || json_object_set_new(o, "series", series) != 0 ||
-                json_object_set_new(o, "total", json_integer(rtotal)) != 0)
-                goto oom;
-            for (size_t i = 0; i < nb; i++) {
-                bucket_format_iso(range.from + (int64_t)i * range.step, iso, sizeof(iso));
-                if (json_array_append_new(series, json_pack("[sI]", iso, (json_int_t)points[i])))
-                    goto oom;
-            }
-            o = NULL;
-        }
-        if (!reason)
-            break;
-        if (!o) {
-            o = json_pack("{ss}", "reason", reason);
-            if (!o || json_array_append_new(reasons, o) != 0)
-                goto oom;
-            memset(points, 0, nb * sizeof(*points));
-            rtotal = 0;
-        }
-        {
-            int64_t b = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-            int64_t v = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-            if (b >= range.from && b < range.to)
-                points[(b - range.from) / range.step] += v;
-            rtotal += v;
-            total += v;
-        }
-    }
-    if (json_object_set_new(root, "total", json_integer(total)) != 0)
-        goto oom;
-    rv = reply_json(c, root);
-    root = NULL;
-    goto done;
-oom:
-    rserr_set(&c->err, 500, "out of memory");
-done:
-    json_decref(root);
-    free(points);
-    PQclear(res);
+    rv = reply_json(c, rsnonrelay_json(&nr));
+    rsnonrelay_free(&nr);
     return rv;
 }
 
@@ -692,16 +599,9 @@ static int dispatch(struct call *c, enum rsapi_endpoint ep)
     case RSAPI_EP_REALTIME:
         return handle_realtime(c);
     case RSAPI_EP_CHAINS:
-        return handle_list(c, "chains",
-                           "SELECT chain FROM accounts UNION SELECT DISTINCT chain FROM "
-                           "relay_counts_daily_chain ORDER BY 1",
-                           "SELECT DISTINCT chain FROM accounts WHERE provider = $1 ORDER BY 1", 1);
+        return handle_chains(c);
     case RSAPI_EP_GATEWAYS:
-        return handle_list(
-            c, "gateways", "SELECT DISTINCT gateway FROM relay_counts_daily_chain ORDER BY 1",
-            "SELECT DISTINCT gateway FROM relay_counts_daily WHERE (chain, account) "
-            "IN (SELECT chain, account FROM accounts WHERE provider = $1) ORDER BY 1",
-            0);
+        return handle_gateways(c);
     case RSAPI_EP_NON_RELAYS:
         return handle_non_relays(c);
     default:

@@ -18,6 +18,16 @@
 #include "log.h"
 #include "sys.h"
 
+/* Appends "key=value;" (value "(null)" without '='); stops after "stop". */
+static int arg_append(void *ctx, const char *key, const char *value)
+{
+    char *list = ctx;
+    size_t n = strlen(list);
+
+    snprintf(list + n, 256 - n, "%s=%s;", key, value ? value : "(null)");
+    return strcmp(key, "stop") == 0;
+}
+
 /* Echoes what the layer handed over; some paths exercise other replies. */
 static int echo_handler(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
 {
@@ -42,6 +52,12 @@ static int echo_handler(void *ctx, const struct httpd_request *req, struct httpd
     if (strcmp(req->path, "/empty") == 0) {
         resp->status = 204;
         return 0;
+    }
+    if (strcmp(req->path, "/args") == 0) {
+        char list[256] = "", line[300];
+        unsigned visited = httpd_query_each(req, arg_append, list);
+        n = snprintf(line, sizeof(line), "%u %s", visited, list);
+        return httpd_reply(resp, 200, NULL, line, (size_t)n);
     }
     n = asprintf(&text, "method=%s path=%s q=%s x=%s len=%zu client=%s body=", req->method,
                  req->path, q ? q : "-", x ? x : "-", req->body_len, req->client_addr);
@@ -201,7 +217,29 @@ START_TEST(test_httpd_get_query_headers)
     exchange(httpd_port(h), "GET /empty HTTP/1.1\r\nHost: x\r\n\r\n", &r);
     ck_assert_int_eq(r.status, 204);
     ck_assert_uint_eq(r.body_len, 0);
+
+    /* Every argument in order, repeated and value-less ones included. */
+    exchange(httpd_port(h), "GET /args?b=2&a=%41&b=3&flag&e= HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "5 b=2;a=A;b=3;flag=(null);e=;");
+    exchange(httpd_port(h), "GET /args?a=1&stop=x&c=3 HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    ck_assert_str_eq(r.body, "2 a=1;stop=x;");
+    exchange(httpd_port(h), "GET /args HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    ck_assert_str_eq(r.body, "0 ");
     httpd_stop(h);
+}
+END_TEST
+
+/* A request built by hand (no connection) has no arguments and no headers. */
+START_TEST(test_httpd_request_by_hand)
+{
+    struct httpd_request req = {.method = "GET", .path = "/", .body = ""};
+    char list[256] = "";
+
+    ck_assert_ptr_null(httpd_query(&req, "q"));
+    ck_assert_ptr_null(httpd_header(&req, "Host"));
+    ck_assert_uint_eq(httpd_query_each(&req, arg_append, list), 0);
+    ck_assert_str_eq(list, "");
 }
 END_TEST
 
@@ -563,6 +601,7 @@ Suite *httpd_suite(void)
     tcase_add_checked_fixture(tc, quiet_logs, NULL);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_httpd_get_query_headers);
+    tcase_add_test(tc, test_httpd_request_by_hand);
     tcase_add_test(tc, test_httpd_post_body);
     tcase_add_test(tc, test_httpd_keep_alive);
     tcase_add_test(tc, test_httpd_body_too_large);
