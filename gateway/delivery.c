@@ -8,6 +8,7 @@
  * `lock` (the delivery mutex) guards stats, flags and the event queue; it
  * is never held while calling PostgreSQL, Redis or the disk. */
 #include "delivery.h"
+#include "delivery_core.h"
 
 #include <errno.h>
 #include <inttypes.h>

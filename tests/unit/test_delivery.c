@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "gateway/delivery.h"
+#include "gateway/delivery_core.h"
 #include "lib/log.h"
 #include "tests/unit/tmpdir.h"
 
