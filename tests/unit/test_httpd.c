@@ -226,6 +226,9 @@ START_TEST(test_httpd_get_query_headers)
     ck_assert_str_eq(r.body, "2 a=1;stop=x;");
     exchange(httpd_port(h), "GET /args HTTP/1.1\r\nHost: x\r\n\r\n", &r);
     ck_assert_str_eq(r.body, "0 ");
+    /* httpd_query() answers the first of repeated arguments. */
+    exchange(httpd_port(h), "GET /two?q=first&q=second HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    ck_assert_ptr_nonnull(strstr(r.body, " q=first "));
     httpd_stop(h);
 }
 END_TEST
