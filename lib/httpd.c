@@ -28,6 +28,16 @@
 /* A body buffer larger than this is released after its request, so that one
  * big upload does not pin memory for the rest of a keep-alive connection. */
 #define HTTPD_KEEP_BODY_CAP (64 * 1024)
+/* MHD's memory pool per connection holds the request line and headers, the
+ * read buffer and the response headers; MHD zeroes what a request used
+ * when the next one starts on the connection. Its default (32 KiB) made that
+ * memset, and the cache misses of 32 KiB per connection, one of the larger
+ * costs of a small keep-alive request; 8 KiB halves them (measured with a
+ * fixed-answer handler, 2 threads, 64 connections: 4.5 -> 3.5 us of CPU per
+ * request). A request whose header section passes about 7 KiB gets 431, as
+ * with nginx's 8 KiB header buffers. Bodies are not bounded by it: they go
+ * through the read buffer into the connection's own buffer. */
+#define HTTPD_CONN_MEMORY (8 * 1024)
 #define HTTPD_DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
 #define HTTPD_JSON_CONTENT_TYPE "application/json"
 
@@ -429,12 +439,14 @@ struct httpd *httpd_start(const struct httpd_options *opts, httpd_handler_fn han
         flags |= MHD_USE_DUAL_STACK;
 
     /* The logger goes first so that MHD reports even option errors through it. */
-    struct MHD_OptionItem ops[10];
+    struct MHD_OptionItem ops[11];
     size_t nops = 0;
     ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, h};
     ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, conn_limit, NULL};
     ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, timeout, NULL};
+    ops[nops++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONN_MEMORY, NULL};
     if (per_ip > 0)
         ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, NULL};
     if (threads > 1)

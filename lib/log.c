@@ -568,11 +568,18 @@ static void write_line(const char *p, size_t len)
  * one thread that writes them in batches. A caller only claims a ticket with
  * a compare-and-swap and copies its line: no mutex, no system call. Lines
  * leave in ticket order, so each thread's lines stay in its order. */
-#define SLOT_INLINE 480            /* longer lines are handed over on the heap */
-#define BATCH_BYTES (64 * 1024)    /* one write() per batch at most this big */
-#define IDLE_SLEEP_MIN_NS 100000L  /* writer's nap when the queue is empty... */
-#define IDLE_SLEEP_MAX_NS 1600000L /* ...doubling; beyond it waits for a signal */
-#define IDLE_WAIT_MS 100           /* longest wait for a signal */
+#define SLOT_INLINE 480         /* longer lines are handed over on the heap */
+#define BATCH_BYTES (64 * 1024) /* one write() per batch at most this big */
+/* While lines flow the writer wakes every LOG_FLUSH_MS and writes what came
+ * in meanwhile in one go (or sooner, woken by the caller that fills a
+ * quarter of the queue): a few hundred wake-ups a second instead of one per
+ * line or per short nap, each of which costs a timer, a context switch and
+ * cold caches on a busy machine. A process killed at any instant loses at
+ * most the lines queued since the last batch: about LOG_FLUSH_MS of them. */
+#define LOG_FLUSH_MS 5
+#define IDLE_WAIT_MS 100 /* idle: the first queued line wakes the writer */
+#define SLEEP_BATCH 1    /* `sleeping`: waiting for the next batch */
+#define SLEEP_IDLE 2     /* `sleeping`: nothing came for a whole interval */
 
 struct slot {
     _Atomic size_t seq;
@@ -585,19 +592,20 @@ static struct {
     struct slot *slots;
     size_t mask;
     _Alignas(64) _Atomic size_t head; /* next ticket to claim */
-    _Alignas(64) size_t tail;         /* next ticket to write; writer thread only */
+    _Alignas(64) _Atomic size_t tail; /* next ticket to write; set by the writer only */
+    size_t wake_mark;                 /* queued lines that wake a batch-sleeping writer */
     _Alignas(64) atomic_int users;    /* callers inside async_put() */
     _Atomic uint64_t dropped, reported;
     atomic_int on, stop;
-    /* The writer, idle for a while, waits on `wake`; only then does a
-     * caller take `wake_lock` to signal it: never while lines flow. */
+    /* The writer waits on `wake`. A caller takes `wake_lock` to signal it
+     * only when it sleeps idle, or when a quarter of the queue is taken. */
     _Alignas(64) atomic_int sleeping;
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     pthread_t thread;
 } q = {.wake_lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-/* Wake the writer if it waits (from a caller that queued a line, or the stop). */
+/* Wake the writer if it waits. */
 static void writer_wake(void)
 {
     if (!atomic_load(&q.sleeping))
@@ -606,6 +614,19 @@ static void writer_wake(void)
     atomic_store(&q.sleeping, 0);
     pthread_cond_signal(&q.wake);
     pthread_mutex_unlock(&q.wake_lock);
+}
+
+/* After queueing ticket `pos`: wake a writer that sleeps idle, or one that
+ * waits for its next batch while a quarter of the queue is taken. A stale
+ * `tail` only makes the wake-up later, never lost: the batch wait is timed. */
+static void writer_nudge(size_t pos)
+{
+    int s = atomic_load(&q.sleeping);
+
+    if (s == SLEEP_IDLE ||
+        (s == SLEEP_BATCH &&
+         pos + 1 - atomic_load_explicit(&q.tail, memory_order_relaxed) >= q.wake_mark))
+        writer_wake();
 }
 
 /* Queue the line; 1 when queued or dropped (counted), 0 when the writer is
@@ -656,7 +677,7 @@ static int async_put(struct line *l)
     }
     atomic_store(&s->seq, pos + 1);
     atomic_fetch_sub_explicit(&q.users, 1, memory_order_release);
-    writer_wake();
+    writer_nudge(pos);
     return 1;
 }
 
@@ -672,11 +693,11 @@ static void batch_flush(char *batch, size_t *len)
  * round (it is taken next time, in order). */
 static size_t drain(char *batch, size_t *blen)
 {
-    size_t n = 0;
+    size_t n = 0, t = atomic_load_explicit(&q.tail, memory_order_relaxed);
 
     for (;;) {
-        struct slot *s = &q.slots[q.tail & q.mask];
-        if (atomic_load_explicit(&s->seq, memory_order_acquire) != q.tail + 1)
+        struct slot *s = &q.slots[t & q.mask];
+        if (atomic_load_explicit(&s->seq, memory_order_acquire) != t + 1)
             break;
         const char *p = s->heap ? s->heap : s->data;
         if (*blen + s->len > BATCH_BYTES)
@@ -689,8 +710,8 @@ static size_t drain(char *batch, size_t *blen)
         }
         free(s->heap);
         s->heap = NULL;
-        atomic_store_explicit(&s->seq, q.tail + q.mask + 1, memory_order_release);
-        q.tail++;
+        atomic_store_explicit(&s->seq, t + q.mask + 1, memory_order_release);
+        atomic_store_explicit(&q.tail, ++t, memory_order_relaxed);
         n++;
     }
     return n;
@@ -714,21 +735,29 @@ static void report_drops(char *batch, size_t *blen)
               LF_INT("dropped_total", d));
 }
 
-/* Idle for a while: wait until a caller queues a line (or IDLE_WAIT_MS).
- * `sleeping` is set before the queue is checked once more, and a caller
- * checks it after publishing its line (both seq_cst): one of the two sees
- * the other, so no line waits for the timeout. */
-static void writer_wait(void)
+/* Wait for the next batch (`how` SLEEP_BATCH: LOG_FLUSH_MS, or until a
+ * quarter of the queue is taken) or, idle, for the first line (SLEEP_IDLE:
+ * until a caller queues one, or IDLE_WAIT_MS). `sleeping` is set before
+ * the queue is checked once more, and a caller checks it after publishing
+ * its line (both seq_cst): one of the two sees the other, so an idle
+ * writer never misses a line. */
+static void writer_wait(int how)
 {
     struct timespec until;
+    size_t t = atomic_load(&q.tail);
+    int ready;
 
-    atomic_store(&q.sleeping, 1);
-    if (atomic_load(&q.slots[q.tail & q.mask].seq) == q.tail + 1 || atomic_load(&q.stop)) {
+    atomic_store(&q.sleeping, how);
+    if (how == SLEEP_IDLE)
+        ready = atomic_load(&q.slots[t & q.mask].seq) == t + 1;
+    else
+        ready = atomic_load(&q.head) - t >= q.wake_mark;
+    if (ready || atomic_load(&q.stop)) {
         atomic_store(&q.sleeping, 0);
         return;
     }
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += IDLE_WAIT_MS * 1000000L;
+    until.tv_nsec += (how == SLEEP_IDLE ? IDLE_WAIT_MS : LOG_FLUSH_MS) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
@@ -745,7 +774,6 @@ static void *writer(void *arg)
 {
     static char batch[BATCH_BYTES];
     size_t blen = 0;
-    long nap = IDLE_SLEEP_MIN_NS;
 
     (void)arg;
     writer_thread = 1;
@@ -754,21 +782,16 @@ static void *writer(void *arg)
         size_t n = drain(batch, &blen);
         batch_flush(batch, &blen);
         report_drops(batch, &blen);
-        if (n) {
-            nap = IDLE_SLEEP_MIN_NS;
-            continue;
-        }
         /* Stopping: nothing is queued any more (log_async_stop() waited for
          * the callers inside); done once every ticket is written. */
-        if (stopping && q.tail == atomic_load(&q.head))
-            break;
-        if (stopping || nap <= IDLE_SLEEP_MAX_NS) {
-            struct timespec ts = {0, stopping ? IDLE_SLEEP_MIN_NS : nap};
+        if (stopping) {
+            struct timespec ts = {0, 100000L};
+            if (atomic_load(&q.tail) == atomic_load(&q.head))
+                break;
             nanosleep(&ts, NULL);
-            nap *= 2;
             continue;
         }
-        writer_wait();
+        writer_wait(n ? SLEEP_BATCH : SLEEP_IDLE);
     }
     return NULL;
 }
@@ -787,8 +810,9 @@ int log_async_start(size_t slots)
     for (size_t i = 0; i < n; i++)
         atomic_init(&q.slots[i].seq, i);
     q.mask = n - 1;
+    q.wake_mark = n / 4 ? n / 4 : 1;
     atomic_store(&q.head, 0);
-    q.tail = 0;
+    atomic_store(&q.tail, 0);
     atomic_store(&q.stop, 0);
     if (pthread_create(&q.thread, NULL, writer, NULL) != 0) {
         free(q.slots);

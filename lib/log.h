@@ -50,10 +50,13 @@ int log_enabled(enum log_level level);
 /* Hand lines to a writer thread from now on, so that a caller never waits
  * on a mutex or a write(): a bounded lock-free queue of `slots` lines
  * (rounded up to a power of two), written in ticket order (each thread's
- * lines in its order) in batches of one write() each. A line that finds the
- * queue full is dropped and counted (log_dropped()); the writer then logs
- * "log_dropped" with the count. Lines still queued when the process is
- * killed are lost. 0, or -1 (no memory or thread: lines stay synchronous). */
+ * lines in its order) in batches: while lines flow, what came in during the
+ * last ~5 ms (or a quarter of the queue, whichever is first) goes out in
+ * one write() per 64 KiB; the first line after a quiet spell goes out at
+ * once. A line that finds the queue full is dropped and counted
+ * (log_dropped()); the writer then logs "log_dropped" with the count. Lines
+ * still queued when the process is killed are lost: about the last 5 ms of
+ * them. 0, or -1 (no memory or thread: lines stay synchronous). */
 int log_async_start(size_t slots);
 
 /* Write what is queued and stop the writer; later lines are written
