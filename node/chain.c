@@ -1,4 +1,5 @@
-/* Chain index, block files, opening with crash recovery, pruning and storage health. */
+/* The chain's public calls: open and close, reads of the index and block
+ * files, block production and acceptance, pruning and storage health. */
 #include "chain.h"
 
 #include <errno.h>
@@ -7,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "block.h"
+#include "chain-types.h"
+#include "chainindex.h"
+#include "chainload.h"
 #include "chainstate.h"
 #include "codec.h"
 #include "headers.h"
@@ -22,120 +25,9 @@
 #include "prune.h"
 #include "store.h"
 #include "sys.h"
-#include "tx.h"
 #include "validate.h"
 
-#define MAX_BLOCK_FILE (64u << 20)
 #define MIN_FREE_BYTES (16u << 20) /* default floor of node_chain_set_min_free() */
-
-struct node_chain {
-    pthread_rwlock_t lock;
-    char *dir;
-    char *blocks_dir;
-    char *state_path;
-    char *headers_path;
-    int evm;
-    struct node_block_meta *blocks; /* by height */
-    size_t nblocks, cap;
-    struct node_hmap *by_hash; /* hash -> height */
-    struct node_hmap *utxo;    /* txid||vout -> value */
-    struct node_headers *headers;
-    _Atomic int64_t height;
-    _Atomic int64_t pruned_below; /* block files below this height are deleted */
-    _Atomic uint64_t block_bytes; /* sizes of the stored block files */
-    _Atomic uint64_t state_bytes; /* size of the chainstate file */
-    _Atomic uint64_t min_free_bytes;
-    atomic_int storage_state; /* enum node_storage_state */
-    int utxo_broken;          /* an update ran out of memory: never write the chainstate */
-    struct node_chain_stats stats;
-};
-
-/* Record that a write failed with `errnum`: /health/ready turns 503 with
- * the reason until the disk monitor's next probe succeeds. */
-static void storage_failed(struct node_chain *c, int errnum)
-{
-    enum node_storage_state s = node_store_classify(errnum);
-    atomic_store(&c->storage_state, s == NODE_STORAGE_OK ? NODE_STORAGE_UNAVAILABLE : s);
-}
-
-/* Make room for the next index entry and map its hash: the part of adding
- * a block that can fail (out of memory, -1), undone by node_hmap_del().
- * Caller holds the write lock. */
-static int index_reserve(struct node_chain *c, const struct node_block_meta *meta)
-{
-    if (c->nblocks == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        struct node_block_meta *b = realloc(c->blocks, cap * sizeof(*b));
-        if (!b)
-            return -1;
-        c->blocks = b;
-        c->cap = cap;
-    }
-    return node_hmap_put(c->by_hash, meta->hash, c->nblocks);
-}
-
-/* Add the reserved entry as the new tip. */
-static void index_commit(struct node_chain *c, const struct node_block_meta *meta)
-{
-    if ((int64_t)c->nblocks >= atomic_load(&c->pruned_below))
-        atomic_fetch_add(&c->block_bytes, meta->size);
-    c->blocks[c->nblocks++] = *meta;
-    atomic_store(&c->height, (int64_t)c->nblocks - 1);
-}
-
-/* Validate a serialized block against the tip and add it to the index;
- * with `apply_utxo`, update the UTXO set. A block the headers index does not
- * hold yet gets its record appended (durably) before any state changes, so
- * the caller must have made its block file durable first. Caller holds the
- * write lock. */
-static int connect_block(struct node_chain *c, const uint8_t *raw, size_t len, int apply_utxo,
-                         char *err, size_t errlen)
-{
-    struct node_block_meta meta;
-    struct node_tx *decoded = NULL;
-    double t0 = sys_mono_s();
-    long ndecoded = 0;
-    int rc = -1;
-
-    if (node_validate_stored_block(c->evm, raw, len,
-                                   c->nblocks ? c->blocks[c->nblocks - 1].hash : NULL, &meta,
-                                   &decoded, &ndecoded, err, errlen) != 0)
-        return -1;
-    if (index_reserve(c, &meta) != 0) {
-        SYS_ERR("out of memory");
-        goto fail;
-    }
-    if (c->nblocks >= node_headers_count(c->headers) &&
-        node_headers_append(c->headers, &meta, err, errlen) != 0) {
-        storage_failed(c, errno);
-        node_hmap_del(c->by_hash, meta.hash);
-        goto fail;
-    }
-    index_commit(c, &meta);
-    for (long i = 0; apply_utxo && i < ndecoded; i++) {
-        if (!c->utxo_broken && node_chainstate_apply(c->utxo, &decoded[i]) != 0) {
-            /* The set is now partly updated. The block is durable, so the
-             * chainstate is no longer written and a restart replays it. */
-            c->utxo_broken = 1;
-            log_msg(LOG_ERROR, "utxo_incomplete",
-                    "out of memory applying block %zu: chainstate frozen until restart",
-                    c->nblocks - 1);
-        }
-    }
-    atomic_fetch_add(&c->stats.blocks_processed, 1);
-    prom_histogram_observe(&c->stats.validation_seconds, sys_mono_s() - t0);
-    rc = 0;
-fail:
-    for (long i = 0; i < ndecoded; i++)
-        node_tx_free(&decoded[i]);
-    free(decoded);
-    return rc;
-}
-
-static void block_path(const struct node_chain *c, int64_t height, char *out, size_t size)
-{
-    snprintf(out, size, "%s/%010lld.blk", c->blocks_dir, (long long)height);
-}
 
 /* Replace the chainstate file with the current tip and UTXO set. */
 static int write_state(struct node_chain *c, char *err, size_t errlen)
@@ -154,7 +46,7 @@ static int write_state(struct node_chain *c, char *err, size_t errlen)
         goto fail;
     }
     if (sys_write_file_atomic(c->state_path, b.data, b.len, 0644, err, errlen) != 0) {
-        storage_failed(c, errno);
+        node_chainindex_storage_failed(c, errno);
         goto fail;
     }
     atomic_store(&c->state_bytes, b.len);
@@ -175,7 +67,7 @@ static uint32_t median_time_locked(const struct node_chain *c, int64_t height)
 {
     uint32_t t[11];
     size_t n = 0;
-    for (int64_t h = height; h >= 0 && n < 11; h--)
+    for (int64_t h = height; h >= 0 && n < ARRAY_LEN(t); h--)
         t[n++] = c->blocks[h].header.time;
     if (n == 0)
         return 0;
@@ -190,12 +82,12 @@ static int store_block(struct node_chain *c, const uint8_t *raw, size_t len, cha
                        size_t errlen)
 {
     char path[4096];
-    block_path(c, (int64_t)c->nblocks, path, sizeof(path));
+    node_chainindex_block_path(c, (int64_t)c->nblocks, path, sizeof(path));
     if (sys_write_file_atomic(path, raw, len, 0644, err, errlen) != 0) {
-        storage_failed(c, errno);
+        node_chainindex_storage_failed(c, errno);
         return -1;
     }
-    if (connect_block(c, raw, len, 1, err, errlen) != 0) {
+    if (node_chainindex_connect(c, raw, len, 1, err, errlen) != 0) {
         unlink(path);
         return -1;
     }
@@ -224,125 +116,6 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
         rc = 0;
     node_buf_free(&blk);
     return rc;
-}
-
-/* Add a record of the headers index without reading its block file: it
- * must extend the tip and meet its proof of work. 0, or -1 with err. */
-static int index_header(struct node_chain *c, const struct node_block_meta *m, char *err,
-                        size_t errlen)
-{
-    static const uint8_t zero[32];
-    const uint8_t *prev = c->nblocks ? c->blocks[c->nblocks - 1].hash : zero;
-    if (memcmp(m->header.prev, prev, 32) != 0)
-        return SYS_ERR("header does not extend the one before it");
-    if (!node_block_check_pow(m->hash, m->header.bits))
-        return SYS_ERR("proof of work does not meet the target");
-    if (index_reserve(c, m) != 0)
-        return SYS_ERR("out of memory");
-    index_commit(c, m);
-    return 0;
-}
-
-/* Crash debris from `height` on: remove its block file and cut the headers
- * index there. 0, or -1 with err when the index cannot be cut. */
-static int discard_from(struct node_chain *c, int64_t height, const char *path, const char *why,
-                        char *err, size_t errlen)
-{
-    log_msg(LOG_WARN, "block_discarded", "%s: %s", path, why);
-    unlink(path);
-    return node_headers_truncate(c->headers, (size_t)height, err, errlen);
-}
-
-/* Build the index: records of the headers index up to the chainstate tip
- * need no block file (they may be pruned); blocks above the tip are replayed
- * into the UTXO set from their files; block files beyond the last record
- * (a data dir from before the headers index, or a crash between a block
- * file and its record) are connected and their records appended. What does
- * not connect above the chainstate is crash debris and is removed. */
-static int load_blocks(struct node_chain *c, const struct node_block_meta *recs, size_t nrecs,
-                       int have_state, int64_t state_height, const uint8_t state_tip[32],
-                       int *replayed, char *err, size_t errlen)
-{
-    int64_t pruned = atomic_load(&c->pruned_below);
-    char path[4096];
-    for (int64_t height = 0;; height++) {
-        uint8_t *raw, hash[32];
-        size_t len;
-        char why[256];
-        int beyond = !have_state || height > state_height;
-        int known = (size_t)height < nrecs;
-
-        block_path(c, height, path, sizeof(path));
-        if (known && !beyond) {
-            /* A stat, not a read: a missing file is a hole, not debris. */
-            if (height >= pruned && access(path, F_OK) != 0)
-                return SYS_ERR("%s: %s", path, strerror(errno));
-            if (index_header(c, &recs[height], why, sizeof(why)) != 0)
-                return SYS_ERR("%s: height %lld: %s", c->headers_path, (long long)height, why);
-        } else if (node_store_read(path, MAX_BLOCK_FILE, &raw, &len, why, sizeof(why)) != 0) {
-            int missing = errno == ENOENT;
-            if (!beyond && height < pruned)
-                return SYS_ERR("%s: the headers index ends at height %lld and the block files "
-                               "below %lld are pruned: cannot rebuild it",
-                               c->headers_path, (long long)height, (long long)pruned);
-            if (!beyond)
-                return SYS_ERR("%s", why);
-            if (known && (size_t)height + 1 < nrecs)
-                return SYS_ERR("%s: block file of indexed height %lld missing above the chainstate "
-                               "(%s)",
-                               c->dir, (long long)height, why);
-            if (missing && !known)
-                break;
-            if (discard_from(c, height, path, why, err, errlen) != 0)
-                return -1;
-            break;
-        } else {
-            int rc = -1;
-            if (node_sha256d(raw, len < NODE_HEADER_SIZE ? len : NODE_HEADER_SIZE, NULL, 0, hash) !=
-                0)
-                snprintf(why, sizeof(why), "out of memory");
-            else if (known && memcmp(hash, recs[height].hash, 32) != 0)
-                snprintf(why, sizeof(why), "block file does not match the headers index");
-            else
-                rc = connect_block(c, raw, len, beyond, why, sizeof(why));
-            free(raw);
-            if (rc != 0) {
-                /* Not debris when its record could not be written. */
-                if (!beyond || atomic_load(&c->storage_state) != NODE_STORAGE_OK)
-                    return SYS_ERR("%s: %s", path, why);
-                if (discard_from(c, height, path, why, err, errlen) != 0)
-                    return -1;
-                break;
-            }
-            if (beyond)
-                (*replayed)++;
-        }
-        if (have_state && height == state_height &&
-            memcmp(c->blocks[height].hash, state_tip, 32) != 0)
-            return SYS_ERR("%s: chainstate tip does not match the block index", c->state_path);
-    }
-    if (have_state && (int64_t)c->nblocks <= state_height)
-        return SYS_ERR("%s: blocks end at height %lld below the chainstate tip %lld", c->dir,
-                       (long long)c->nblocks - 1, (long long)state_height);
-    return 0;
-}
-
-/* Delete block files below the prune height that a crash left behind: a
- * prune persists its height first, then unlinks upward, so leftovers are
- * the highest ones below it. */
-static void remove_pruned_leftovers(struct node_chain *c)
-{
-    char path[4096];
-    long long removed = 0;
-    for (int64_t h = atomic_load(&c->pruned_below) - 1; h >= 0; h--) {
-        block_path(c, h, path, sizeof(path));
-        if (unlink(path) != 0)
-            break;
-        removed++;
-    }
-    if (removed)
-        log_msg(LOG_INFO, "prune_leftovers", "%lld block files below the prune height removed",
-                removed);
 }
 
 struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, size_t errlen)
@@ -392,13 +165,13 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
     c->headers = node_headers_open(c->headers_path, &recs, &nrecs, err, errlen);
     if (!c->headers)
         goto fail;
-    if (load_blocks(c, recs, nrecs, have_state, state_height, state_tip, &replayed, err, errlen) !=
-        0)
+    if (node_chainload_blocks(c, recs, nrecs, have_state, state_height, state_tip, &replayed, err,
+                              errlen) != 0)
         goto fail;
     if (c->nblocks > nrecs && nrecs == 0)
         log_msg(LOG_INFO, "headers_index_built", "%s: %zu records from the block files",
                 c->headers_path, c->nblocks);
-    remove_pruned_leftovers(c);
+    node_chainload_remove_leftovers(c);
     if (c->nblocks == 0) {
         /* Genesis pays to OP_TRUE; its time is fixed so it is the same everywhere. */
         static const uint8_t op_true[] = {0x51};
@@ -490,7 +263,7 @@ int node_chain_read_block(struct node_chain *c, int64_t height, uint8_t **raw, s
         rc = SYS_ERR("block %lld: pruned data", (long long)height);
         errno = ENOENT;
     } else {
-        block_path(c, height, path, sizeof(path));
+        node_chainindex_block_path(c, height, path, sizeof(path));
         rc = node_store_read(path, MAX_BLOCK_FILE, raw, len, err, errlen);
     }
     pthread_rwlock_unlock(&c->lock);
@@ -570,7 +343,7 @@ int node_chain_check_storage(struct node_chain *c, char *err, size_t errlen)
     if (rc == 0)
         atomic_store(&c->storage_state, NODE_STORAGE_OK);
     else
-        storage_failed(c, errno);
+        node_chainindex_storage_failed(c, errno);
     return rc;
 }
 
@@ -615,7 +388,7 @@ int node_chain_prune(struct node_chain *c, uint64_t target, int64_t keep, int64_
         }
         atomic_fetch_sub(&c->block_bytes, plan.bytes);
         for (int64_t h = plan.from; h < plan.to; h++) {
-            block_path(c, h, path, sizeof(path));
+            node_chainindex_block_path(c, h, path, sizeof(path));
             if (unlink(path) != 0 && errno != ENOENT)
                 log_msg(LOG_WARN, "prune_unlink_failed", "%s: %s", path, strerror(errno));
         }
