@@ -252,7 +252,7 @@ static int stage_tls_lists(const struct conf *c, const struct tls_cert *certs, s
 {
     static const char *const names[] = {TLS_CRT_LIST, TLS_EXPIRY_MAP, TLS_METRICS_LF};
     char path[PATH_MAX], map_path[PATH_MAX];
-    char *text[3] = {NULL, NULL, NULL};
+    char *text[ARRAY_LEN(names)] = {NULL, NULL, NULL};
     int rc = -1;
 
     if ((size_t)snprintf(map_path, sizeof(map_path), "%s/%s", dir, TLS_EXPIRY_MAP) >=
@@ -264,7 +264,7 @@ static int stage_tls_lists(const struct conf *c, const struct tls_cert *certs, s
         tls_render_expiry_map(certs, n, &text[1], err) < 0 ||
         tls_render_metrics_lf(c, certs, n, map_path, &text[2], err) < 0)
         goto out;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(text); i++) {
         if (stage_path(path, sizeof(path), stage, names[i], err) < 0 ||
             write_file(path, text[i], strlen(text[i]), 0644, err) < 0)
             goto out;
@@ -273,7 +273,7 @@ static int stage_tls_lists(const struct conf *c, const struct tls_cert *certs, s
     }
     rc = 0;
 out:
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < ARRAY_LEN(text); i++)
         free(text[i]);
     return rc;
 }

@@ -198,7 +198,8 @@ static int parse_bool(const char *s, int *out)
     static const char *const yes[] = {"true", "yes", "on"};
     static const char *const no[] = {"false", "no", "off"};
 
-    for (size_t i = 0; i < 3; i++) {
+    _Static_assert(ARRAY_LEN(yes) == ARRAY_LEN(no), "one no per yes");
+    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
         if (strcasecmp(s, yes[i]) == 0) {
             *out = 1;
             return 0;
@@ -384,7 +385,7 @@ static int decode_struct(struct cfg_ctx *cx, const yaml_node_t *n, const struct 
     unsigned char seen[64] = {0};
     yaml_node_pair_t *pair;
 
-    if (schema->nfields > sizeof(seen)) {
+    if (schema->nfields > ARRAY_LEN(seen)) {
         set_error_at(cx, n, "internal error: schema %s has too many fields", schema->name);
         return -1;
     }

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sys.h"
+
 const double PROM_LATENCY_BOUNDS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                       0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-const size_t PROM_LATENCY_NBOUNDS = sizeof(PROM_LATENCY_BOUNDS) / sizeof(PROM_LATENCY_BOUNDS[0]);
+const size_t PROM_LATENCY_NBOUNDS = ARRAY_LEN(PROM_LATENCY_BOUNDS);
 
 struct prom {
     char *buf;

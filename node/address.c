@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "sys.h"
 
 #define P2PKH_VERSION 0x6f
 #define P2SH_VERSION 0xc4
@@ -56,7 +57,7 @@ static int base58check_script(const char *addr, uint8_t *script, size_t *script_
         return -1;
     if (raw[0] == P2PKH_VERSION) {
         static const uint8_t pre[] = {0x76, 0xa9, 0x14};
-        memcpy(script, pre, 3);
+        memcpy(script, pre, sizeof(pre));
         memcpy(script + 3, raw + 1, 20);
         script[23] = 0x88;
         script[24] = 0xac;
@@ -81,7 +82,7 @@ static uint32_t bech32_polymod(const uint8_t *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         uint8_t top = (uint8_t)(chk >> 25);
         chk = (chk & 0x1ffffff) << 5 ^ v[i];
-        for (int k = 0; k < 5; k++)
+        for (size_t k = 0; k < ARRAY_LEN(gen); k++)
             if ((top >> k) & 1)
                 chk ^= gen[k];
     }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sys.h"
+
 int node_buf_put(struct node_buf *b, const void *p, size_t n)
 {
     if (b->failed)
@@ -34,15 +36,15 @@ int node_buf_put(struct node_buf *b, const void *p, size_t n)
 int node_buf_u32le(struct node_buf *b, uint32_t v)
 {
     uint8_t x[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24};
-    return node_buf_put(b, x, 4);
+    return node_buf_put(b, x, sizeof(x));
 }
 
 int node_buf_u64le(struct node_buf *b, uint64_t v)
 {
     uint8_t x[8];
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < ARRAY_LEN(x); i++)
         x[i] = (uint8_t)(v >> (8 * i));
-    return node_buf_put(b, x, 8);
+    return node_buf_put(b, x, sizeof(x));
 }
 
 int node_buf_varint(struct node_buf *b, uint64_t v)

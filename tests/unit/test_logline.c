@@ -16,6 +16,7 @@
 #include "gateway/lines.h"
 #include "gateway/replay.h"
 #include "logline_ref.h"
+#include "sys.h"
 
 static const char *datadir(void)
 {
@@ -111,7 +112,7 @@ START_TEST(test_shared_capture)
                    "\"by_bucket\":{\"2026-11-21T10:20:00Z\":7,\"2026-11-21T10:25:00Z\":1}}",
                    0, &jerr);
     ck_assert_ptr_nonnull(want);
-    for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(chunks); i++) {
         json_t *got = replay_one(path, chunks[i]);
         snprintf(where, sizeof(where), "shared capture, chunk %zu", chunks[i]);
         assert_subset(want, got, where);
@@ -137,7 +138,7 @@ START_TEST(test_cases)
         json_t *want = json_load_file(path, 0, &jerr);
         ck_assert_msg(want != NULL, "%s:%d: %s", path, jerr.line, jerr.text);
         snprintf(path, sizeof(path), "%s/%s/input.log", dir, e->d_name);
-        for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+        for (size_t i = 0; i < ARRAY_LEN(chunks); i++) {
             json_t *got = replay_one(path, chunks[i]);
             snprintf(where, sizeof(where), "%s, chunk %zu", e->d_name, chunks[i]);
             assert_subset(want, got, where);
@@ -217,7 +218,7 @@ START_TEST(test_host_normalise)
         {"@[`{AZaz\xc1\xda\xc3\x89XYZ.", "@[`{azaz\xc1\xda\xc3\x89xyz"},
     };
     char out[64];
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         int n = logline_host_normalise(cases[i].in, strlen(cases[i].in), out, sizeof(out));
         ck_assert_int_eq(n, (int)strlen(cases[i].out));
         ck_assert_str_eq(out, cases[i].out);
@@ -354,7 +355,7 @@ START_TEST(test_reference_grammar)
     ck_assert_msg(p != NULL, "%s", err);
     ck_assert_int_eq(logline_ref_init(&ref), 0);
     size_t nlines = 0;
-    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+    for (size_t f = 0; f < ARRAY_LEN(files); f++) {
         snprintf(path, sizeof(path), "%s/%s", datadir(), files[f]);
         FILE *in = fopen(path, "r");
         ck_assert_msg(in != NULL, "%s", path);
@@ -382,7 +383,7 @@ START_TEST(test_reference_grammar)
     /* client forms that single-byte edits of real lines do not reach */
     static const char *const clients[] = {":1",    "::1",  "a:",         "a:1x",  "[::1]:80",
                                           "a:1:2", "a::1", "1.2.3.4:+1", "x:1\"y"};
-    for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(clients); i++) {
         int n = snprintf(buf, sizeof(buf),
                          "<6>%s [21/Nov/2026:10:22:33.685] fe be_0021/a 0/0/0/0/0 200 1 - - ---- "
                          "1/1/0/0/0 0/0 {h} \"GET / HTTP/1.1\" id",

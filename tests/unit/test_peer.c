@@ -11,6 +11,7 @@
 #include "node/codec.h"
 #include "node/mempool.h"
 #include "node/peer.h"
+#include "sys.h"
 #include "tests/unit/tmpdir.h"
 
 static struct node_buf sample_frame(uint8_t type, const char *payload)
@@ -153,7 +154,7 @@ START_TEST(test_backoff_schedule)
 {
     /* initial 0.2 s, max 1 s: 0.2, 0.4, 0.8, 1, 1 ... before jitter */
     static const double full[] = {0.2, 0.4, 0.8, 1.0, 1.0, 1.0};
-    for (unsigned k = 0; k < 6; k++) {
+    for (unsigned k = 0; k < ARRAY_LEN(full); k++) {
         ck_assert_double_eq_tol(node_peer_backoff(0.2, 1.0, k, 0.0), full[k] / 2, 1e-9);
         ck_assert_double_eq_tol(node_peer_backoff(0.2, 1.0, k, 0.5), full[k] * 0.75, 1e-9);
         double hi = node_peer_backoff(0.2, 1.0, k, 0.999999);

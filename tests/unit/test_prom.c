@@ -203,7 +203,7 @@ START_TEST(test_prom_histogram_text)
     prom_t *p = prom_new();
     const char *const labels[] = {"route", "/rpc", NULL};
 
-    ck_assert_int_eq(prom_histogram_init(&h, bounds, 3), 0);
+    ck_assert_int_eq(prom_histogram_init(&h, bounds, ARRAY_LEN(bounds)), 0);
     prom_histogram_observe(&h, 0.05);
     prom_histogram_observe(&h, 0.1); /* le is inclusive */
     prom_histogram_observe(&h, 0.5);
@@ -276,13 +276,13 @@ START_TEST(test_prom_histogram_concurrent)
     struct prom_histogram h;
     pthread_t th[OBS_THREADS];
 
-    ck_assert_int_eq(prom_histogram_init(&h, bounds, 3), 0);
+    ck_assert_int_eq(prom_histogram_init(&h, bounds, ARRAY_LEN(bounds)), 0);
     for (int i = 0; i < OBS_THREADS; i++)
         ck_assert_int_eq(pthread_create(&th[i], NULL, observe_thread, &h), 0);
     for (int i = 0; i < OBS_THREADS; i++)
         pthread_join(th[i], NULL);
     ck_assert_uint_eq(h.count, OBS_THREADS * OBS_EACH);
-    for (int i = 0; i < 4; i++)
+    for (size_t i = 0; i <= ARRAY_LEN(bounds); i++) /* and +Inf */
         ck_assert_uint_eq(h.counts[i], OBS_THREADS * OBS_EACH / 4);
     ck_assert(h.sum == (double)OBS_THREADS * (OBS_EACH / 4) * (0 + 1 + 2 + 3));
 }

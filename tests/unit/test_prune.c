@@ -23,6 +23,7 @@
 #include "node/headers.h"
 #include "node/mempool.h"
 #include "node/prune.h"
+#include "sys.h"
 #include "tests/unit/tmpdir.h"
 
 static char dir[64];
@@ -220,53 +221,54 @@ static struct node_block_meta *sized(const uint32_t *sizes, size_t n)
 START_TEST(test_plan)
 {
     static const uint32_t sizes[] = {100, 100, 100, 100, 100, 100, 100, 100, 100, 100};
-    struct node_block_meta *b = sized(sizes, 10);
+    const int64_t n = (int64_t)ARRAY_LEN(sizes);
+    struct node_block_meta *b = sized(sizes, (size_t)n);
     struct node_prune_plan p;
 
     /* own 1000 + 50 overhead, target 700: delete 4 blocks (1050 -> 650) */
-    node_prune_plan(b, 10, 0, 2, 1050, 700, INT64_MAX, &p);
+    node_prune_plan(b, n, 0, 2, 1050, 700, INT64_MAX, &p);
     ck_assert_int_eq(p.from, 0);
     ck_assert_int_eq(p.to, 4);
     ck_assert_uint_eq(p.bytes, 400);
     /* already under the target: nothing */
-    node_prune_plan(b, 10, 0, 2, 650, 700, INT64_MAX, &p);
+    node_prune_plan(b, n, 0, 2, 650, 700, INT64_MAX, &p);
     ck_assert_int_eq(p.to, p.from);
     ck_assert_uint_eq(p.bytes, 0);
     /* min kept wins over the target: heights 8 and 9 stay */
-    node_prune_plan(b, 10, 0, 2, 1050, 0, INT64_MAX, &p);
+    node_prune_plan(b, n, 0, 2, 1050, 0, INT64_MAX, &p);
     ck_assert_int_eq(p.to, 8);
     ck_assert_uint_eq(p.bytes, 800);
     /* starts above what is already pruned */
-    node_prune_plan(b, 10, 3, 2, 750, 0, INT64_MAX, &p);
+    node_prune_plan(b, n, 3, 2, 750, 0, INT64_MAX, &p);
     ck_assert_int_eq(p.from, 3);
     ck_assert_int_eq(p.to, 8);
     ck_assert_uint_eq(p.bytes, 500);
     /* keep < 1 still keeps the tip */
-    node_prune_plan(b, 10, 0, 0, 1050, 0, INT64_MAX, &p);
+    node_prune_plan(b, n, 0, 0, 1050, 0, INT64_MAX, &p);
     ck_assert_int_eq(p.to, 9);
     /* keep larger than the chain: nothing */
-    node_prune_plan(b, 10, 0, 288, 1050, 0, INT64_MAX, &p);
+    node_prune_plan(b, n, 0, 288, 1050, 0, INT64_MAX, &p);
     ck_assert_int_eq(p.to, 0);
     /* manual: up to height 4 inclusive */
-    node_prune_plan(b, 10, 0, 2, 1050, 0, 4, &p);
+    node_prune_plan(b, n, 0, 2, 1050, 0, 4, &p);
     ck_assert_int_eq(p.to, 5);
     ck_assert_uint_eq(p.bytes, 500);
     /* manual beyond the kept blocks is capped */
-    node_prune_plan(b, 10, 0, 3, 1050, 0, 9, &p);
+    node_prune_plan(b, n, 0, 3, 1050, 0, 9, &p);
     ck_assert_int_eq(p.to, 7);
     /* manual below the prune height: nothing more */
-    node_prune_plan(b, 10, 6, 2, 1050, 0, 4, &p);
+    node_prune_plan(b, n, 6, 2, 1050, 0, 4, &p);
     ck_assert_int_eq(p.from, 6);
     ck_assert_int_eq(p.to, 6);
     free(b);
 
     /* uneven sizes: stops at the first height that brings it under */
     static const uint32_t uneven[] = {500, 10, 10, 300, 20, 20};
-    b = sized(uneven, 6);
-    node_prune_plan(b, 6, 0, 1, 870, 350, INT64_MAX, &p);
+    b = sized(uneven, ARRAY_LEN(uneven));
+    node_prune_plan(b, (int64_t)ARRAY_LEN(uneven), 0, 1, 870, 350, INT64_MAX, &p);
     ck_assert_int_eq(p.to, 3); /* 870 - 500 - 10 - 10 = 350: at the target, done */
     ck_assert_uint_eq(p.bytes, 520);
-    node_prune_plan(b, 6, 0, 1, 870, 360, INT64_MAX, &p);
+    node_prune_plan(b, (int64_t)ARRAY_LEN(uneven), 0, 1, 870, 360, INT64_MAX, &p);
     ck_assert_int_eq(p.to, 2);
     ck_assert_uint_eq(p.bytes, 510);
     free(b);

@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "gateway/relay.h"
+#include "sys.h"
 
 static const char routing[] =
     "gateway: {name: gw-t, routing_domain: chains.example.tech}\n"
@@ -59,7 +60,7 @@ START_TEST(test_find)
         "abc-0001.chains.example.tech",  "",
         "chains.example.tech",
     };
-    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(absent); i++)
         ck_assert_msg(found(t, absent[i], &r) == 0, "%s found", absent[i]);
     relay_table_free(t);
     conf_free(&conf);

@@ -68,7 +68,7 @@ START_TEST(fill_replaces_and_drops)
     char *out = NULL;
 
     ck_assert_int_eq(render_fill("t", "a=@A@ b=@A@@A@\n  @EMPTY@\nkeep @EMPTY@\n@BLOCK@\nend\n",
-                                 vars, 3, &out, &err),
+                                 vars, ARRAY_LEN(vars), &out, &err),
                      0);
     ck_assert_str_eq(out, "a=x b=xx\nkeep\nl1\n  l2\nend\n");
     free(out);
@@ -81,8 +81,9 @@ START_TEST(fill_keeps_literal_at)
     struct cfg_error err = {0};
     char *out = NULL;
 
-    ck_assert_int_eq(
-        render_fill("t", "ipv6@::1 a@b @lower@ @A @@A@ mail@A.com", vars, 1, &out, &err), 0);
+    ck_assert_int_eq(render_fill("t", "ipv6@::1 a@b @lower@ @A @@A@ mail@A.com", vars,
+                                 ARRAY_LEN(vars), &out, &err),
+                     0);
     ck_assert_str_eq(out, "ipv6@::1 a@b @lower@ @A @x mail@A.com");
     free(out);
 }
@@ -427,7 +428,7 @@ START_TEST(hapi_expect_replies)
                                           "New version created: 4\n\n"};
     struct fake_cli f;
     struct cfg_error err = {0};
-    pthread_t th = fake_cli_start(&f, replies, 4);
+    pthread_t th = fake_cli_start(&f, replies, ARRAY_LEN(replies));
 
     ck_assert_int_eq(hapi_expect(f.path, "add map @3 /m", "a b\nc d", NULL, &err), 0);
     ck_assert_str_eq(f.requests[0], "add map @3 /m <<\na b\nc d\n\n");
@@ -462,7 +463,7 @@ START_TEST(hapi_parses_state_and_stat)
     struct hapi_server *s = NULL;
     struct hapi_stat st;
     size_t n = 0;
-    pthread_t th = fake_cli_start(&f, replies, 3);
+    pthread_t th = fake_cli_start(&f, replies, ARRAY_LEN(replies));
 
     ck_assert_int_eq(hapi_servers(f.path, "be_0021", &s, &n, &err), 0);
     ck_assert_str_eq(f.requests[0], "show servers state be_0021\n");
