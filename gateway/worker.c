@@ -27,6 +27,13 @@
  * looks every WORKER_TICK_MS. */
 #define WORKER_IDLE_MS 1000
 #define WORKER_TICK_MS 20
+/* Once caught up after reading something, the worker lets the next batch
+ * gather this long before it reads again (signals still wake it): at low
+ * rates one read and one count per 100 ms instead of one per supervisor
+ * batch, at most 100 ms more before Redis shows a relay (it must within 1 s),
+ * and larger batches at full rate. The lines wait in the segment, which a
+ * crash does not lose. */
+#define WORKER_GATHER_MS 100
 #define WORKER_BATCH (8u << 20)
 #define WORKER_DRAIN_WAIT_MS 3000
 #define WORKER_RETAIN_PERIOD_MS 1000
@@ -335,6 +342,8 @@ int worker_run(const struct conf *conf, const struct worker_options *o)
         int wait_ms = !at_end ? 0 : ino >= 0 ? WORKER_IDLE_MS : WORKER_TICK_MS;
         if (flush_asked || stopping)
             wait_ms = 0;
+        else if (at_end && n > 0 && ino >= 0)
+            pfd[1].fd = -1, wait_ms = WORKER_GATHER_MS; /* signals only, then read */
         if (poll(pfd, 2, wait_ms) > 0 && (pfd[1].revents & POLLIN)) {
             char evbuf[4096];
             while (read(ino, evbuf, sizeof(evbuf)) > 0)

@@ -395,7 +395,7 @@ static void preset_numbers(struct conf *c)
     c->redis.ttl_secs = 7200;
     c->flush.interval_secs = 300;
     c->flush.fsync_interval_ms = 1000;
-    c->flush.redis_interval_ms = 1000;
+    c->flush.redis_interval_ms = 500;
     c->flush.retry_max_secs = 60;
     c->flush.journal_compact_bytes = 16 * 1000 * 1000;
     c->logs.format = LOG_FORMAT_TEXT;
