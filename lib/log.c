@@ -56,6 +56,8 @@ static void line_init(struct line *l, char *stack, size_t size)
     l->oom = 0;
 }
 
+/* Out of memory sets `cap` to `len`, so that every later add comes here
+ * and is refused: the line stays a prefix of itself, never one with holes. */
 static int line_reserve(struct line *l, size_t more)
 {
     size_t cap = l->cap;
@@ -76,6 +78,7 @@ static int line_reserve(struct line *l, size_t more)
     }
     if (!np) {
         l->oom = 1;
+        l->cap = l->len;
         return -1;
     }
     l->p = np;
@@ -84,22 +87,25 @@ static int line_reserve(struct line *l, size_t more)
     return 0;
 }
 
-static void line_add(struct line *l, const char *s, size_t n)
+static inline void line_add(struct line *l, const char *s, size_t n)
 {
-    if (line_reserve(l, n) < 0)
+    if (l->len + n > l->cap && line_reserve(l, n) < 0)
         return;
     memcpy(l->p + l->len, s, n);
     l->len += n;
 }
 
-static void line_adds(struct line *l, const char *s)
+static inline void line_adds(struct line *l, const char *s)
 {
     line_add(l, s, strlen(s));
 }
 
-static void line_addc(struct line *l, char c)
+static inline void line_addc(struct line *l, char c)
 {
-    line_add(l, &c, 1);
+    if (l->len < l->cap)
+        l->p[l->len++] = c;
+    else
+        line_add(l, &c, 1);
 }
 
 static void line_free(struct line *l)
@@ -356,24 +362,41 @@ static int utf8_valid(const char *s)
     return 1;
 }
 
+/* Bytes that go into a JSON string as they are: printable ASCII but the
+ * quote and the backslash (jansson escapes nothing else by default). */
+static const unsigned char json_plain[256] = {
+    [' '] = 1,
+    ['!'] = 1,
+    ['#' ... '['] = 1,
+    [']' ... 0x7f] = 1,
+};
+
 /* A JSON string. JSON needs UTF-8, so a value that is not valid UTF-8 is
- * written with its non-ASCII bytes replaced by '?'. */
-static void json_str(struct line *l, const char *s)
+ * written with its non-ASCII bytes replaced by '?'. Plain runs are found
+ * with a table and copied whole. Returns 1 when the string was not valid
+ * UTF-8, else 0. */
+static int json_str(struct line *l, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     int lossy = -1; /* unknown until the first non-ASCII byte: most values have none */
     const unsigned char *u = (const unsigned char *)s, *run = u;
 
     line_addc(l, '"');
-    for (; *u; u++) {
+    for (;; u++) {
         const char *esc = NULL;
         char buf[6];
         size_t n = 2;
 
-        if (*u >= 0x80 && lossy < 0)
-            lossy = !utf8_valid((const char *)u); /* all before it is ASCII */
-        if (*u >= 0x20 && *u != '"' && *u != '\\' && !(lossy > 0 && *u >= 0x80))
-            continue;
+        while (json_plain[*u])
+            u++;
+        if (*u == 0)
+            break;
+        if (*u >= 0x80) {
+            if (lossy < 0)
+                lossy = !utf8_valid((const char *)u); /* all before it is ASCII */
+            if (!lossy)
+                continue;
+        }
         line_add(l, (const char *)run, (size_t)(u - run));
         run = u + 1;
         switch (*u) {
@@ -414,6 +437,7 @@ static void json_str(struct line *l, const char *s)
     }
     line_add(l, (const char *)run, (size_t)(u - run));
     line_addc(l, '"');
+    return lossy > 0;
 }
 
 /* A JSON real as jansson writes it: "%.17g", ".0" appended when it has
@@ -444,11 +468,15 @@ static void json_real_out(struct line *l, double d)
     line_add(l, buf, (size_t)n);
 }
 
-static void json_key(struct line *l, const char *key, int first)
+/* 1 when the key was not valid UTF-8 (jansson refuses such a key). */
+static int json_key(struct line *l, const char *key, int first)
 {
+    int lossy;
+
     line_addc(l, first ? '{' : ',');
-    json_str(l, key);
+    lossy = json_str(l, key);
     line_addc(l, ':');
+    return lossy;
 }
 
 static void json_field_value(struct line *l, const struct log_field *f)
@@ -531,9 +559,8 @@ static int format_json(struct line *l, const char *ts, enum log_level level, con
         const char *key = fields[i].key;
         if (!key || json_key_taken(key, request_id, fields, i) || (msg && strcmp(key, "msg") == 0))
             continue;
-        if (!utf8_valid(key))
+        if (json_key(l, key, 0))
             return -1;
-        json_key(l, key, 0);
         json_field_value(l, &fields[i]);
     }
     if (msg) {
