@@ -239,7 +239,7 @@ static int handle_export(struct call *c)
 }
 
 /* Whether a Redis row passes the filters and the token's scope. */
-static int row_allowed(const struct rsrt_row *r, const char *gateway, const char *chain,
+static int row_allowed(const struct rsrealtime_row *r, const char *gateway, const char *chain,
                        const struct rscatalog_accounts *owned, int admin)
 {
     if ((gateway && strcmp(r->gateway, gateway) != 0) || (chain && strcmp(r->chain, chain) != 0))
@@ -264,7 +264,7 @@ static int tally(json_t *obj, const char *name, int current, int64_t n)
                             json_integer_value(json_object_get(o, "total")) + n);
 }
 
-static json_t *realtime_json(const struct rsrt_rows *rows, const struct rstime_range *range,
+static json_t *realtime_json(const struct rsrealtime_rows *rows, const struct rstime_range *range,
                              int64_t now, const char *redis_error)
 {
     size_t nb = rstime_nbuckets(range);
@@ -287,7 +287,7 @@ static json_t *realtime_json(const struct rsrt_rows *rows, const struct rstime_r
     if (!root || !series)
         goto fail;
     for (size_t i = 0; i < rows->n; i++) {
-        const struct rsrt_row *r = &rows->rows[i];
+        const struct rsrealtime_row *r = &rows->rows[i];
         int is_cur = r->bucket == cur_bucket;
         if (r->bucket < range->from || r->bucket >= range->to)
             continue;
@@ -323,7 +323,7 @@ static int handle_realtime(struct call *c)
 {
     static const char *const allowed[] = {"gateway", "chain", "window", NULL};
     const char *gateway, *chain, *provider = NULL, *w = param(c, "window");
-    struct rsrt_rows rows = {0}, redis = {0}, kept = {0};
+    struct rsrealtime_rows rows = {0}, redis = {0}, kept = {0};
     struct rscatalog_accounts owned = {0};
     struct rsquery q = {0};
     struct rsquery_result res = {0};
@@ -349,15 +349,15 @@ static int handle_realtime(struct call *c)
     q.gateway = gateway;
     q.chain = chain;
     q.provider = provider;
-    q.by = RSQ_BY_GATEWAY | RSQ_BY_CHAIN | RSQ_BY_ACCOUNT;
+    q.by = RSQUERY_BY_GATEWAY | RSQUERY_BY_CHAIN | RSQUERY_BY_ACCOUNT;
     if (rsquery_run(c->pg, &q, &res, &c->err) != 0)
         return -1;
     for (size_t g = 0; g < res.ngroups; g++)
         for (size_t i = 0; i < res.nbuckets; i++)
             if (res.groups[g].points[i] &&
-                rsrt_rows_push(&rows, res.groups[g].keys[0], res.groups[g].keys[1],
-                               res.groups[g].keys[2], q.range.from + (int64_t)i * q.range.step,
-                               res.groups[g].points[i]) != 0)
+                rsrealtime_rows_push(
+                    &rows, res.groups[g].keys[0], res.groups[g].keys[1], res.groups[g].keys[2],
+                    q.range.from + (int64_t)i * q.range.step, res.groups[g].points[i]) != 0)
                 goto oom;
     redis_ok = rsrealtime_fetch(&c->api->conf->redis, q.range.from, q.range.to, &redis, redis_err,
                                 sizeof(redis_err)) == 0;
@@ -369,9 +369,10 @@ static int handle_realtime(struct call *c)
             rscatalog_provider_accounts(c->pg, c->who.provider, &owned, &c->err) != 0)
             goto done;
         for (size_t i = 0; i < redis.n; i++) {
-            const struct rsrt_row *r = &redis.rows[i];
+            const struct rsrealtime_row *r = &redis.rows[i];
             if (row_allowed(r, gateway, chain, &owned, c->who.admin) &&
-                rsrt_rows_push(&kept, r->gateway, r->chain, r->account, r->bucket, r->relays) != 0)
+                rsrealtime_rows_push(&kept, r->gateway, r->chain, r->account, r->bucket,
+                                     r->relays) != 0)
                 goto oom;
         }
         if (rsrealtime_merge(&rows, &kept) != 0)
@@ -383,10 +384,10 @@ oom:
     rserr_set(&c->err, 500, "out of memory");
 done:
     rsquery_result_free(&res);
-    rsrt_rows_free(&rows);
-    rsrt_rows_free(&redis);
+    rsrealtime_rows_free(&rows);
+    rsrealtime_rows_free(&redis);
     rscatalog_accounts_free(&owned);
-    rsrt_rows_free(&kept);
+    rsrealtime_rows_free(&kept);
     return rv;
 }
 

@@ -10,7 +10,7 @@
 #include "bucket.h"
 #include "rsdb.h"
 
-const char *const rsquery_dim_names[RSQ_NDIMS] = {"gateway", "chain", "account"};
+const char *const rsquery_dim_names[RSQUERY_NDIMS] = {"gateway", "chain", "account"};
 
 int rsquery_check_name(const char *what, const char *value, struct rserr *err)
 {
@@ -41,7 +41,7 @@ int rsquery_parse_by(const char *s, unsigned *by, struct rserr *err)
     while (*p) {
         size_t n = strcspn(p, ",");
         int found = 0;
-        for (int d = 0; d < RSQ_NDIMS; d++) {
+        for (int d = 0; d < RSQUERY_NDIMS; d++) {
             if (strlen(rsquery_dim_names[d]) == n && strncmp(p, rsquery_dim_names[d], n) == 0) {
                 *by |= 1u << d;
                 found = 1;
@@ -75,10 +75,10 @@ int rsquery_parse_source(const char *s, int *source)
 static const char *source_table(int source, int64_t *granularity)
 {
     switch (source) {
-    case RSQ_SRC_DAILY:
+    case RSQUERY_SRC_DAILY:
         *granularity = RSTIME_STEP_1D;
         return "relay_counts_daily";
-    case RSQ_SRC_HOURLY:
+    case RSQUERY_SRC_HOURLY:
         *granularity = RSTIME_STEP_1H;
         return "relay_counts_hourly";
     default:
@@ -89,13 +89,13 @@ static const char *source_table(int source, int64_t *granularity)
 
 static int effective_source(const struct rsquery *q)
 {
-    if (q->source != RSQ_SRC_AUTO)
+    if (q->source != RSQUERY_SRC_AUTO)
         return q->source;
     if (q->range.step >= RSTIME_STEP_1D)
-        return RSQ_SRC_DAILY;
+        return RSQUERY_SRC_DAILY;
     if (q->range.step >= RSTIME_STEP_1H)
-        return RSQ_SRC_HOURLY;
-    return RSQ_SRC_RAW;
+        return RSQUERY_SRC_HOURLY;
+    return RSQUERY_SRC_RAW;
 }
 
 /* The daily source without accounts (no account dimension or filter, no
@@ -103,7 +103,7 @@ static int effective_source(const struct rsquery *q)
 static const char *query_table(const struct rsquery *q, int64_t *granularity)
 {
     const char *t = source_table(effective_source(q), granularity);
-    if (effective_source(q) == RSQ_SRC_DAILY && !(q->by & RSQ_BY_ACCOUNT) && !q->account &&
+    if (effective_source(q) == RSQUERY_SRC_DAILY && !(q->by & RSQUERY_BY_ACCOUNT) && !q->account &&
         !q->provider)
         return "relay_counts_daily_chain";
     return t;
@@ -144,7 +144,7 @@ static int build_sql(const struct rsquery *q, char *sql, size_t size, const char
     size_t len = 0, dlen = 0;
     int n = 0;
 
-    for (int d = 0; d < RSQ_NDIMS; d++)
+    for (int d = 0; d < RSQUERY_NDIMS; d++)
         if (q->by & (1u << d))
             if (sql_add(dims, sizeof(dims), &dlen, "%s, ", rsquery_dim_names[d]) != 0)
                 return -1;
@@ -169,7 +169,7 @@ static int build_sql(const struct rsquery *q, char *sql, size_t size, const char
                        dims, q->range.step, q->range.step, table) != 0) {
         return -1;
     }
-    for (int d = 0; d < RSQ_NDIMS; d++) {
+    for (int d = 0; d < RSQUERY_NDIMS; d++) {
         if (!filters[d])
             continue;
         params[n++] = filters[d];
@@ -192,7 +192,7 @@ static int build_sql(const struct rsquery *q, char *sql, size_t size, const char
 
 static int same_keys(const struct rsquery_group *g, PGresult *res, int row, int ndims)
 {
-    for (int k = 0, d = 0; d < RSQ_NDIMS; d++) {
+    for (int k = 0, d = 0; d < RSQUERY_NDIMS; d++) {
         if (!g->keys[d])
             continue;
         if (strcmp(g->keys[d], PQgetvalue(res, row, k)) != 0)
@@ -208,11 +208,11 @@ static struct rsquery_group *new_group(struct rsquery_result *r, PGresult *res, 
 {
     struct rsquery_group *groups, *g;
 
-    if ((r->ngroups + 1) * (r->nbuckets ? r->nbuckets : 1) > RSQ_MAX_POINTS) {
+    if ((r->ngroups + 1) * (r->nbuckets ? r->nbuckets : 1) > RSQUERY_MAX_POINTS) {
         rserr_set(err, 400,
                   "result too large (more than %d points); narrow the range, the grouping or "
                   "use a coarser step",
-                  RSQ_MAX_POINTS);
+                  RSQUERY_MAX_POINTS);
         return NULL;
     }
     groups = realloc(r->groups, (r->ngroups + 1) * sizeof(*groups));
@@ -225,7 +225,7 @@ static struct rsquery_group *new_group(struct rsquery_result *r, PGresult *res, 
     g->points = calloc(r->nbuckets ? r->nbuckets : 1, sizeof(*g->points));
     if (!g->points)
         goto oom;
-    for (int k = 0, d = 0; d < RSQ_NDIMS; d++) {
+    for (int k = 0, d = 0; d < RSQUERY_NDIMS; d++) {
         if (!(r->by & (1u << d)))
             continue;
         g->keys[d] = strdup(PQgetvalue(res, row, k++));
@@ -251,7 +251,7 @@ int rsquery_run(PGconn *pg, const struct rsquery *q, struct rsquery_result *r, s
     r->by = q->by;
     r->table = rsquery_table(q);
     r->nbuckets = rstime_nbuckets(&q->range);
-    for (int d = 0; d < RSQ_NDIMS; d++)
+    for (int d = 0; d < RSQUERY_NDIMS; d++)
         ndims += (q->by >> d) & 1;
     r->points = calloc(r->nbuckets ? r->nbuckets : 1, sizeof(*r->points));
     if (!r->points) {
@@ -300,7 +300,7 @@ fail:
 void rsquery_result_free(struct rsquery_result *r)
 {
     for (size_t i = 0; i < r->ngroups; i++) {
-        for (int d = 0; d < RSQ_NDIMS; d++)
+        for (int d = 0; d < RSQUERY_NDIMS; d++)
             free(r->groups[i].keys[d]);
         free(r->groups[i].points);
     }
@@ -338,7 +338,7 @@ json_t *rsquery_result_json(const struct rsquery_result *r)
     by = json_array();
     if (!by)
         goto fail;
-    for (int d = 0; d < RSQ_NDIMS; d++)
+    for (int d = 0; d < RSQUERY_NDIMS; d++)
         if ((r->by & (1u << d)) && json_array_append_new(by, json_string(rsquery_dim_names[d])))
             goto fail;
     root = json_pack("{sssssssssOsIso}", "from", from, "to", to, "step",
@@ -359,7 +359,7 @@ json_t *rsquery_result_json(const struct rsquery_result *r)
                                   series_json(r, g->points));
             if (!o || json_array_append_new(groups, o) != 0)
                 goto fail;
-            for (int d = 0; d < RSQ_NDIMS; d++)
+            for (int d = 0; d < RSQUERY_NDIMS; d++)
                 if (g->keys[d] &&
                     json_object_set_new(o, rsquery_dim_names[d], json_string(g->keys[d])) != 0)
                     goto fail;
@@ -401,7 +401,7 @@ static int write_rows(const struct rsquery_result *r, FILE *out, int csv, const 
             bucket_format_iso(r->range.from + (int64_t)i * r->range.step, iso, sizeof(iso));
             if (fputs(iso, out) < 0)
                 return -1;
-            for (int d = 0; g && d < RSQ_NDIMS; d++) {
+            for (int d = 0; g && d < RSQUERY_NDIMS; d++) {
                 if (!g->keys[d])
                     continue;
                 if (csv) {
@@ -422,7 +422,7 @@ int rsquery_result_csv(const struct rsquery_result *r, FILE *out)
 {
     if (fputs("bucket_start", out) < 0)
         return -1;
-    for (int d = 0; d < RSQ_NDIMS; d++)
+    for (int d = 0; d < RSQUERY_NDIMS; d++)
         if ((r->by & (1u << d)) && fprintf(out, ",%s", rsquery_dim_names[d]) < 0)
             return -1;
     if (fputs(",relays\n", out) < 0 || write_rows(r, out, 1, NULL) != 0)
@@ -432,10 +432,10 @@ int rsquery_result_csv(const struct rsquery_result *r, FILE *out)
 
 int rsquery_result_table(const struct rsquery_result *r, FILE *out)
 {
-    int width[RSQ_NDIMS] = {0, 0, 0};
+    int width[RSQUERY_NDIMS] = {0, 0, 0};
     int pad = 0;
 
-    for (int d = 0; d < RSQ_NDIMS; d++) {
+    for (int d = 0; d < RSQUERY_NDIMS; d++) {
         if (!(r->by & (1u << d)))
             continue;
         width[d] = (int)strlen(rsquery_dim_names[d]);
@@ -445,7 +445,7 @@ int rsquery_result_table(const struct rsquery_result *r, FILE *out)
     }
     if (fprintf(out, "%-20s", "bucket_start") < 0)
         return -1;
-    for (int d = 0; d < RSQ_NDIMS; d++) {
+    for (int d = 0; d < RSQUERY_NDIMS; d++) {
         if (!(r->by & (1u << d)))
             continue;
         if (fprintf(out, "  %-*s", width[d], rsquery_dim_names[d]) < 0)

@@ -17,14 +17,19 @@
 #include "rstime.h"
 
 /* Grouping dimensions (bit set, in this order in output). */
-enum rsquery_dim { RSQ_BY_GATEWAY = 1, RSQ_BY_CHAIN = 2, RSQ_BY_ACCOUNT = 4 };
-#define RSQ_NDIMS 3
+enum rsquery_dim { RSQUERY_BY_GATEWAY = 1, RSQUERY_BY_CHAIN = 2, RSQUERY_BY_ACCOUNT = 4 };
+#define RSQUERY_NDIMS 3
 
 /* Which table to read: the one the step selects, or one forced (benchmarks). */
-enum rsquery_source { RSQ_SRC_AUTO = 0, RSQ_SRC_RAW, RSQ_SRC_HOURLY, RSQ_SRC_DAILY };
+enum rsquery_source {
+    RSQUERY_SRC_AUTO = 0,
+    RSQUERY_SRC_RAW,
+    RSQUERY_SRC_HOURLY,
+    RSQUERY_SRC_DAILY
+};
 
 /* Most points (groups x buckets) one result may hold. */
-#define RSQ_MAX_POINTS 2000000
+#define RSQUERY_MAX_POINTS 2000000
 
 struct rsquery {
     const char *gateway, *chain, *account, *provider; /* NULL: any; not owned */
@@ -34,7 +39,7 @@ struct rsquery {
 };
 
 struct rsquery_group {
-    char *keys[RSQ_NDIMS]; /* gateway, chain, account; NULL when not grouped */
+    char *keys[RSQUERY_NDIMS]; /* gateway, chain, account; NULL when not grouped */
     int64_t total;
     int64_t *points; /* nbuckets */
 };
@@ -67,7 +72,7 @@ int rsquery_parse_source(const char *s, int *source);
 const char *rsquery_table(const struct rsquery *q);
 
 /* Run the query. 0, or -1 with `err` set (400 when the result would exceed
- * RSQ_MAX_POINTS, 500 on database errors). `res` is filled on success and
+ * RSQUERY_MAX_POINTS, 500 on database errors). `res` is filled on success and
  * must be released with rsquery_result_free(). */
 int rsquery_run(PGconn *pg, const struct rsquery *q, struct rsquery_result *res, struct rserr *err);
 
@@ -87,6 +92,6 @@ int rsquery_result_table(const struct rsquery_result *res, FILE *out);
 int rsquery_csv_field(FILE *out, const char *s);
 
 /* Column names of the dimensions, indexed like rsquery_group.keys. */
-extern const char *const rsquery_dim_names[RSQ_NDIMS];
+extern const char *const rsquery_dim_names[RSQUERY_NDIMS];
 
 #endif

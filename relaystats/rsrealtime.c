@@ -10,7 +10,7 @@
 #define RSRT_REDIS_TIMEOUT_MS 500
 #define RSRT_MAX_KEYS 100000
 
-void rsrt_rows_free(struct rsrt_rows *r)
+void rsrealtime_rows_free(struct rsrealtime_rows *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         free(r->rows[i].gateway);
@@ -21,14 +21,14 @@ void rsrt_rows_free(struct rsrt_rows *r)
     memset(r, 0, sizeof(*r));
 }
 
-int rsrt_rows_push(struct rsrt_rows *r, const char *gateway, const char *chain, const char *account,
-                   int64_t bucket, int64_t relays)
+int rsrealtime_rows_push(struct rsrealtime_rows *r, const char *gateway, const char *chain,
+                         const char *account, int64_t bucket, int64_t relays)
 {
-    struct rsrt_row *row;
+    struct rsrealtime_row *row;
 
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
-        struct rsrt_row *rows = realloc(r->rows, cap * sizeof(*rows));
+        struct rsrealtime_row *rows = realloc(r->rows, cap * sizeof(*rows));
         if (!rows)
             return -1;
         r->rows = rows;
@@ -75,7 +75,7 @@ int rsrealtime_parse_key(const char *prefix, const char *key, char *gateway, siz
 
 /* One hash: fields "<chain>:<account>" -> count. */
 static int read_hash(redisContext *rc, const char *key, const char *gateway, int64_t bucket,
-                     struct rsrt_rows *out, char *err, size_t errlen)
+                     struct rsrealtime_rows *out, char *err, size_t errlen)
 {
     redisReply *r = redisCommand(rc, "HGETALL %s", key);
     int rv = -1;
@@ -97,7 +97,7 @@ static int read_hash(redisContext *rc, const char *key, const char *gateway, int
         memcpy(chain, field, (size_t)(colon - field));
         chain[colon - field] = '\0';
         n = strtoll(r->element[i + 1]->str, NULL, 10);
-        if (rsrt_rows_push(out, gateway, chain, colon + 1, bucket, n) != 0) {
+        if (rsrealtime_rows_push(out, gateway, chain, colon + 1, bucket, n) != 0) {
             snprintf(err, errlen, "out of memory");
             goto done;
         }
@@ -109,8 +109,8 @@ done:
     return rv;
 }
 
-int rsrealtime_fetch(const struct conf_redis *cr, int64_t from, int64_t to, struct rsrt_rows *out,
-                     char *err, size_t errlen)
+int rsrealtime_fetch(const struct conf_redis *cr, int64_t from, int64_t to,
+                     struct rsrealtime_rows *out, char *err, size_t errlen)
 {
     struct timeval tv = {0, RSRT_REDIS_TIMEOUT_MS * 1000};
     const char *prefix = cr->key_prefix ? cr->key_prefix : "ccgw";
@@ -169,7 +169,7 @@ done:
 
 static int row_cmp(const void *pa, const void *pb)
 {
-    const struct rsrt_row *a = pa, *b = pb;
+    const struct rsrealtime_row *a = pa, *b = pb;
     int c;
 
     if ((c = strcmp(a->gateway, b->gateway)) != 0 || (c = strcmp(a->chain, b->chain)) != 0 ||
@@ -178,20 +178,20 @@ static int row_cmp(const void *pa, const void *pb)
     return (a->bucket > b->bucket) - (a->bucket < b->bucket);
 }
 
-int rsrealtime_merge(struct rsrt_rows *base, const struct rsrt_rows *add)
+int rsrealtime_merge(struct rsrealtime_rows *base, const struct rsrealtime_rows *add)
 {
     size_t nbase = base->n;
 
     qsort(base->rows, nbase, sizeof(*base->rows), row_cmp);
     for (size_t i = 0; i < add->n; i++) {
-        const struct rsrt_row *a = &add->rows[i];
-        struct rsrt_row *hit =
+        const struct rsrealtime_row *a = &add->rows[i];
+        struct rsrealtime_row *hit =
             nbase ? bsearch(a, base->rows, nbase, sizeof(*base->rows), row_cmp) : NULL;
         if (hit) {
             if (a->relays > hit->relays)
                 hit->relays = a->relays;
-        } else if (rsrt_rows_push(base, a->gateway, a->chain, a->account, a->bucket, a->relays) !=
-                   0) {
+        } else if (rsrealtime_rows_push(base, a->gateway, a->chain, a->account, a->bucket,
+                                        a->relays) != 0) {
             return -1;
         }
     }

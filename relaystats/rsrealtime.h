@@ -17,21 +17,21 @@
 
 #include "conf.h"
 
-struct rsrt_row {
+struct rsrealtime_row {
     char *gateway, *chain, *account;
     int64_t bucket, relays;
 };
 
-struct rsrt_rows {
-    struct rsrt_row *rows;
+struct rsrealtime_rows {
+    struct rsrealtime_row *rows;
     size_t n, cap;
 };
 
-void rsrt_rows_free(struct rsrt_rows *r);
+void rsrealtime_rows_free(struct rsrealtime_rows *r);
 
 /* Append a row (strings copied). 0 or -1 on OOM. */
-int rsrt_rows_push(struct rsrt_rows *r, const char *gateway, const char *chain, const char *account,
-                   int64_t bucket, int64_t relays);
+int rsrealtime_rows_push(struct rsrealtime_rows *r, const char *gateway, const char *chain,
+                         const char *account, int64_t bucket, int64_t relays);
 
 /* Parse a Redis key "<prefix>:relays:<gateway>:<epoch>": the gateway (into
  * `gateway`, `size` bytes) and the bucket. 0, or -1 when it is not one. */
@@ -41,11 +41,11 @@ int rsrealtime_parse_key(const char *prefix, const char *key, char *gateway, siz
 /* Read every relay hash of buckets in [from, to) from Redis into `out`.
  * 0, or -1 with `err` (Redis unreachable or erroring); `out` may then hold
  * part of the rows and is still to be freed. */
-int rsrealtime_fetch(const struct conf_redis *rc, int64_t from, int64_t to, struct rsrt_rows *out,
-                     char *err, size_t errlen);
+int rsrealtime_fetch(const struct conf_redis *rc, int64_t from, int64_t to,
+                     struct rsrealtime_rows *out, char *err, size_t errlen);
 
 /* Merge `add` into `base`: per key the larger count wins, keys only in
  * `add` are appended. `base` ends sorted by key. 0 or -1 on OOM. */
-int rsrealtime_merge(struct rsrt_rows *base, const struct rsrt_rows *add);
+int rsrealtime_merge(struct rsrealtime_rows *base, const struct rsrealtime_rows *add);
 
 #endif

@@ -29,11 +29,11 @@ START_TEST(by_dims)
     struct rserr e = {0};
     unsigned by;
     ck_assert_int_eq(rsquery_parse_by("chain,gateway", &by, &e), 0);
-    ck_assert_uint_eq(by, RSQ_BY_CHAIN | RSQ_BY_GATEWAY);
+    ck_assert_uint_eq(by, RSQUERY_BY_CHAIN | RSQUERY_BY_GATEWAY);
     ck_assert_int_eq(rsquery_parse_by(NULL, &by, &e), 0);
     ck_assert_uint_eq(by, 0);
     ck_assert_int_eq(rsquery_parse_by("account", &by, &e), 0);
-    ck_assert_uint_eq(by, RSQ_BY_ACCOUNT);
+    ck_assert_uint_eq(by, RSQUERY_BY_ACCOUNT);
     ck_assert_int_eq(rsquery_parse_by("chain,relays", &by, &e), -1);
     ck_assert_int_eq(e.status, 400);
     ck_assert_int_eq(rsquery_parse_by("chainx", &by, &e), -1);
@@ -49,9 +49,9 @@ START_TEST(tables)
     ck_assert_str_eq(rsquery_table(&q), "relay_counts_hourly");
     q.range.step = 86400;
     ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily_chain");
-    q.by = RSQ_BY_GATEWAY | RSQ_BY_CHAIN;
+    q.by = RSQUERY_BY_GATEWAY | RSQUERY_BY_CHAIN;
     ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily_chain");
-    q.by = RSQ_BY_ACCOUNT;
+    q.by = RSQUERY_BY_ACCOUNT;
     ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily");
     q.by = 0;
     q.provider = "p1";
@@ -60,10 +60,10 @@ START_TEST(tables)
     q.account = "a1";
     ck_assert_str_eq(rsquery_table(&q), "relay_counts_daily");
     q.account = NULL;
-    q.source = RSQ_SRC_RAW;
+    q.source = RSQUERY_SRC_RAW;
     ck_assert_str_eq(rsquery_table(&q), "relay_counts");
     ck_assert_int_eq(rsquery_parse_source("hourly", &q.source), 0);
-    ck_assert_int_eq(q.source, RSQ_SRC_HOURLY);
+    ck_assert_int_eq(q.source, RSQUERY_SRC_HOURLY);
     ck_assert_int_eq(rsquery_parse_source("x", &q.source), -1);
 }
 END_TEST
@@ -77,7 +77,7 @@ static void sample(struct rsquery_result *r, int64_t *tot, int64_t *p0, int64_t 
     r->range.from = 1795665600;
     r->range.to = r->range.from + 3 * 3600;
     r->range.step = 3600;
-    r->by = RSQ_BY_CHAIN;
+    r->by = RSQUERY_BY_CHAIN;
     r->table = "relay_counts_hourly";
     r->nbuckets = 3;
     p0[0] = 1, p0[1] = 0, p0[2] = 2;

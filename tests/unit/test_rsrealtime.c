@@ -30,13 +30,13 @@ END_TEST
 
 START_TEST(merge_takes_larger)
 {
-    struct rsrt_rows pg = {0}, redis = {0};
+    struct rsrealtime_rows pg = {0}, redis = {0};
 
-    ck_assert_int_eq(rsrt_rows_push(&pg, "gw1", "0021", "a", 300, 10), 0);
-    ck_assert_int_eq(rsrt_rows_push(&pg, "gw1", "0021", "a", 600, 7), 0);
-    ck_assert_int_eq(rsrt_rows_push(&redis, "gw1", "0021", "a", 600, 9), 0); /* ahead */
-    ck_assert_int_eq(rsrt_rows_push(&redis, "gw1", "0021", "a", 300, 4), 0); /* lost keys */
-    ck_assert_int_eq(rsrt_rows_push(&redis, "gw2", "0001", "b", 600, 5), 0); /* new */
+    ck_assert_int_eq(rsrealtime_rows_push(&pg, "gw1", "0021", "a", 300, 10), 0);
+    ck_assert_int_eq(rsrealtime_rows_push(&pg, "gw1", "0021", "a", 600, 7), 0);
+    ck_assert_int_eq(rsrealtime_rows_push(&redis, "gw1", "0021", "a", 600, 9), 0); /* ahead */
+    ck_assert_int_eq(rsrealtime_rows_push(&redis, "gw1", "0021", "a", 300, 4), 0); /* lost keys */
+    ck_assert_int_eq(rsrealtime_rows_push(&redis, "gw2", "0001", "b", 600, 5), 0); /* new */
     ck_assert_int_eq(rsrealtime_merge(&pg, &redis), 0);
     ck_assert_int_eq(pg.n, 3);
     ck_assert_str_eq(pg.rows[0].gateway, "gw1");
@@ -45,21 +45,21 @@ START_TEST(merge_takes_larger)
     ck_assert_int_eq(pg.rows[1].relays, 9);
     ck_assert_str_eq(pg.rows[2].gateway, "gw2");
     ck_assert_int_eq(pg.rows[2].relays, 5);
-    rsrt_rows_free(&pg);
-    rsrt_rows_free(&redis);
+    rsrealtime_rows_free(&pg);
+    rsrealtime_rows_free(&redis);
 }
 END_TEST
 
 START_TEST(redis_down)
 {
     struct conf_redis rc = {.host = "127.0.0.1", .port = 1, .key_prefix = "ccgw"};
-    struct rsrt_rows rows = {0};
+    struct rsrealtime_rows rows = {0};
     char err[256];
     ck_assert_int_eq(rsrealtime_fetch(&rc, 0, 600, &rows, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "redis"));
     rc.host = NULL;
     ck_assert_int_eq(rsrealtime_fetch(&rc, 0, 600, &rows, err, sizeof(err)), -1);
-    rsrt_rows_free(&rows);
+    rsrealtime_rows_free(&rows);
 }
 END_TEST
 
