@@ -54,9 +54,11 @@ int log_enabled(enum log_level level);
  * last ~5 ms (or a quarter of the queue, whichever is first) goes out in
  * one write() per 64 KiB; the first line after a quiet spell goes out at
  * once. A line that finds the queue full is dropped and counted
- * (log_dropped()); the writer then logs "log_dropped" with the count. Lines
- * still queued when the process is killed are lost: about the last 5 ms of
- * them. 0, or -1 (no memory or thread: lines stay synchronous). */
+ * (log_dropped()); the writer then logs "log_dropped" with the count.
+ * Crash-only: lines still queued when the process is killed are lost, those
+ * of the last ~5 ms (more while the writer waits for a CPU), and the last
+ * line written may be cut short. 0, or -1 (no memory or thread: lines stay
+ * synchronous). */
 int log_async_start(size_t slots);
 
 /* Write what is queued and stop the writer; later lines are written

@@ -187,7 +187,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* Request lines go through the writer thread: no handler waits on the
-     * log mutex or a write(). Without it they are written directly. */
+     * log mutex or a write(). Without it they are written directly. A node
+     * killed with -9 loses the lines still queued (about its last 5 ms). */
     if (log_async_start(NODE_LOG_QUEUE_LINES) != 0)
         log_msg(LOG_WARN, "log_sync", "no log writer thread: lines are written directly");
 

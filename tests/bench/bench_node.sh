@@ -4,11 +4,19 @@
 # call, 2 threads, BENCH_CONNS connections). The two servers take turns,
 # BENCH_ROUNDS rounds of BENCH_SECS seconds each, so that a burst of other
 # work on the machine hits both; each side's figure is its best round, and the
-# ratio (target >= 0.7) is best against best, with the per-round ratios shown.
-# Like for like: nginx has as many workers as cc-node has threads (2), and
-# each logs every request in its default format to /dev/null (cc-node's
-# rpc_request line at level info, nginx's combined access log), with rate
-# limiting off. BENCH_NODE_LOG=warn drops cc-node's request lines.
+# ratio (target >= 0.9) is best against best, with the per-round ratios and
+# their median shown. Like for like: nginx has as many workers as cc-node
+# has threads (2), and each logs every request in its default format to
+# /dev/null (cc-node's rpc_request line at level info, nginx's combined access
+# log), with rate limiting off. cc-node's lines go through its log writer
+# thread, which drops (and counts) a line only when its queue is full; a run
+# in which cc-node dropped any line has not logged every request, so it
+# does not meet the target (log_dropped in the result, from
+# ccnode_log_dropped_lines_total). BENCH_NODE_LOG=warn drops cc-node's
+# request lines. wrk shares the machine's cores with the server under test;
+# on a 2-core machine the ratio is that of whole-machine CPU per request
+# (server plus wrk), so other load on the machine moves both sides: compare
+# ratios of one run, never absolute figures of two.
 source "$(dirname "$0")/../integration/lib.sh"
 it_setup
 SECS=${BENCH_SECS:-5}
@@ -69,19 +77,28 @@ for r in $(seq "$ROUNDS"); do
     NGINX+=("$(run_wrk nginx "http://127.0.0.1:$GPORT/")")
     progress "round $r: cc-node ${NODE[-1]} req/s, nginx ${NGINX[-1]} req/s"
 done
-python3 - "$CONNS" "$SECS" "$LEVEL" "$THREADS" "${NODE[*]}" "${NGINX[*]}" <<'PY'
-import json, sys
+DROPPED=$(curl -fsS "http://127.0.0.1:$NPORT/metrics" \
+    | awk '$1 == "ccnode_log_dropped_lines_total" { print $2 }')
+[ -n "$DROPPED" ] || fail "cc-node /metrics has no ccnode_log_dropped_lines_total"
+python3 - "$CONNS" "$SECS" "$LEVEL" "$THREADS" "${NODE[*]}" "${NGINX[*]}" "$DROPPED" <<'PY'
+import json, statistics, sys
 conns, secs, level, threads = sys.argv[1:5]
 node, nginx = [float(x) for x in sys.argv[5].split()], [float(x) for x in sys.argv[6].split()]
+dropped = int(float(sys.argv[7]))
 best_node, best_nginx = max(node), max(nginx)
 ratio = best_node / best_nginx
-rounds = " ".join("%.2f" % (a / b) for a, b in zip(node, nginx))
+per_round = [a / b for a, b in zip(node, nginx)]
+rounds = " ".join("%.2f" % r for r in per_round)
+median = statistics.median(per_round)
 print("cc-node getblockcount: best %.0f req/s; nginx fixed 200: best %.0f req/s; ratio %.2f "
-      "(target >= 0.7); per-round ratios %s" % (best_node, best_nginx, ratio, rounds))
+      "(target >= 0.9); per-round ratios %s (median %.2f); cc-node log lines dropped: %d"
+      % (best_node, best_nginx, ratio, rounds, median, dropped))
 print(json.dumps({"bench": "node_getblockcount", "metric": "requests/s (best of %d rounds)" % len(node),
                   "value": round(best_node), "peer": "nginx return 200", "peer_value": round(best_nginx),
-                  "ratio": round(ratio, 3), "target": ">= 0.7x nginx", "met": ratio >= 0.7,
-                  "round_ratios": rounds,
+                  "ratio": round(ratio, 3), "target": ">= 0.9x nginx, no log line dropped",
+                  "met": ratio >= 0.9 and dropped == 0,
+                  "round_ratios": rounds, "median_round_ratio": round(median, 3),
+                  "log_dropped": dropped,
                   "command": "wrk -t2 -c%s -d%ss POST getblockcount (keep-alive), alternating rounds; "
                              "cc-node threads %s, log level %s; nginx %s workers, access log on"
                              % (conns, secs, threads, level, threads)}))
