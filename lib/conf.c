@@ -340,10 +340,10 @@ static int default_tiers(struct conf *c)
     };
     char sock[512];
 
-    c->tiers = calloc(3, sizeof(*c->tiers));
+    c->tiers = calloc(ARRAY_LEN(def), sizeof(*c->tiers));
     if (!c->tiers)
         return -1;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(def); i++) {
         struct conf_tier *t = &c->tiers[i];
         c->ntiers++;
         snprintf(sock, sizeof(sock), "%s/%s.sock", c->data_dir, def[i].name);
