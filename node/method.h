@@ -1,6 +1,8 @@
 /* The contract between the JSON-RPC envelope (rpc.c) and the methods of
- * each flavour (rpc_bitcoin.c, rpc_evm.c): error codes, the error a method
- * fills, the method table entry, and lookup in a table. */
+ * each flavour (rpc_bitcoin.c's table, whose methods are in rpc_bitcoin.c,
+ * rpc_btcchain.c, rpc_btcmempool.c and rpc_btcmining.c; rpc_evm.c): error
+ * codes, the error a method fills, the method table entry, and lookup in a
+ * table. */
 #ifndef CCNODE_METHOD_H
 #define CCNODE_METHOD_H
 
