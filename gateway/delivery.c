@@ -316,7 +316,7 @@ struct event_slot {
 struct delivery {
     struct delivery_core core;
     int have_core;
-    const struct conf *conf;
+    const struct ccgwconf *conf;
     char *source;
     char origin[64]; /* instance-run: gateway_events dedup key */
 
@@ -669,7 +669,7 @@ static int first_connect(struct delivery *d, char *err, size_t errlen)
 
 delivery_t *delivery_start(const struct delivery_options *o, char *err, size_t errlen)
 {
-    const struct conf *conf = o->conf;
+    const struct ccgwconf *conf = o->conf;
     struct delivery *d = calloc(1, sizeof(*d));
     pthread_condattr_t ca;
     if (!d) {

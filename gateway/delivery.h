@@ -25,11 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "counter.h"
 
 struct delivery_options {
-    const struct conf *conf;       /* gateway_name, data_dir, postgres, redis, flush */
+    const struct ccgwconf *conf;   /* gateway_name, data_dir, postgres, redis, flush */
     const char *source;            /* "edge", "http0", ...: the journal folder name */
     counter_t *counter;            /* shared with ingestion */
     pthread_mutex_t *counter_lock; /* held by every user of `counter` */

@@ -40,7 +40,8 @@ void gateway_close(struct gateway *gw)
     pthread_mutex_destroy(&gw->lock);
 }
 
-int gateway_open(struct gateway *gw, const struct conf *conf, const struct gateway_open_options *o)
+int gateway_open(struct gateway *gw, const struct ccgwconf *conf,
+                 const struct gateway_open_options *o)
 {
     char err[512], path[4096];
 
@@ -48,7 +49,7 @@ int gateway_open(struct gateway *gw, const struct conf *conf, const struct gatew
     pthread_mutex_init(&gw->lock, NULL);
     gw->conf = conf;
     gw->started_ms = sys_wall_ms();
-    gw->tier = conf_tier_find(conf, o->source);
+    gw->tier = ccgwconf_tier_find(conf, o->source);
     if (!gw->tier) {
         snprintf(err, sizeof(err), "%s: no tier named \"%s\"", conf->path, o->source);
         goto fail;

@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "counter.h"
 #include "delivery.h"
 #include "events.h"
@@ -26,8 +26,8 @@
 struct httpd;
 
 struct gateway {
-    const struct conf *conf;
-    const struct conf_tier *tier;
+    const struct ccgwconf *conf;
+    const struct ccgwconf_tier *tier;
     const char *source; /* tier name */
     pthread_mutex_t lock;
     counter_t *counter;
@@ -64,7 +64,8 @@ struct gateway_open_options {
 };
 
 /* Everything but delivery and the input. 0 or -1 (logged). */
-int gateway_open(struct gateway *gw, const struct conf *conf, const struct gateway_open_options *o);
+int gateway_open(struct gateway *gw, const struct ccgwconf *conf,
+                 const struct gateway_open_options *o);
 void gateway_close(struct gateway *gw);
 
 /* Journal, Redis and PostgreSQL for the counter (the journal recovers

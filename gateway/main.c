@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "gateway.h"
 #include "log.h"
 #include "replay.h"
@@ -149,7 +149,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_PIPE_SIZE:
         case OPT_CHUNK:
-            if (cfg_parse_size(optarg, &size) < 0 || size <= 0) {
+            if (yamlcfg_parse_size(optarg, &size) < 0 || size <= 0) {
                 fprintf(stderr, "cc-gateway: bad size \"%s\"\n", optarg);
                 return -1;
             }
@@ -185,7 +185,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* The supervisor: re-run ourselves once so that ps shows the role (argv[0]
  * "cc-gateway: <tier> supervisor"), then supervise. */
-static int run_supervisor(const struct conf *conf, const struct options *o, int argc, char **argv)
+static int run_supervisor(const struct ccgwconf *conf, const struct options *o, int argc,
+                          char **argv)
 {
     char self[PATH_MAX], title[128], state_dir[PATH_MAX], seg_dir[PATH_MAX], cfg[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -208,7 +209,7 @@ static int run_supervisor(const struct conf *conf, const struct options *o, int 
         }
         /* not fatal: the title is for people */
     }
-    const struct conf_tier *tier = conf_tier_find(conf, o->source);
+    const struct ccgwconf_tier *tier = ccgwconf_tier_find(conf, o->source);
     if (!tier) {
         fprintf(stderr, "cc-gateway: %s: no tier named \"%s\"\n", conf->path, o->source);
         return 2;
@@ -251,7 +252,7 @@ static int run_supervisor(const struct conf *conf, const struct options *o, int 
     return supervisor_run(&so);
 }
 
-static int run_worker(const struct conf *conf, const struct options *o)
+static int run_worker(const struct ccgwconf *conf, const struct options *o)
 {
     struct worker_options wo = {.source = o->source,
                                 .listen = o->listen,
@@ -261,7 +262,7 @@ static int run_worker(const struct conf *conf, const struct options *o)
     return worker_run(conf, &wo);
 }
 
-static int run_replay(const struct conf *conf, const struct options *o)
+static int run_replay(const struct ccgwconf *conf, const struct options *o)
 {
     struct gateway gw;
     char err[512];
@@ -296,8 +297,8 @@ out:
 int main(int argc, char **argv)
 {
     struct options o = {0};
-    struct conf conf;
-    struct cfg_error cerr;
+    struct ccgwconf conf;
+    struct yamlcfg_error cerr;
     int ret;
 
     log_setup("cc-gateway", LOG_FORMAT_TEXT, LOG_INFO, 2);
@@ -310,7 +311,7 @@ int main(int argc, char **argv)
         return 2;
     }
     memset(&conf, 0, sizeof(conf));
-    if (conf_load(path, &conf, &cerr) < 0) {
+    if (ccgwconf_load(path, &conf, &cerr) < 0) {
         fprintf(stderr, "cc-gateway: %s\n", cerr.text);
         return 2;
     }
@@ -321,6 +322,6 @@ int main(int argc, char **argv)
         ret = run_worker(&conf, &o);
     else
         ret = run_supervisor(&conf, &o, argc, argv);
-    conf_free(&conf);
+    ccgwconf_free(&conf);
     return ret;
 }

@@ -39,7 +39,7 @@ struct reconcile {
     int64_t checks, last_check_ms;
 };
 
-reconcile_t *reconcile_new(const struct conf *conf)
+reconcile_t *reconcile_new(const struct ccgwconf *conf)
 {
     reconcile_t *r = calloc(1, sizeof(*r));
     if (!r)

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "logline.h"
 
 #define RECONCILE_WINDOW_MS 16384
@@ -33,7 +33,7 @@
 typedef struct reconcile reconcile_t;
 
 /* One backend "be_<id>" per chain of the config. NULL out of memory. */
-reconcile_t *reconcile_new(const struct conf *conf);
+reconcile_t *reconcile_new(const struct ccgwconf *conf);
 void reconcile_free(reconcile_t *r);
 
 /* A request line read from the log of HAProxy process `pid`. */

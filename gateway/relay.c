@@ -93,7 +93,7 @@ static int host_insert(relay_table_t *t, uint32_t i, const char *name, size_t le
 
 /* Count accounts and hosts and size the arena; -1 when they do not fit
  * 32-bit indices. */
-static int table_size(relay_table_t *t, const struct conf *conf)
+static int table_size(relay_table_t *t, const struct ccgwconf *conf)
 {
     t->arena_cap = strlen(conf->routing_domain) + 1;
     for (size_t i = 0; i < conf->nchains; i++)
@@ -111,8 +111,8 @@ static int table_size(relay_table_t *t, const struct conf *conf)
 }
 
 /* One account's hosts. 0, or -1 with err filled. */
-static int add_account(relay_table_t *t, const struct conf_account *a, const struct chain_ref *refs,
-                       char *err, size_t errlen)
+static int add_account(relay_table_t *t, const struct ccgwconf_account *a,
+                       const struct chain_ref *refs, char *err, size_t errlen)
 {
     char host[RELAY_HOST_MAX];
     uint32_t ai = (uint32_t)t->naccounts;
@@ -144,7 +144,7 @@ static int add_account(relay_table_t *t, const struct conf_account *a, const str
     return 0;
 }
 
-relay_table_t *relay_table_new(const struct conf *conf, char *err, size_t errlen)
+relay_table_t *relay_table_new(const struct ccgwconf *conf, char *err, size_t errlen)
 {
     relay_table_t *t = calloc(1, sizeof(*t));
     struct chain_ref *refs = NULL;

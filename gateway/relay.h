@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "counter.h"
 #include "logline.h"
 
@@ -34,7 +34,7 @@ typedef struct relay_table relay_table_t;
 /* Build the host table from every provider's accounts x chains. NULL with
  * `err` filled on failure (out of memory, a host too long, a duplicate host,
  * an account naming an unknown chain). */
-relay_table_t *relay_table_new(const struct conf *conf, char *err, size_t errlen);
+relay_table_t *relay_table_new(const struct ccgwconf *conf, char *err, size_t errlen);
 void relay_table_free(relay_table_t *t);
 
 /* Number of hosts. */

@@ -266,7 +266,7 @@ static void start_position(struct worker *w, struct segment_pos *pos)
     }
 }
 
-int worker_run(const struct conf *conf, const struct worker_options *o)
+int worker_run(const struct ccgwconf *conf, const struct worker_options *o)
 {
     struct worker *w = calloc(1, sizeof(*w));
     struct gateway_open_options go = {.source = o->source, .listen = o->listen, .live = 1};

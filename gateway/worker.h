@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 
 struct worker_options {
     const char *source;
@@ -31,6 +31,6 @@ struct worker_options {
 
 /* Run until SIGTERM/SIGINT. Returns the exit status: 0, 1 with the reason
  * logged, or WORKER_EXIT_FATAL when it could not start. */
-int worker_run(const struct conf *conf, const struct worker_options *o);
+int worker_run(const struct ccgwconf *conf, const struct worker_options *o);
 
 #endif

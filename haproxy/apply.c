@@ -44,12 +44,12 @@ static int str_differs(const char *a, const char *b)
     return strcmp(a, b) != 0;
 }
 
-void apply_restart_reasons(const struct conf *old, const struct conf *cur,
+void apply_restart_reasons(const struct ccgwconf *old, const struct ccgwconf *cur,
                            struct apply_report *report)
 {
     for (size_t i = 0; i < cur->nchains; i++) {
-        const struct conf_chain *nc = &cur->chains[i];
-        const struct conf_chain *oc = conf_chain_find(old, nc->id);
+        const struct ccgwconf_chain *nc = &cur->chains[i];
+        const struct ccgwconf_chain *oc = ccgwconf_chain_find(old, nc->id);
         if (!oc)
             add_reason(report, "new chain backend be_%s", nc->id);
         else if (str_differs(oc->auth_user, nc->auth_user) ||
@@ -59,8 +59,8 @@ void apply_restart_reasons(const struct conf *old, const struct conf *cur,
     if (old->ntiers != cur->ntiers)
         add_reason(report, "tiers changed");
     for (size_t i = 0; i < cur->ntiers; i++) {
-        const struct conf_tier *nt = &cur->tiers[i];
-        const struct conf_tier *ot = conf_tier_find(old, nt->name);
+        const struct ccgwconf_tier *nt = &cur->tiers[i];
+        const struct ccgwconf_tier *ot = ccgwconf_tier_find(old, nt->name);
         if (!ot) {
             add_reason(report, "new tier %s", nt->name);
             continue;
@@ -90,7 +90,7 @@ enum wait_for { WAIT_UP, WAIT_IDLE };
 /* Poll `show stat` until the server is UP with a passed check, or has no
  * session and nothing queued. 0, or -1 on timeout or error. */
 static int wait_server(const char *sock, const char *be, const char *srv, enum wait_for what,
-                       int timeout_ms, struct cfg_error *err)
+                       int timeout_ms, struct yamlcfg_error *err)
 {
     int64_t deadline = sys_mono_ms() + timeout_ms;
     struct hapi_stat st;
@@ -121,11 +121,11 @@ static int wait_server(const char *sock, const char *be, const char *srv, enum w
     }
 }
 
-static int cmdf(const char *sock, const char *ok_prefix, struct cfg_error *err, const char *fmt,
+static int cmdf(const char *sock, const char *ok_prefix, struct yamlcfg_error *err, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
 
 /* Format and run one command that must answer `ok_prefix` (NULL: nothing). */
-static int cmdf(const char *sock, const char *ok_prefix, struct cfg_error *err, const char *fmt,
+static int cmdf(const char *sock, const char *ok_prefix, struct yamlcfg_error *err, const char *fmt,
                 ...)
 {
     char cmd[1024];
@@ -145,7 +145,7 @@ static int cmdf(const char *sock, const char *ok_prefix, struct cfg_error *err, 
 /* `add server` from the server line of the config ("server <name> <rest>"),
  * so a live server gets exactly the options a restart would give it. */
 static int add_server(const struct render_templates *t, const char *sock, const char *be,
-                      const struct conf_backend *b, struct cfg_error *err)
+                      const struct ccgwconf_backend *b, struct yamlcfg_error *err)
 {
     char *line = NULL, *p, *name_end;
     int rc = -1;
@@ -173,7 +173,7 @@ out:
 
 /* Drain a server, wait for its sessions to end, then put it in maintenance. */
 static int drain_server(const char *sock, const char *be, const char *srv,
-                        const struct apply_opts *o, struct cfg_error *err)
+                        const struct apply_opts *o, struct yamlcfg_error *err)
 {
     if (cmdf(sock, NULL, err, "set server %s/%s state drain", be, srv) < 0)
         return -1;
@@ -183,7 +183,7 @@ static int drain_server(const char *sock, const char *be, const char *srv,
 }
 
 static int del_server(const char *sock, const char *be, const char *srv, const struct apply_opts *o,
-                      struct cfg_error *err)
+                      struct yamlcfg_error *err)
 {
     int64_t deadline;
 
@@ -203,7 +203,7 @@ static int del_server(const char *sock, const char *be, const char *srv, const s
 /* `set server addr` answers in prose: "IP changed from ..." and/or "port
  * changed from ...", or "no need to change ...". */
 static int set_addr(const char *sock, const char *be, const char *srv, const char *ip,
-                    unsigned port, struct cfg_error *err)
+                    unsigned port, struct yamlcfg_error *err)
 {
     char cmd[512], *reply = NULL;
     int ok;
@@ -239,9 +239,9 @@ static const struct hapi_server *live_find(const struct hapi_server *live, size_
     return NULL;
 }
 
-static int apply_chain(const struct render_templates *t, const struct conf_chain *ch,
+static int apply_chain(const struct render_templates *t, const struct ccgwconf_chain *ch,
                        const char *sock, const struct apply_opts *o, struct apply_report *r,
-                       struct cfg_error *err)
+                       struct yamlcfg_error *err)
 {
     struct hapi_server *live = NULL;
     size_t nlive = 0;
@@ -254,7 +254,7 @@ static int apply_chain(const struct render_templates *t, const struct conf_chain
         return -1;
     /* New servers first, and UP, before anything is taken away. */
     for (size_t i = 0; i < ch->nbackends; i++) {
-        const struct conf_backend *b = &ch->backends[i];
+        const struct ccgwconf_backend *b = &ch->backends[i];
         if (live_find(live, nlive, b->name))
             continue;
         if (add_server(t, sock, be, b, err) < 0)
@@ -264,13 +264,13 @@ static int apply_chain(const struct render_templates *t, const struct conf_chain
         r->servers_added++;
     }
     for (size_t i = 0; i < ch->nbackends; i++) {
-        const struct conf_backend *b = &ch->backends[i];
+        const struct ccgwconf_backend *b = &ch->backends[i];
         if (!live_find(live, nlive, b->name) &&
             wait_server(sock, be, b->name, WAIT_UP, o->wait_up_ms, err) < 0)
             goto out;
     }
     for (size_t i = 0; i < ch->nbackends; i++) {
-        const struct conf_backend *b = &ch->backends[i];
+        const struct ccgwconf_backend *b = &ch->backends[i];
         const struct hapi_server *s = live_find(live, nlive, b->name);
         if (!s)
             continue;
@@ -280,7 +280,7 @@ static int apply_chain(const struct render_templates *t, const struct conf_chain
                 goto out;
             r->weights_changed++;
         }
-        if (conf_split_address(b->address, host, sizeof(host), &port) < 0 ||
+        if (ccgwconf_split_address(b->address, host, sizeof(host), &port) < 0 ||
             !numeric_host(host, want, sizeof(want)) || !numeric_host(s->addr, have, sizeof(have))) {
             if (s->port != port)
                 LOG_EVENT(LOG_WARN, "server_not_moved", NULL,
@@ -307,8 +307,9 @@ out:
     return rc;
 }
 
-static int remove_servers(const struct conf_chain *ch, const char *sock, const struct apply_opts *o,
-                          struct apply_report *r, struct cfg_error *err)
+static int remove_servers(const struct ccgwconf_chain *ch, const char *sock,
+                          const struct apply_opts *o, struct apply_report *r,
+                          struct yamlcfg_error *err)
 {
     struct hapi_server *live = NULL;
     size_t nlive = 0;
@@ -339,7 +340,7 @@ out:
 /* Swap the whole map in one commit: lookups see the old or the new table,
  * never a mix. */
 static int load_map(const char *sock, const char *map_path, const struct routes_host *hosts,
-                    size_t nhosts, struct cfg_error *err)
+                    size_t nhosts, struct yamlcfg_error *err)
 {
     char cmd[PATH_MAX + 64], *reply = NULL, *payload = NULL;
     unsigned long version;
@@ -377,9 +378,10 @@ out:
     return rc;
 }
 
-int apply_tier(const struct render_templates *t, const struct conf *c, const struct conf_tier *tier,
-               const char *map_path, const struct routes_host *hosts, size_t nhosts,
-               const struct apply_opts *opts, struct apply_report *report, struct cfg_error *err)
+int apply_tier(const struct render_templates *t, const struct ccgwconf *c,
+               const struct ccgwconf_tier *tier, const char *map_path,
+               const struct routes_host *hosts, size_t nhosts, const struct apply_opts *opts,
+               struct apply_report *report, struct yamlcfg_error *err)
 {
     const char *sock = tier->stats_socket;
     char be[80];

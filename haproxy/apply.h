@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "render.h"
 #include "routes.h"
 
@@ -27,14 +27,15 @@ struct apply_report {
 
 /* Append to report->restart the differences between `old` and `cur` that
  * only a restart applies. */
-void apply_restart_reasons(const struct conf *old, const struct conf *cur,
+void apply_restart_reasons(const struct ccgwconf *old, const struct ccgwconf *cur,
                            struct apply_report *report);
 
 /* Bring the running HTTP tier `tier` in line with `c`, whose hosts are
  * `hosts`; `map_path` is the map name the tier loaded. 0, or -1 with err
  * filled (changes made before the failure stay made). */
-int apply_tier(const struct render_templates *t, const struct conf *c, const struct conf_tier *tier,
-               const char *map_path, const struct routes_host *hosts, size_t nhosts,
-               const struct apply_opts *opts, struct apply_report *report, struct cfg_error *err);
+int apply_tier(const struct render_templates *t, const struct ccgwconf *c,
+               const struct ccgwconf_tier *tier, const char *map_path,
+               const struct routes_host *hosts, size_t nhosts, const struct apply_opts *opts,
+               struct apply_report *report, struct yamlcfg_error *err);
 
 #endif

@@ -17,7 +17,7 @@
 #define HAPI_REPLY_MAX (64 * 1024 * 1024)
 
 /* Read until HAProxy closes, at most HAPI_TIMEOUT_MS between chunks. */
-static int read_all(int fd, char **out, const char *path, struct cfg_error *err)
+static int read_all(int fd, char **out, const char *path, struct yamlcfg_error *err)
 {
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
@@ -70,7 +70,7 @@ fail:
 }
 
 int hapi_command(const char *path, const char *cmd, const char *payload, char **reply,
-                 struct cfg_error *err)
+                 struct yamlcfg_error *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd = -1;
@@ -121,7 +121,7 @@ static int blank(const char *s)
 }
 
 int hapi_expect(const char *path, const char *cmd, const char *payload, const char *ok_prefix,
-                struct cfg_error *err)
+                struct yamlcfg_error *err)
 {
     char *reply = NULL;
     int ok;
@@ -137,7 +137,7 @@ int hapi_expect(const char *path, const char *cmd, const char *payload, const ch
     return ok ? 0 : -1;
 }
 
-int hapi_backend_exists(const char *path, const char *backend, struct cfg_error *err)
+int hapi_backend_exists(const char *path, const char *backend, struct yamlcfg_error *err)
 {
     char *reply = NULL, *save = NULL;
     int found = 0;
@@ -152,7 +152,7 @@ int hapi_backend_exists(const char *path, const char *backend, struct cfg_error 
 }
 
 int hapi_servers(const char *path, const char *backend, struct hapi_server **out, size_t *n,
-                 struct cfg_error *err)
+                 struct yamlcfg_error *err)
 {
     char cmd[256], *reply = NULL, *save = NULL;
     struct hapi_server *list = NULL;
@@ -238,7 +238,7 @@ static int csv_index(const char *header, const char *name)
 }
 
 int hapi_server_stat(const char *path, const char *backend, const char *server,
-                     struct hapi_stat *st, struct cfg_error *err)
+                     struct hapi_stat *st, struct yamlcfg_error *err)
 {
     char cmd[256], *reply = NULL, *save = NULL, f[64];
     int i_status, i_scur, i_qcur, i_check, rc = 1;

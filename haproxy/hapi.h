@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "cfg.h"
+#include "yamlcfg.h"
 
 /* One server of a backend as `show servers state` reports it. */
 struct hapi_server {
@@ -32,22 +32,22 @@ struct hapi_stat {
  * caller's). 0, or -1 with err filled (connection or I/O failure only: a
  * command HAProxy refuses still returns 0 with its message in *reply). */
 int hapi_command(const char *path, const char *cmd, const char *payload, char **reply,
-                 struct cfg_error *err);
+                 struct yamlcfg_error *err);
 
 /* Like hapi_command(), and succeeds only if the reply is empty (when
  * `ok_prefix` is NULL) or starts with `ok_prefix`; the reply goes to err. */
 int hapi_expect(const char *path, const char *cmd, const char *payload, const char *ok_prefix,
-                struct cfg_error *err);
+                struct yamlcfg_error *err);
 
 /* Whether `backend` exists: 1 yes, 0 no, -1 error. */
-int hapi_backend_exists(const char *path, const char *backend, struct cfg_error *err);
+int hapi_backend_exists(const char *path, const char *backend, struct yamlcfg_error *err);
 
 /* The servers of `backend`; *out is the caller's (free()). 0 or -1. */
 int hapi_servers(const char *path, const char *backend, struct hapi_server **out, size_t *n,
-                 struct cfg_error *err);
+                 struct yamlcfg_error *err);
 
 /* The live status of one server. 0, 1 when no such server, -1 on error. */
 int hapi_server_stat(const char *path, const char *backend, const char *server,
-                     struct hapi_stat *st, struct cfg_error *err);
+                     struct hapi_stat *st, struct yamlcfg_error *err);
 
 #endif

@@ -20,7 +20,7 @@ extern char **environ;
 #define CHECK_OUTPUT_MAX 65536
 
 /* mkdir -p */
-static int make_dirs(const char *dir, struct cfg_error *err)
+static int make_dirs(const char *dir, struct yamlcfg_error *err)
 {
     char path[PATH_MAX];
     size_t n = strlen(dir);
@@ -47,7 +47,7 @@ static int make_dirs(const char *dir, struct cfg_error *err)
     return 0;
 }
 
-int install_map_path(const char *dir, char *buf, size_t len, struct cfg_error *err)
+int install_map_path(const char *dir, char *buf, size_t len, struct yamlcfg_error *err)
 {
     char abs[PATH_MAX];
 
@@ -64,7 +64,7 @@ int install_map_path(const char *dir, char *buf, size_t len, struct cfg_error *e
 
 /* Write and fsync a new file. */
 static int write_file(const char *path, const char *data, size_t len, mode_t mode,
-                      struct cfg_error *err)
+                      struct yamlcfg_error *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 
@@ -90,7 +90,7 @@ fail:
     return -1;
 }
 
-static int read_file(const char *path, char **out, size_t *len, struct cfg_error *err)
+static int read_file(const char *path, char **out, size_t *len, struct yamlcfg_error *err)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -125,7 +125,8 @@ fail:
 }
 
 /* Keep HAProxy's [ALERT] lines (the reasons) for the message. */
-static void check_failure(const char *cfg, const char *output, int status, struct cfg_error *err)
+static void check_failure(const char *cfg, const char *output, int status,
+                          struct yamlcfg_error *err)
 {
     char reasons[400] = "";
     size_t used = 0;
@@ -146,7 +147,7 @@ static void check_failure(const char *cfg, const char *output, int status, struc
     routes_error(err, "haproxy -c rejected %s (exit %d): %s", cfg, status, used ? reasons : output);
 }
 
-int install_check_config(const char *haproxy, const char *cfg, struct cfg_error *err)
+int install_check_config(const char *haproxy, const char *cfg, struct yamlcfg_error *err)
 {
     posix_spawn_file_actions_t fa;
     char *argv[] = {(char *)haproxy, "-c", "-f", (char *)cfg, NULL};
@@ -234,7 +235,7 @@ static void remove_stage(const char *stage, const struct staged *files, size_t n
 }
 
 static int stage_path(char *buf, size_t len, const char *stage, const char *name,
-                      struct cfg_error *err)
+                      struct yamlcfg_error *err)
 {
     if ((size_t)snprintf(buf, len, "%s/%s", stage, name) >= len) {
         routes_error(err, "%s: path too long", stage);
@@ -246,9 +247,9 @@ static int stage_path(char *buf, size_t len, const char *stage, const char *name
 /* Write the crt-list, the expiry map and the metric's log-format into
  * `stage`, naming files in `dir` (the stage itself for `haproxy -c`, then the
  * final directory). With `staged`, the names are recorded. 0 or -1. */
-static int stage_tls_lists(const struct conf *c, const struct tls_cert *certs, size_t n,
+static int stage_tls_lists(const struct ccgwconf *c, const struct tls_cert *certs, size_t n,
                            const char *stage, const char *dir, struct staged *staged,
-                           size_t *nstaged, struct cfg_error *err)
+                           size_t *nstaged, struct yamlcfg_error *err)
 {
     static const char *const names[] = {TLS_CRT_LIST, TLS_EXPIRY_MAP, TLS_METRICS_LF};
     char path[PATH_MAX], map_path[PATH_MAX];
@@ -278,8 +279,8 @@ out:
     return rc;
 }
 
-int install_render(const struct render_templates *t, const struct conf *c, const char *dir,
-                   struct install_result *res, struct cfg_error *err)
+int install_render(const struct render_templates *t, const struct ccgwconf *c, const char *dir,
+                   struct install_result *res, struct yamlcfg_error *err)
 {
     struct routes_host *hosts = NULL;
     size_t nhosts = 0, maplen = 0, nstaged = 0, statelen = 0;
@@ -340,7 +341,7 @@ int install_render(const struct render_templates *t, const struct conf *c, const
     if (ncerts > 0 && stage_tls_lists(c, certs, ncerts, stage, stage, staged, &nstaged, err) < 0)
         goto out;
     for (size_t i = 0; i < c->ntiers; i++) {
-        const struct conf_tier *tier = &c->tiers[i];
+        const struct ccgwconf_tier *tier = &c->tiers[i];
         char name[128];
         snprintf(name, sizeof(name), "%s.cfg", tier->name);
         if (stage_path(path, sizeof(path), stage, name, err) < 0)

@@ -9,7 +9,7 @@
 #include <limits.h>
 #include <stddef.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "render.h"
 
 #define INSTALL_MAP "hosts.map"
@@ -26,15 +26,15 @@ struct install_result {
 /* Render the host map and every tier's config (<tier>.cfg) of `c` into
  * `dir` (created if missing), check each with `haproxy -c` and install them.
  * 0, or -1 with err filled and nothing in `dir` changed. */
-int install_render(const struct render_templates *t, const struct conf *c, const char *dir,
-                   struct install_result *res, struct cfg_error *err);
+int install_render(const struct render_templates *t, const struct ccgwconf *c, const char *dir,
+                   struct install_result *res, struct yamlcfg_error *err);
 
 /* Run `<haproxy> -c -f <cfg>`. 0 when HAProxy accepts it; -1 with HAProxy's
  * first alerts in err otherwise. */
-int install_check_config(const char *haproxy, const char *cfg, struct cfg_error *err);
+int install_check_config(const char *haproxy, const char *cfg, struct yamlcfg_error *err);
 
 /* The absolute map path that install_render() writes for `dir`, which must
  * exist. 0 or -1. */
-int install_map_path(const char *dir, char *buf, size_t len, struct cfg_error *err);
+int install_map_path(const char *dir, char *buf, size_t len, struct yamlcfg_error *err);
 
 #endif

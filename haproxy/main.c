@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "apply.h"
-#include "conf.h"
+#include "ccgwconf.h"
 #include "install.h"
 #include "log.h"
 #include "render.h"
@@ -110,21 +110,21 @@ static int find_templates(const char *arg, char *buf, size_t len)
     return -1;
 }
 
-static int load_config(const char *path, struct conf *c)
+static int load_config(const char *path, struct ccgwconf *c)
 {
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
 
-    if (conf_load(path, c, &err) < 0 || routes_check(c, &err) < 0) {
+    if (ccgwconf_load(path, c, &err) < 0 || routes_check(c, &err) < 0) {
         fprintf(stderr, "cc-routes: %s\n", err.text);
         return -1;
     }
     return 0;
 }
 
-static int cmd_hosts(const struct conf *c)
+static int cmd_hosts(const struct ccgwconf *c)
 {
     struct routes_host *hosts = NULL;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     size_t n = 0, len = 0;
     char *map = NULL;
     int rc = EXIT_ERROR;
@@ -144,10 +144,10 @@ out:
     return rc;
 }
 
-static int cmd_render(const struct render_templates *t, const struct conf *c, const char *out)
+static int cmd_render(const struct render_templates *t, const struct ccgwconf *c, const char *out)
 {
     struct install_result res;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
 
     if (install_render(t, c, out, &res, &err) < 0) {
         fprintf(stderr, "cc-routes: %s\n", err.text);
@@ -176,7 +176,7 @@ static void remove_files(const char *dir, char *path, size_t len)
 }
 
 /* Render into a private temporary directory and throw it away. */
-static int cmd_check(const struct render_templates *t, const struct conf *c)
+static int cmd_check(const struct render_templates *t, const struct ccgwconf *c)
 {
     char dir[] = "/tmp/cc-routes-check.XXXXXX", path[PATH_MAX];
     int rc;
@@ -193,15 +193,15 @@ static int cmd_check(const struct render_templates *t, const struct conf *c)
     return rc;
 }
 
-static int cmd_apply(const struct render_templates *t, const struct conf *c,
+static int cmd_apply(const struct render_templates *t, const struct ccgwconf *c,
                      const struct options *o)
 {
-    struct conf old;
+    struct ccgwconf old;
     struct install_result res;
     struct apply_report report = {0};
     struct apply_opts aopts = {(int)(o->wait_up_secs * 1000), (int)(o->drain_secs * 1000)};
     struct routes_host *hosts = NULL;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char state[PATH_MAX];
     const char *previous = o->previous;
     size_t nhosts = 0;
@@ -213,7 +213,7 @@ static int cmd_apply(const struct render_templates *t, const struct conf *c,
             previous = state;
     }
     if (previous) {
-        if (conf_load(previous, &old, &err) < 0) {
+        if (ccgwconf_load(previous, &old, &err) < 0) {
             fprintf(stderr, "cc-routes: previous config: %s\n", err.text);
             return EXIT_ERROR;
         }
@@ -231,8 +231,8 @@ static int cmd_apply(const struct render_templates *t, const struct conf *c,
         goto out;
     }
     for (size_t i = 0; i < c->ntiers; i++) {
-        const struct conf_tier *tier = &c->tiers[i];
-        if (tier->role != CONF_ROLE_HTTP)
+        const struct ccgwconf_tier *tier = &c->tiers[i];
+        if (tier->role != CCGWCONF_ROLE_HTTP)
             continue;
         if (apply_tier(t, c, tier, res.map_path, hosts, nhosts, &aopts, &report, &err) < 0) {
             fprintf(stderr, "cc-routes: tier %s: %s\n", tier->name, err.text);
@@ -270,14 +270,14 @@ static int cmd_apply(const struct render_templates *t, const struct conf *c,
 out:
     routes_hosts_free(hosts, nhosts);
     if (have_old)
-        conf_free(&old);
+        ccgwconf_free(&old);
     return rc;
 }
 
-static int cmd_rotate(const struct conf *c, const char *out)
+static int cmd_rotate(const struct ccgwconf *c, const char *out)
 {
     struct tls_rotate_report r;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
 
     if (tls_rotate(c, out, &r, &err) < 0) {
         fprintf(stderr, "cc-routes: rotate: %s\n", err.text);
@@ -365,9 +365,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
     struct options o = {0};
-    struct conf c;
+    struct ccgwconf c;
     struct render_templates t = {0};
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char tdir[PATH_MAX];
     int rc = EXIT_ERROR;
 
@@ -413,6 +413,6 @@ int main(int argc, char **argv)
         rc = cmd_apply(&t, &c, &o);
 out:
     render_templates_free(&t);
-    conf_free(&c);
+    ccgwconf_free(&c);
     return rc;
 }

@@ -13,7 +13,7 @@
 
 #define TEMPLATE_MAX (1024 * 1024)
 
-static char *read_text(const char *path, struct cfg_error *err)
+static char *read_text(const char *path, struct yamlcfg_error *err)
 {
     FILE *f = fopen(path, "r");
     char *buf = NULL;
@@ -46,7 +46,7 @@ fail:
     return NULL;
 }
 
-int render_templates_load(const char *dir, struct render_templates *t, struct cfg_error *err)
+int render_templates_load(const char *dir, struct render_templates *t, struct yamlcfg_error *err)
 {
     static const struct {
         const char *file;
@@ -152,7 +152,7 @@ static void strip_trailing_blanks(char *s)
 }
 
 int render_fill(const char *name, const char *tmpl, const struct render_var *vars, size_t nvars,
-                char **out, struct cfg_error *err)
+                char **out, struct yamlcfg_error *err)
 {
     char *buf = NULL;
     size_t size = 0;
@@ -225,8 +225,8 @@ char *render_basic_auth(const char *user, const char *password)
     return out;
 }
 
-int render_server(const struct render_templates *t, const struct conf_backend *b, char **out,
-                  struct cfg_error *err)
+int render_server(const struct render_templates *t, const struct ccgwconf_backend *b, char **out,
+                  struct yamlcfg_error *err)
 {
     char weight[24];
 
@@ -254,8 +254,8 @@ static void chomp(char *s)
         s[n - 1] = '\0';
 }
 
-static int render_backends(const struct render_templates *t, const struct conf *c,
-                           const char *retries, char **out, struct cfg_error *err)
+static int render_backends(const struct render_templates *t, const struct ccgwconf *c,
+                           const char *retries, char **out, struct yamlcfg_error *err)
 {
     char *buf = NULL, *block = NULL, *servers = NULL, *line = NULL, *auth = NULL;
     size_t size = 0, ssize = 0;
@@ -264,7 +264,7 @@ static int render_backends(const struct render_templates *t, const struct conf *
     if (!f)
         goto oom;
     for (size_t i = 0; i < c->nchains; i++) {
-        const struct conf_chain *ch = &c->chains[i];
+        const struct ccgwconf_chain *ch = &c->chains[i];
         char *auth_line = NULL;
 
         sf = open_memstream(&servers, &ssize);
@@ -341,8 +341,8 @@ fail:
     return -1;
 }
 
-static int render_edge_servers(const struct render_templates *t, const struct conf *c, char **out,
-                               struct cfg_error *err)
+static int render_edge_servers(const struct render_templates *t, const struct ccgwconf *c,
+                               char **out, struct yamlcfg_error *err)
 {
     char *buf = NULL, *line = NULL;
     size_t size = 0;
@@ -352,8 +352,8 @@ static int render_edge_servers(const struct render_templates *t, const struct co
     if (!f)
         goto oom;
     for (size_t i = 0; i < c->ntiers; i++) {
-        const struct conf_tier *tier = &c->tiers[i];
-        if (tier->role != CONF_ROLE_HTTP)
+        const struct ccgwconf_tier *tier = &c->tiers[i];
+        if (tier->role != CCGWCONF_ROLE_HTTP)
             continue;
         if (routes_tier_address(tier, addr, sizeof(addr)) < 0) {
             routes_error(err, "%s: tier %s: bad bind \"%s\"", c->path, tier->name, tier->bind);
@@ -407,10 +407,10 @@ static void render_tls_lines_free(struct tls_lines *l)
 /* `bind ADDR ssl crt-list DIR/crt-list alpn h2,http/1.1`, the plain port's
  * redirect, HSTS and the expiry metric for the edge; the WebSocket routing
  * rule for an HTTP tier. The TLS files live next to the map. */
-static int render_tls_lines(const struct conf *c, const struct conf_tier *tier,
-                            const char *map_path, struct tls_lines *l, struct cfg_error *err)
+static int render_tls_lines(const struct ccgwconf *c, const struct ccgwconf_tier *tier,
+                            const char *map_path, struct tls_lines *l, struct yamlcfg_error *err)
 {
-    const struct conf_tls *tls = &c->tls;
+    const struct ccgwconf_tls *tls = &c->tls;
     const char *slash = strrchr(map_path, '/');
     int dirlen = slash ? (int)(slash - map_path) : 1;
     const char *dir = slash ? map_path : ".";
@@ -419,7 +419,7 @@ static int render_tls_lines(const struct conf *c, const struct conf_tier *tier,
     size_t nws = 0, size = 0;
     FILE *f;
 
-    if (tier->role == CONF_ROLE_HTTP) {
+    if (tier->role == CCGWCONF_ROLE_HTTP) {
         f = open_memstream(&list, &size);
         if (!f)
             goto oom;
@@ -438,7 +438,7 @@ static int render_tls_lines(const struct conf *c, const struct conf_tier *tier,
         free(list);
         list = NULL;
     }
-    if (tier->role == CONF_ROLE_EDGE && tls->bind) {
+    if (tier->role == CCGWCONF_ROLE_EDGE && tls->bind) {
         char bind[300];
         if (strncmp(tls->bind, "[::]:", 5) == 0)
             snprintf(bind, sizeof(bind), "0.0.0.0:%s,%s v6only", tls->bind + 5, tls->bind);
@@ -449,7 +449,7 @@ static int render_tls_lines(const struct conf *c, const struct conf_tier *tier,
             goto oom;
         if (tls->bind[0] == ':') {
             p = (uint16_t)atoi(tls->bind + 1);
-        } else if (conf_split_address(tls->bind, host, sizeof(host), &p) < 0) {
+        } else if (ccgwconf_split_address(tls->bind, host, sizeof(host), &p) < 0) {
             routes_error(err, "%s: tls.bind \"%s\" is not host:port", c->path, tls->bind);
             return -1;
         }
@@ -459,7 +459,7 @@ static int render_tls_lines(const struct conf *c, const struct conf_tier *tier,
             p = (uint16_t)tls->redirect_port;
         if (p != 443)
             snprintf(port, sizeof(port), ":%u", p);
-        if (tls->plain_http == CONF_PLAIN_REDIRECT &&
+        if (tls->plain_http == CCGWCONF_PLAIN_REDIRECT &&
             asprintf(&l->plain,
                      "http-request redirect code 308 location "
                      "https://%%[req.hdr(host),field(1,:)]%s%%[pathq] if !{ ssl_fc } !bad_host "
@@ -485,9 +485,9 @@ oom:
     return -1;
 }
 
-int render_tier(const struct render_templates *t, const struct conf *c,
-                const struct conf_tier *tier, const char *map_path, char **out,
-                struct cfg_error *err)
+int render_tier(const struct render_templates *t, const struct ccgwconf *c,
+                const struct ccgwconf_tier *tier, const char *map_path, char **out,
+                struct yamlcfg_error *err)
 {
     char connect[24], client[24], server[24], retries[24], maxconn[24], bind[300];
     char sock[PATH_MAX + 8];
@@ -523,7 +523,7 @@ int render_tier(const struct render_templates *t, const struct conf *c,
             goto out;
         chomp(stats);
     }
-    if (tier->role == CONF_ROLE_EDGE) {
+    if (tier->role == CCGWCONF_ROLE_EDGE) {
         if (render_edge_servers(t, c, &body, err) < 0)
             goto out;
     } else if (render_backends(t, c, retries, &body, err) < 0) {
@@ -541,16 +541,16 @@ int render_tier(const struct render_templates *t, const struct conf *c,
         {"BIND", bind},
         {"MAP", map_path},
         {"STATS", stats ? stats : ""},
-        {"BACKENDS", tier->role == CONF_ROLE_EDGE ? "" : body},
-        {"HTTP_SERVERS", tier->role == CONF_ROLE_EDGE ? body : ""},
+        {"BACKENDS", tier->role == CCGWCONF_ROLE_EDGE ? "" : body},
+        {"HTTP_SERVERS", tier->role == CCGWCONF_ROLE_EDGE ? body : ""},
         {"TLS_BIND", tl.bind},
         {"PLAIN_HTTP", tl.plain},
         {"HSTS", tl.hsts},
         {"WEBSOCKET", tl.websocket},
     };
-    r = render_fill(tier->role == CONF_ROLE_EDGE ? "edge.cfg.in" : "http.cfg.in",
-                    tier->role == CONF_ROLE_EDGE ? t->edge : t->http, vars, ARRAY_LEN(vars), out,
-                    err);
+    r = render_fill(tier->role == CCGWCONF_ROLE_EDGE ? "edge.cfg.in" : "http.cfg.in",
+                    tier->role == CCGWCONF_ROLE_EDGE ? t->edge : t->http, vars, ARRAY_LEN(vars),
+                    out, err);
 out:
     free(stats);
     free(body);
@@ -559,7 +559,7 @@ out:
 }
 
 int render_map(const struct routes_host *hosts, size_t n, char **out, size_t *len,
-               struct cfg_error *err)
+               struct yamlcfg_error *err)
 {
     size_t total = 1;
     char *buf, *p;

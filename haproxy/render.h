@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "routes.h"
 
 struct render_templates {
@@ -27,29 +27,29 @@ struct render_var {
 
 /* Read every template from `dir`. 0, or -1 with err filled; free with
  * render_templates_free() either way. */
-int render_templates_load(const char *dir, struct render_templates *t, struct cfg_error *err);
+int render_templates_load(const char *dir, struct render_templates *t, struct yamlcfg_error *err);
 void render_templates_free(struct render_templates *t);
 
 /* Replace the placeholders of `tmpl` (called `name` in messages). *out is
  * malloc'd and the caller's. An unknown or unterminated placeholder is an
  * error naming the template line. 0 or -1. */
 int render_fill(const char *name, const char *tmpl, const struct render_var *vars, size_t nvars,
-                char **out, struct cfg_error *err);
+                char **out, struct yamlcfg_error *err);
 
 /* The whole config of one tier; `map_path` is the host map the HTTP tiers
  * load (and the name the runtime API knows it by). *out is the caller's. */
-int render_tier(const struct render_templates *t, const struct conf *c,
-                const struct conf_tier *tier, const char *map_path, char **out,
-                struct cfg_error *err);
+int render_tier(const struct render_templates *t, const struct ccgwconf *c,
+                const struct ccgwconf_tier *tier, const char *map_path, char **out,
+                struct yamlcfg_error *err);
 
 /* One chain server line ("    server <name> <address> <options>\n"), as in
  * the config; cc-routes apply turns it into `add server`. */
-int render_server(const struct render_templates *t, const struct conf_backend *b, char **out,
-                  struct cfg_error *err);
+int render_server(const struct render_templates *t, const struct ccgwconf_backend *b, char **out,
+                  struct yamlcfg_error *err);
 
 /* The map file: "<host> be_<chain>\n" per host, in the order given. */
 int render_map(const struct routes_host *hosts, size_t n, char **out, size_t *len,
-               struct cfg_error *err);
+               struct yamlcfg_error *err);
 
 /* "Basic <base64(user:password)>" for the Authorization header. NULL on OOM. */
 char *render_basic_auth(const char *user, const char *password);

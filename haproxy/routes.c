@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void routes_error(struct cfg_error *err, const char *fmt, ...)
+void routes_error(struct yamlcfg_error *err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -28,58 +28,59 @@ int routes_safe_token(const char *s)
     return 1;
 }
 
-int routes_check(const struct conf *c, struct cfg_error *err)
+int routes_check(const struct ccgwconf *c, struct yamlcfg_error *err)
 {
     size_t nedge = 0, nprimary = 0;
     char path[64];
 
     for (size_t i = 0; i < c->ntiers; i++) {
-        const struct conf_tier *t = &c->tiers[i];
+        const struct ccgwconf_tier *t = &c->tiers[i];
         snprintf(path, sizeof(path), "tiers[%zu]", i);
         if (!t->stats_socket || !*t->stats_socket) {
-            cfg_error_at(err, c->path, &t->mark, path,
-                         "tier \"%s\" needs a stats_socket (cc-routes applies changes through it)",
-                         t->name);
+            yamlcfg_error_at(
+                err, c->path, &t->mark, path,
+                "tier \"%s\" needs a stats_socket (cc-routes applies changes through it)", t->name);
             return -1;
         }
         if (!routes_safe_token(t->stats_socket)) {
-            cfg_error_at(err, c->path, &t->mark, path,
-                         "stats_socket \"%s\" must not contain blanks, quotes or '#'",
-                         t->stats_socket);
+            yamlcfg_error_at(err, c->path, &t->mark, path,
+                             "stats_socket \"%s\" must not contain blanks, quotes or '#'",
+                             t->stats_socket);
             return -1;
         }
-        if (t->role == CONF_ROLE_EDGE)
+        if (t->role == CCGWCONF_ROLE_EDGE)
             nedge++;
         else if (!t->backup)
             nprimary++;
     }
     if (nedge != 1) {
-        cfg_error_set(err, c->path, "tiers", "exactly one edge tier is needed, found %zu", nedge);
+        yamlcfg_error_set(err, c->path, "tiers", "exactly one edge tier is needed, found %zu",
+                          nedge);
         return -1;
     }
     if (nprimary == 0) {
-        cfg_error_set(err, c->path, "tiers", "at least one http tier must not be a backup");
+        yamlcfg_error_set(err, c->path, "tiers", "at least one http tier must not be a backup");
         return -1;
     }
     for (size_t i = 0; i < c->nchains; i++) {
-        const struct conf_chain *ch = &c->chains[i];
+        const struct ccgwconf_chain *ch = &c->chains[i];
         if (ch->auth_user && strchr(ch->auth_user, ':')) {
             snprintf(path, sizeof(path), "chains[%zu].auth.user", i);
-            cfg_error_at(err, c->path, &ch->mark, path,
-                         "a Basic auth user name cannot contain ':'");
+            yamlcfg_error_at(err, c->path, &ch->mark, path,
+                             "a Basic auth user name cannot contain ':'");
             return -1;
         }
     }
     for (size_t p = 0; p < c->nproviders; p++) {
         for (size_t a = 0; a < c->providers[p].naccounts; a++) {
-            const struct conf_account *ac = &c->providers[p].accounts[a];
+            const struct ccgwconf_account *ac = &c->providers[p].accounts[a];
             for (size_t k = 0; k < ac->nchains; k++) {
                 size_t len = strlen(ac->id) + strlen(ac->chains[k]) + strlen(c->routing_domain) + 2;
                 if (len > ROUTES_HOST_MAX) {
                     snprintf(path, sizeof(path), "providers[%zu].accounts[%zu]", p, a);
-                    cfg_error_at(err, c->path, &ac->mark, path,
-                                 "host %s.%s.%s is longer than %d characters", ac->id,
-                                 ac->chains[k], c->routing_domain, ROUTES_HOST_MAX);
+                    yamlcfg_error_at(err, c->path, &ac->mark, path,
+                                     "host %s.%s.%s is longer than %d characters", ac->id,
+                                     ac->chains[k], c->routing_domain, ROUTES_HOST_MAX);
                     return -1;
                 }
             }
@@ -95,7 +96,8 @@ static int host_cmp(const void *a, const void *b)
     return strcmp(x->host, y->host);
 }
 
-int routes_hosts(const struct conf *c, struct routes_host **out, size_t *n, struct cfg_error *err)
+int routes_hosts(const struct ccgwconf *c, struct routes_host **out, size_t *n,
+                 struct yamlcfg_error *err)
 {
     struct routes_host *hosts = NULL;
     size_t total = 0, k = 0;
@@ -110,9 +112,9 @@ int routes_hosts(const struct conf *c, struct routes_host **out, size_t *n, stru
     }
     for (size_t p = 0; p < c->nproviders; p++) {
         for (size_t a = 0; a < c->providers[p].naccounts; a++) {
-            const struct conf_account *ac = &c->providers[p].accounts[a];
+            const struct ccgwconf_account *ac = &c->providers[p].accounts[a];
             for (size_t j = 0; j < ac->nchains; j++) {
-                const struct conf_chain *ch = conf_chain_find(c, ac->chains[j]);
+                const struct ccgwconf_chain *ch = ccgwconf_chain_find(c, ac->chains[j]);
                 if (!ch) {
                     routes_error(err, "%s: account \"%s\" names unknown chain \"%s\"", c->path,
                                  ac->id, ac->chains[j]);
@@ -157,7 +159,7 @@ void routes_hosts_free(struct routes_host *hosts, size_t n)
     free(hosts);
 }
 
-int routes_tier_address(const struct conf_tier *t, char *buf, size_t len)
+int routes_tier_address(const struct ccgwconf_tier *t, char *buf, size_t len)
 {
     char host[256];
     uint16_t port;
@@ -167,7 +169,7 @@ int routes_tier_address(const struct conf_tier *t, char *buf, size_t len)
         r = snprintf(buf, len, "127.0.0.1%s", t->bind);
         return r < 0 || (size_t)r >= len ? -1 : 0;
     }
-    if (conf_split_address(t->bind, host, sizeof(host), &port) < 0)
+    if (ccgwconf_split_address(t->bind, host, sizeof(host), &port) < 0)
         return -1;
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0)
         r = snprintf(buf, len, "127.0.0.1:%u", port);

@@ -53,13 +53,13 @@ static void utc_text(int64_t epoch, char *buf, size_t len)
 }
 
 /* Can the file be opened? Gives the errno text of why not. */
-static int readable(const char *path, struct cfg_error *err, const struct conf *c,
-                    const struct conf_certificate *ct, const char *where, const char *what)
+static int readable(const char *path, struct yamlcfg_error *err, const struct ccgwconf *c,
+                    const struct ccgwconf_certificate *ct, const char *where, const char *what)
 {
     FILE *f = fopen(path, "r");
 
     if (!f) {
-        cfg_error_at(err, c->path, &ct->mark, where, "%s %s: %s", what, path, strerror(errno));
+        yamlcfg_error_at(err, c->path, &ct->mark, where, "%s %s: %s", what, path, strerror(errno));
         return -1;
     }
     fclose(f);
@@ -67,10 +67,10 @@ static int readable(const char *path, struct cfg_error *err, const struct conf *
 }
 
 /* Read the certificate, its chain and the key of one entry; build the PEM. */
-static int load_one(const struct conf *c, size_t i, int64_t now, struct tls_cert *out,
-                    struct cfg_error *err)
+static int load_one(const struct ccgwconf *c, size_t i, int64_t now, struct tls_cert *out,
+                    struct yamlcfg_error *err)
 {
-    const struct conf_certificate *ct = &c->tls.certificates[i];
+    const struct ccgwconf_certificate *ct = &c->tls.certificates[i];
     const char *keyfile = ct->key ? ct->key : ct->cert;
     char where[64], when[40];
     BIO *in = NULL, *mem = NULL;
@@ -91,13 +91,14 @@ static int load_one(const struct conf *c, size_t i, int64_t now, struct tls_cert
     mem = BIO_new(BIO_s_mem());
     in = BIO_new_file(ct->cert, "r");
     if (!mem || !in) {
-        cfg_error_at(err, c->path, &ct->mark, where, "certificate %s: %s", ct->cert, ssl_reason());
+        yamlcfg_error_at(err, c->path, &ct->mark, where, "certificate %s: %s", ct->cert,
+                         ssl_reason());
         goto out;
     }
     leaf = PEM_read_bio_X509(in, NULL, NULL, NULL);
     if (!leaf) {
-        cfg_error_at(err, c->path, &ct->mark, where, "certificate %s: not a PEM certificate (%s)",
-                     ct->cert, ssl_reason());
+        yamlcfg_error_at(err, c->path, &ct->mark, where,
+                         "certificate %s: not a PEM certificate (%s)", ct->cert, ssl_reason());
         goto out;
     }
     if (!PEM_write_bio_X509(mem, leaf))
@@ -118,34 +119,34 @@ static int load_one(const struct conf *c, size_t i, int64_t now, struct tls_cert
      * load it unattended either. */
     key = PEM_read_bio_PrivateKey(in, NULL, NULL, (void *)"");
     if (!key) {
-        cfg_error_at(err, c->path, &ct->mark, where, "key %s: no unencrypted PEM private key (%s)",
-                     keyfile, ssl_reason());
+        yamlcfg_error_at(err, c->path, &ct->mark, where,
+                         "key %s: no unencrypted PEM private key (%s)", keyfile, ssl_reason());
         goto out;
     }
     if (X509_check_private_key(leaf, key) != 1) {
         ERR_clear_error();
-        cfg_error_at(err, c->path, &ct->mark, where, "key %s does not match certificate %s",
-                     keyfile, ct->cert);
+        yamlcfg_error_at(err, c->path, &ct->mark, where, "key %s does not match certificate %s",
+                         keyfile, ct->cert);
         goto out;
     }
     if (!PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL))
         goto ssl_fail;
     if (asn1_epoch(X509_get0_notAfter(leaf), &out->not_after) < 0 ||
         asn1_epoch(X509_get0_notBefore(leaf), &out->not_before) < 0) {
-        cfg_error_at(err, c->path, &ct->mark, where, "certificate %s: unreadable validity dates",
-                     ct->cert);
+        yamlcfg_error_at(err, c->path, &ct->mark, where,
+                         "certificate %s: unreadable validity dates", ct->cert);
         goto out;
     }
     if (out->not_after <= now) {
         utc_text(out->not_after, when, sizeof(when));
-        cfg_error_at(err, c->path, &ct->mark, where, "certificate %s expired on %s", ct->cert,
-                     when);
+        yamlcfg_error_at(err, c->path, &ct->mark, where, "certificate %s expired on %s", ct->cert,
+                         when);
         goto out;
     }
     if (out->not_before > now) {
         utc_text(out->not_before, when, sizeof(when));
-        cfg_error_at(err, c->path, &ct->mark, where, "certificate %s is not valid before %s",
-                     ct->cert, when);
+        yamlcfg_error_at(err, c->path, &ct->mark, where, "certificate %s is not valid before %s",
+                         ct->cert, when);
         goto out;
     }
     serial = X509_get_serialNumber(leaf);
@@ -165,7 +166,7 @@ static int load_one(const struct conf *c, size_t i, int64_t now, struct tls_cert
     rc = 0;
     goto out;
 ssl_fail:
-    cfg_error_at(err, c->path, &ct->mark, where, "%s: %s", ct->cert, ssl_reason());
+    yamlcfg_error_at(err, c->path, &ct->mark, where, "%s: %s", ct->cert, ssl_reason());
 out:
     OPENSSL_free(hex);
     BN_free(bn);
@@ -177,8 +178,8 @@ out:
     return rc;
 }
 
-int tls_certs_load(const struct conf *c, int64_t now, struct tls_cert **out, size_t *n,
-                   struct cfg_error *err)
+int tls_certs_load(const struct ccgwconf *c, int64_t now, struct tls_cert **out, size_t *n,
+                   struct yamlcfg_error *err)
 {
     struct tls_cert *certs;
 
@@ -211,8 +212,8 @@ void tls_certs_free(struct tls_cert *certs, size_t n)
     free(certs);
 }
 
-int tls_check_hosts(const struct conf *c, const struct tls_cert *certs, size_t ncerts,
-                    const struct routes_host *hosts, size_t nhosts, struct cfg_error *err)
+int tls_check_hosts(const struct ccgwconf *c, const struct tls_cert *certs, size_t ncerts,
+                    const struct routes_host *hosts, size_t nhosts, struct yamlcfg_error *err)
 {
     if (!c->tls.bind)
         return 0;
@@ -221,22 +222,22 @@ int tls_check_hosts(const struct conf *c, const struct tls_cert *certs, size_t n
         for (size_t i = 0; i < ncerts && !covered; i++)
             covered = X509_check_host(certs[i].leaf, hosts[h].host, 0, 0, NULL) == 1;
         if (!covered) {
-            cfg_error_at(err, c->path, &c->tls.mark, "tls.certificates",
-                         "no certificate covers host %s (chain %s needs *.%s.%s or that name)",
-                         hosts[h].host, hosts[h].chain, hosts[h].chain, c->routing_domain);
+            yamlcfg_error_at(err, c->path, &c->tls.mark, "tls.certificates",
+                             "no certificate covers host %s (chain %s needs *.%s.%s or that name)",
+                             hosts[h].host, hosts[h].chain, hosts[h].chain, c->routing_domain);
             return -1;
         }
     }
     return 0;
 }
 
-int tls_pem_name(const struct conf_certificate *ct, char *buf, size_t len)
+int tls_pem_name(const struct ccgwconf_certificate *ct, char *buf, size_t len)
 {
     return (size_t)snprintf(buf, len, "tls-%s.pem", ct->name) < len ? 0 : -1;
 }
 
 int tls_render_crt_list(const struct tls_cert *certs, size_t n, const char *dir, char **out,
-                        struct cfg_error *err)
+                        struct yamlcfg_error *err)
 {
     char *buf = NULL, name[128];
     size_t size = 0;
@@ -259,7 +260,8 @@ oom:
     return -1;
 }
 
-int tls_render_expiry_map(const struct tls_cert *certs, size_t n, char **out, struct cfg_error *err)
+int tls_render_expiry_map(const struct tls_cert *certs, size_t n, char **out,
+                          struct yamlcfg_error *err)
 {
     char *buf = NULL;
     size_t size = 0;
@@ -279,8 +281,8 @@ oom:
     return -1;
 }
 
-int tls_render_metrics_lf(const struct conf *c, const struct tls_cert *certs, size_t n,
-                          const char *map_path, char **out, struct cfg_error *err)
+int tls_render_metrics_lf(const struct ccgwconf *c, const struct tls_cert *certs, size_t n,
+                          const char *map_path, char **out, struct yamlcfg_error *err)
 {
     char *buf = NULL;
     size_t size = 0;
@@ -342,7 +344,7 @@ static char *read_small(const char *path)
 /* The serial the running edge serves for `file` ("" when it has no such
  * certificate), from `show ssl cert`. 0 or -1. */
 static int live_serial(const char *sock, const char *file, char *buf, size_t len,
-                       struct cfg_error *err)
+                       struct yamlcfg_error *err)
 {
     char cmd[PATH_MAX + 32], *reply = NULL, *p;
 
@@ -369,20 +371,20 @@ static int same_serial(const char *a, const char *b)
     return strcasecmp(a, b) == 0;
 }
 
-static const struct conf_tier *edge_tier(const struct conf *c)
+static const struct ccgwconf_tier *edge_tier(const struct ccgwconf *c)
 {
     for (size_t i = 0; i < c->ntiers; i++)
-        if (c->tiers[i].role == CONF_ROLE_EDGE)
+        if (c->tiers[i].role == CCGWCONF_ROLE_EDGE)
             return &c->tiers[i];
     return NULL;
 }
 
 /* Replace one certificate in the running edge: a transaction that is either
  * committed whole or aborted. */
-static int push_cert(const char *sock, const char *file, const char *pem, struct cfg_error *err)
+static int push_cert(const char *sock, const char *file, const char *pem, struct yamlcfg_error *err)
 {
     char cmd[PATH_MAX + 32];
-    struct cfg_error ignored;
+    struct yamlcfg_error ignored;
 
     char *reply = NULL;
     int ok;
@@ -421,10 +423,10 @@ abort:
     return -1;
 }
 
-int tls_rotate(const struct conf *c, const char *dir, struct tls_rotate_report *report,
-               struct cfg_error *err)
+int tls_rotate(const struct ccgwconf *c, const char *dir, struct tls_rotate_report *report,
+               struct yamlcfg_error *err)
 {
-    const struct conf_tier *edge = edge_tier(c);
+    const struct ccgwconf_tier *edge = edge_tier(c);
     struct routes_host *hosts = NULL;
     struct tls_cert *certs = NULL;
     size_t nhosts = 0, ncerts = 0;
@@ -512,7 +514,8 @@ static int str_differs(const char *a, const char *b)
     return (!a || !b) ? a != b : strcmp(a, b) != 0;
 }
 
-void tls_restart_reasons(const struct conf *old, const struct conf *cur, char *buf, size_t len)
+void tls_restart_reasons(const struct ccgwconf *old, const struct ccgwconf *cur, char *buf,
+                         size_t len)
 {
     char what[200];
     int names = old->tls.ncertificates != cur->tls.ncertificates;
@@ -527,8 +530,8 @@ void tls_restart_reasons(const struct conf *old, const struct conf *cur, char *b
     if (names && old->tls.bind && cur->tls.bind)
         add_reason(buf, len, "edge certificate names changed");
     for (size_t i = 0; i < cur->nchains; i++) {
-        const struct conf_chain *nc = &cur->chains[i];
-        const struct conf_chain *oc = conf_chain_find(old, nc->id);
+        const struct ccgwconf_chain *nc = &cur->chains[i];
+        const struct ccgwconf_chain *oc = ccgwconf_chain_find(old, nc->id);
         int servers = 0;
         if (!oc)
             continue;

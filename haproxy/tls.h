@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "routes.h"
 
 /* The files `cc-routes render` writes next to the host map. */
@@ -20,7 +20,7 @@
 #define TLS_METRICS_URI "/metrics/tls"
 
 struct tls_cert {
-    const struct conf_certificate *conf;
+    const struct ccgwconf_certificate *conf;
     char *pem;          /* certificate, chain, then the key: what HAProxy loads */
     int64_t not_after;  /* epoch seconds */
     int64_t not_before; /* epoch seconds */
@@ -33,31 +33,31 @@ struct tls_cert {
  * unencrypted and matches it, it is valid now. `now` is epoch seconds.
  * *out is the caller's (tls_certs_free). 0, or -1 with err naming the config
  * entry. With no tls section, 0 and *n = 0. */
-int tls_certs_load(const struct conf *c, int64_t now, struct tls_cert **out, size_t *n,
-                   struct cfg_error *err);
+int tls_certs_load(const struct ccgwconf *c, int64_t now, struct tls_cert **out, size_t *n,
+                   struct yamlcfg_error *err);
 void tls_certs_free(struct tls_cert *certs, size_t n);
 
 /* Every host must be served by a certificate whose names cover it
  * (X509_check_host: one wildcard label). 0, or -1 naming the first host
  * that none covers. */
-int tls_check_hosts(const struct conf *c, const struct tls_cert *certs, size_t ncerts,
-                    const struct routes_host *hosts, size_t nhosts, struct cfg_error *err);
+int tls_check_hosts(const struct ccgwconf *c, const struct tls_cert *certs, size_t ncerts,
+                    const struct routes_host *hosts, size_t nhosts, struct yamlcfg_error *err);
 
 /* The PEM file name of a certificate inside the rendered directory. */
-int tls_pem_name(const struct conf_certificate *ct, char *buf, size_t len);
+int tls_pem_name(const struct ccgwconf_certificate *ct, char *buf, size_t len);
 
 /* crt-list: one line per certificate, naming `<dir>/<pem name>`; the first
  * is the default for clients without SNI. *out is the caller's. 0 or -1. */
 int tls_render_crt_list(const struct tls_cert *certs, size_t n, const char *dir, char **out,
-                        struct cfg_error *err);
+                        struct yamlcfg_error *err);
 /* "<name> <notAfter>\n" per certificate. */
 int tls_render_expiry_map(const struct tls_cert *certs, size_t n, char **out,
-                          struct cfg_error *err);
+                          struct yamlcfg_error *err);
 /* The Prometheus text the edge's stats listener returns on TLS_METRICS_URI,
  * as an HAProxy log-format that reads each notAfter from `map_path` (so a
  * rotation updates it through the runtime API). */
-int tls_render_metrics_lf(const struct conf *c, const struct tls_cert *certs, size_t n,
-                          const char *map_path, char **out, struct cfg_error *err);
+int tls_render_metrics_lf(const struct ccgwconf *c, const struct tls_cert *certs, size_t n,
+                          const char *map_path, char **out, struct yamlcfg_error *err);
 
 struct tls_rotate_report {
     size_t rotated;   /* certificates replaced live */
@@ -70,13 +70,14 @@ struct tls_rotate_report {
  * the new PEM file (so a restart loads it) and update the expiry map, live and
  * on disk. A certificate name the running edge does not know needs a
  * restart: -1 with err saying so. 0, or -1 with err filled. */
-int tls_rotate(const struct conf *c, const char *dir, struct tls_rotate_report *report,
-               struct cfg_error *err);
+int tls_rotate(const struct ccgwconf *c, const char *dir, struct tls_rotate_report *report,
+               struct yamlcfg_error *err);
 
 /* Append to `buf` ("; "-separated) what only a restart applies between the
  * config the tiers run and `cur`: the HTTPS listener, the plain port's
  * policy, HSTS, the set of certificate names, a chain's WebSocket opt-in or
  * the servers of a chain that has one (apply changes be_<chain> only). */
-void tls_restart_reasons(const struct conf *old, const struct conf *cur, char *buf, size_t len);
+void tls_restart_reasons(const struct ccgwconf *old, const struct ccgwconf *cur, char *buf,
+                         size_t len);
 
 #endif

@@ -53,7 +53,7 @@ static int base58check_script(const char *addr, uint8_t *script, size_t *script_
     size_t n;
     if (base58_decode(addr, raw, &n) != 0 || n != 25)
         return -1;
-    if (node_sha256d(raw, 21, NULL, 0, sum) != 0 || memcmp(sum, raw + 21, 4) != 0)
+    if (node_codec_sha256d(raw, 21, NULL, 0, sum) != 0 || memcmp(sum, raw + 21, 4) != 0)
         return -1;
     if (raw[0] == P2PKH_VERSION) {
         static const uint8_t pre[] = {0x76, 0xa9, 0x14};

@@ -10,11 +10,12 @@ long node_block_txs(const uint8_t *raw, size_t len, struct node_slice *txs, size
 {
     struct node_reader r = {raw, len, NODE_HEADER_SIZE};
     uint64_t n, tlen;
-    if (len < NODE_HEADER_SIZE || node_read_varint(&r, &n) != 0 || n > len)
+    if (len < NODE_HEADER_SIZE || node_codec_read_varint(&r, &n) != 0 || n > len)
         return -1;
     for (uint64_t i = 0; i < n; i++) {
         const uint8_t *p;
-        if (node_read_varint(&r, &tlen) != 0 || node_read_bytes(&r, (size_t)tlen, &p) != 0)
+        if (node_codec_read_varint(&r, &tlen) != 0 ||
+            node_codec_read_bytes(&r, (size_t)tlen, &p) != 0)
             return -1;
         if (i < max) {
             txs[i].p = p;
@@ -51,7 +52,7 @@ int node_block_merkle_root(uint8_t (*ids)[32], size_t n, uint8_t out[32])
         size_t k = 0;
         for (size_t i = 0; i < n; i += 2) {
             const uint8_t *right = ids[i + 1 < n ? i + 1 : i];
-            if (node_sha256d(ids[i], 32, right, 32, ids[k++]) != 0)
+            if (node_codec_sha256d(ids[i], 32, right, 32, ids[k++]) != 0)
                 return -1;
         }
         n = k;
@@ -64,7 +65,7 @@ int node_block_tx_id(int evm, const uint8_t *raw, size_t len, uint8_t out[32],
                      struct node_tx *decoded, char *err, size_t errlen)
 {
     if (evm) {
-        node_keccak256(raw, len, out);
+        node_codec_keccak256(raw, len, out);
         return 0;
     }
     if (node_tx_decode(raw, len, decoded, err, errlen) != 0)
@@ -99,17 +100,17 @@ int node_block_coinbase(struct node_buf *b, int64_t height, const uint8_t *scrip
     memcpy(sig + sl, num, nl);
     sl += nl;
     sig[sl++] = 0x00; /* OP_0: keeps scriptSig at least 2 bytes */
-    node_buf_u32le(b, 2);
-    node_buf_varint(b, 1);
-    node_buf_put(b, null_prev, 32);
-    node_buf_u32le(b, 0xffffffff);
-    node_buf_varint(b, sl);
-    node_buf_put(b, sig, sl);
-    node_buf_u32le(b, 0xffffffff);
-    node_buf_varint(b, 1);
-    node_buf_u64le(b, (uint64_t)node_block_subsidy(height));
-    node_buf_varint(b, script_len);
-    node_buf_put(b, script, script_len);
-    node_buf_u32le(b, 0);
+    node_codec_buf_u32le(b, 2);
+    node_codec_buf_varint(b, 1);
+    node_codec_buf_put(b, null_prev, 32);
+    node_codec_buf_u32le(b, 0xffffffff);
+    node_codec_buf_varint(b, sl);
+    node_codec_buf_put(b, sig, sl);
+    node_codec_buf_u32le(b, 0xffffffff);
+    node_codec_buf_varint(b, 1);
+    node_codec_buf_u64le(b, (uint64_t)node_block_subsidy(height));
+    node_codec_buf_varint(b, script_len);
+    node_codec_buf_put(b, script, script_len);
+    node_codec_buf_u32le(b, 0);
     return b->failed ? -1 : 0;
 }

@@ -60,7 +60,7 @@ int node_btcjson_arg_hash(json_t *params, size_t i, const char *name, uint8_t ou
         return node_method_fail(e, RPC_INVALID_PARAMETER,
                                 "%s must be of length 64 (not %zu, for '%.80s')", name, strlen(s),
                                 s);
-    if (node_hex_decode32(s, 1, out) != 0)
+    if (node_codec_hex_decode32(s, 1, out) != 0)
         return node_method_fail(e, RPC_INVALID_PARAMETER,
                                 "%s must be hexadecimal string (not '%.80s')", name, s);
     return 0;
@@ -69,7 +69,7 @@ int node_btcjson_arg_hash(json_t *params, size_t i, const char *name, uint8_t ou
 json_t *node_btcjson_hash(const uint8_t h[32])
 {
     char hex[65];
-    node_hex_encode(h, 32, 1, hex);
+    node_codec_hex_encode(h, 32, 1, hex);
     return json_string(hex);
 }
 
@@ -78,7 +78,7 @@ json_t *node_btcjson_hex(const uint8_t *p, size_t len)
     char *hex = malloc(len * 2 + 1);
     if (!hex)
         return NULL;
-    node_hex_encode(p, len, 0, hex);
+    node_codec_hex_encode(p, len, 0, hex);
     json_t *s = json_string(hex);
     free(hex);
     return s;

@@ -52,7 +52,7 @@ static int write_state(struct node_chain *c, char *err, size_t errlen)
     atomic_store(&c->state_bytes, b.len);
     rc = 0;
 fail:
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
     return rc;
 }
 
@@ -114,7 +114,7 @@ static int make_block(struct node_chain *c, const struct node_mempool_entry *txs
                         errlen) == 0 &&
         store_block(c, blk.data, blk.len, err, errlen) == 0)
         rc = 0;
-    node_buf_free(&blk);
+    node_codec_buf_free(&blk);
     return rc;
 }
 
@@ -424,7 +424,7 @@ int node_chain_accept_block(struct node_chain *c, struct node_mempool *mp, const
         SYS_ERR("bad-blk-length");
         return NODE_ACCEPT_INVALID;
     }
-    if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0) {
+    if (node_codec_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0) {
         SYS_ERR("out of memory");
         return NODE_ACCEPT_FAILED;
     }

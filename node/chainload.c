@@ -87,8 +87,8 @@ int node_chainload_blocks(struct node_chain *c, const struct node_block_meta *re
             break;
         } else {
             int rc = -1;
-            if (node_sha256d(raw, len < NODE_HEADER_SIZE ? len : NODE_HEADER_SIZE, NULL, 0, hash) !=
-                0)
+            if (node_codec_sha256d(raw, len < NODE_HEADER_SIZE ? len : NODE_HEADER_SIZE, NULL, 0,
+                                   hash) != 0)
                 snprintf(why, sizeof(why), "out of memory");
             else if (known && memcmp(hash, recs[height].hash, 32) != 0)
                 snprintf(why, sizeof(why), "block file does not match the headers index");

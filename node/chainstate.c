@@ -62,8 +62,8 @@ int node_chainstate_has_unspent(const struct node_hmap *utxo, const uint8_t txid
 static int put_outpoint(void *ctx, const void *key, uint64_t v)
 {
     struct node_buf *b = ctx;
-    node_buf_put(b, key, OUTPOINT_SIZE);
-    node_buf_u64le(b, v);
+    node_codec_buf_put(b, key, OUTPOINT_SIZE);
+    node_codec_buf_u64le(b, v);
     return b->failed;
 }
 
@@ -73,15 +73,15 @@ int node_chainstate_encode(const struct node_chainstate_tip *tip, const struct n
     uint8_t sum[32];
     size_t start = b->len;
 
-    node_buf_u32le(b, STATE_MAGIC);
-    node_buf_u32le(b, STATE_VERSION);
-    node_buf_u64le(b, (uint64_t)tip->height);
-    node_buf_put(b, tip->hash, 32);
-    node_buf_u64le(b, (uint64_t)tip->pruned_below);
-    node_buf_u64le(b, node_hmap_count(utxo));
+    node_codec_buf_u32le(b, STATE_MAGIC);
+    node_codec_buf_u32le(b, STATE_VERSION);
+    node_codec_buf_u64le(b, (uint64_t)tip->height);
+    node_codec_buf_put(b, tip->hash, 32);
+    node_codec_buf_u64le(b, (uint64_t)tip->pruned_below);
+    node_codec_buf_u64le(b, node_hmap_count(utxo));
     node_hmap_each(utxo, put_outpoint, b);
-    if (b->failed || node_sha256d(b->data + start, b->len - start, NULL, 0, sum) != 0 ||
-        node_buf_put(b, sum, 32) != 0)
+    if (b->failed || node_codec_sha256d(b->data + start, b->len - start, NULL, 0, sum) != 0 ||
+        node_codec_buf_put(b, sum, 32) != 0)
         return -1;
     return 0;
 }
@@ -99,16 +99,17 @@ int node_chainstate_read(const char *path, struct node_chainstate_tip *tip, stru
     if (node_store_read(path, (size_t)1 << 34, &data, &len, err, errlen) != 0)
         return errno == ENOENT ? 0 : -1;
     struct node_reader r = {data, len < 32 ? 0 : len - 32, 0};
-    if (len < 32 || node_sha256d(data, len - 32, NULL, 0, sum) != 0 ||
+    if (len < 32 || node_codec_sha256d(data, len - 32, NULL, 0, sum) != 0 ||
         memcmp(sum, data + len - 32, 32) != 0) {
         SYS_ERR("%s: checksum mismatch", path);
         goto fail;
     }
-    if (node_read_u32le(&r, &magic) != 0 || magic != STATE_MAGIC ||
-        node_read_u32le(&r, &version) != 0 || version < 1 || version > STATE_VERSION ||
-        node_read_u64le(&r, &h) != 0 || node_read_bytes(&r, 32, &p) != 0 ||
-        (version >= 2 && node_read_u64le(&r, &pruned) != 0) || node_read_u64le(&r, &count) != 0 ||
-        count > (r.len - r.pos) / (OUTPOINT_SIZE + 8) || pruned > h) {
+    if (node_codec_read_u32le(&r, &magic) != 0 || magic != STATE_MAGIC ||
+        node_codec_read_u32le(&r, &version) != 0 || version < 1 || version > STATE_VERSION ||
+        node_codec_read_u64le(&r, &h) != 0 || node_codec_read_bytes(&r, 32, &p) != 0 ||
+        (version >= 2 && node_codec_read_u64le(&r, &pruned) != 0) ||
+        node_codec_read_u64le(&r, &count) != 0 || count > (r.len - r.pos) / (OUTPOINT_SIZE + 8) ||
+        pruned > h) {
         SYS_ERR("%s: not a chainstate file of this version", path);
         goto fail;
     }
@@ -118,8 +119,8 @@ int node_chainstate_read(const char *path, struct node_chainstate_tip *tip, stru
     for (uint64_t i = 0; i < count; i++) {
         const uint8_t *key;
         uint64_t v;
-        node_read_bytes(&r, OUTPOINT_SIZE, &key);
-        node_read_u64le(&r, &v);
+        node_codec_read_bytes(&r, OUTPOINT_SIZE, &key);
+        node_codec_read_u64le(&r, &v);
         if (node_hmap_put(utxo, key, v) != 0) {
             SYS_ERR("%s: out of memory", path);
             goto fail;

@@ -11,7 +11,7 @@
 
 #include "sys.h"
 
-int node_buf_put(struct node_buf *b, const void *p, size_t n)
+int node_codec_buf_put(struct node_buf *b, const void *p, size_t n)
 {
     if (b->failed)
         return -1;
@@ -33,21 +33,21 @@ int node_buf_put(struct node_buf *b, const void *p, size_t n)
     return 0;
 }
 
-int node_buf_u32le(struct node_buf *b, uint32_t v)
+int node_codec_buf_u32le(struct node_buf *b, uint32_t v)
 {
     uint8_t x[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24};
-    return node_buf_put(b, x, sizeof(x));
+    return node_codec_buf_put(b, x, sizeof(x));
 }
 
-int node_buf_u64le(struct node_buf *b, uint64_t v)
+int node_codec_buf_u64le(struct node_buf *b, uint64_t v)
 {
     uint8_t x[8];
     for (size_t i = 0; i < ARRAY_LEN(x); i++)
         x[i] = (uint8_t)(v >> (8 * i));
-    return node_buf_put(b, x, sizeof(x));
+    return node_codec_buf_put(b, x, sizeof(x));
 }
 
-int node_buf_varint(struct node_buf *b, uint64_t v)
+int node_codec_buf_varint(struct node_buf *b, uint64_t v)
 {
     uint8_t x[9];
     size_t n;
@@ -70,16 +70,16 @@ int node_buf_varint(struct node_buf *b, uint64_t v)
             x[1 + i] = (uint8_t)(v >> (8 * i));
         n = 9;
     }
-    return node_buf_put(b, x, n);
+    return node_codec_buf_put(b, x, n);
 }
 
-void node_buf_free(struct node_buf *b)
+void node_codec_buf_free(struct node_buf *b)
 {
     free(b->data);
     memset(b, 0, sizeof(*b));
 }
 
-int node_read_bytes(struct node_reader *r, size_t n, const uint8_t **out)
+int node_codec_read_bytes(struct node_reader *r, size_t n, const uint8_t **out)
 {
     if (n > r->len - r->pos)
         return -1;
@@ -88,19 +88,19 @@ int node_read_bytes(struct node_reader *r, size_t n, const uint8_t **out)
     return 0;
 }
 
-int node_read_u32le(struct node_reader *r, uint32_t *v)
+int node_codec_read_u32le(struct node_reader *r, uint32_t *v)
 {
     const uint8_t *p;
-    if (node_read_bytes(r, 4, &p) != 0)
+    if (node_codec_read_bytes(r, 4, &p) != 0)
         return -1;
     *v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     return 0;
 }
 
-int node_read_u64le(struct node_reader *r, uint64_t *v)
+int node_codec_read_u64le(struct node_reader *r, uint64_t *v)
 {
     const uint8_t *p;
-    if (node_read_bytes(r, 8, &p) != 0)
+    if (node_codec_read_bytes(r, 8, &p) != 0)
         return -1;
     *v = 0;
     for (int i = 7; i >= 0; i--)
@@ -108,34 +108,34 @@ int node_read_u64le(struct node_reader *r, uint64_t *v)
     return 0;
 }
 
-int node_read_varint(struct node_reader *r, uint64_t *v)
+int node_codec_read_varint(struct node_reader *r, uint64_t *v)
 {
     const uint8_t *p;
     uint32_t v32;
-    if (node_read_bytes(r, 1, &p) != 0)
+    if (node_codec_read_bytes(r, 1, &p) != 0)
         return -1;
     if (*p < 0xfd) {
         *v = *p;
         return 0;
     }
     if (*p == 0xfd) {
-        if (node_read_bytes(r, 2, &p) != 0)
+        if (node_codec_read_bytes(r, 2, &p) != 0)
             return -1;
         *v = (uint64_t)p[0] | (uint64_t)p[1] << 8;
         return *v < 0xfd ? -1 : 0;
     }
     if (*p == 0xfe) {
-        if (node_read_u32le(r, &v32) != 0)
+        if (node_codec_read_u32le(r, &v32) != 0)
             return -1;
         *v = v32;
         return *v <= 0xffff ? -1 : 0;
     }
-    if (node_read_u64le(r, v) != 0)
+    if (node_codec_read_u64le(r, v) != 0)
         return -1;
     return *v <= 0xffffffff ? -1 : 0;
 }
 
-void node_hex_encode(const uint8_t *p, size_t n, int reverse, char *out)
+void node_codec_hex_encode(const uint8_t *p, size_t n, int reverse, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -157,7 +157,7 @@ static int hexval(char c)
     return -1;
 }
 
-int node_hex_decode(const char *s, size_t len, uint8_t **out, size_t *outlen)
+int node_codec_hex_decode(const char *s, size_t len, uint8_t **out, size_t *outlen)
 {
     *out = NULL;
     if (len % 2)
@@ -181,7 +181,7 @@ int node_hex_decode(const char *s, size_t len, uint8_t **out, size_t *outlen)
     return 0;
 }
 
-int node_hex_decode32(const char *s, int reverse, uint8_t out[32])
+int node_codec_hex_decode32(const char *s, int reverse, uint8_t out[32])
 {
     if (strlen(s) != 64)
         return -1;
@@ -194,7 +194,7 @@ int node_hex_decode32(const char *s, int reverse, uint8_t out[32])
     return 0;
 }
 
-int node_sha256d(const void *p, size_t n, const void *p2, size_t n2, uint8_t out[32])
+int node_codec_sha256d(const void *p, size_t n, const void *p2, size_t n2, uint8_t out[32])
 {
     uint8_t first[32];
     unsigned int len = 0;
@@ -233,7 +233,7 @@ static void keccak_absorb(struct sha3_state *st, const uint8_t *block)
     sha3_permute(st);
 }
 
-void node_keccak256(const void *p, size_t n, uint8_t out[32])
+void node_codec_keccak256(const void *p, size_t n, uint8_t out[32])
 {
     struct sha3_state st;
     uint8_t last[KECCAK256_RATE];

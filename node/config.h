@@ -1,4 +1,4 @@
-/* cc-node configuration: one YAML file (lib/cfg.h schema tables) with the
+/* cc-node configuration: one YAML file (lib/yamlcfg.h schema tables) with the
  * sections node, network, storage, rpc (with rpc.auth) and logging. See
  * deploy/node.example.yaml for a commented example. network.* and storage.*
  * are parsed and validated now; peers and pruning use them. */
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg.h"
+#include "yamlcfg.h"
 
 enum node_flavour { NODE_FLAVOUR_BITCOIN = 0, NODE_FLAVOUR_EVM };
 enum node_pruning {
@@ -83,11 +83,11 @@ struct node_config {
 /* Load `path`, apply defaults and validate (listen addresses, pruning sizes,
  * credentials given in pairs, unique per-method limits). 0, or -1 with `err`
  * filled ("file:line:col: path: message"). Free with node_config_free(). */
-int node_config_load(const char *path, struct node_config *out, struct cfg_error *err);
+int node_config_load(const char *path, struct node_config *out, struct yamlcfg_error *err);
 
 /* Same from memory; `name` stands for the file name in messages. */
 int node_config_load_string(const char *name, const char *text, size_t len, struct node_config *out,
-                            struct cfg_error *err);
+                            struct yamlcfg_error *err);
 
 /* Release everything node_config_load() allocated. */
 void node_config_free(struct node_config *c);

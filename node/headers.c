@@ -50,12 +50,12 @@ static uint32_t get_u32(const uint8_t *p)
 void node_headers_pack(const struct node_header *h, uint8_t out[NODE_HEADER_SIZE])
 {
     struct node_buf b = {.data = out, .cap = NODE_HEADER_SIZE};
-    node_buf_u32le(&b, (uint32_t)h->version);
-    node_buf_put(&b, h->prev, 32);
-    node_buf_put(&b, h->merkle, 32);
-    node_buf_u32le(&b, h->time);
-    node_buf_u32le(&b, h->bits);
-    node_buf_u32le(&b, h->nonce);
+    node_codec_buf_u32le(&b, (uint32_t)h->version);
+    node_codec_buf_put(&b, h->prev, 32);
+    node_codec_buf_put(&b, h->merkle, 32);
+    node_codec_buf_u32le(&b, h->time);
+    node_codec_buf_u32le(&b, h->bits);
+    node_codec_buf_u32le(&b, h->nonce);
 }
 
 void node_headers_unpack(const uint8_t in[NODE_HEADER_SIZE], struct node_header *h)
@@ -63,15 +63,15 @@ void node_headers_unpack(const uint8_t in[NODE_HEADER_SIZE], struct node_header 
     struct node_reader r = {in, NODE_HEADER_SIZE, 0};
     const uint8_t *p;
     uint32_t v;
-    node_read_u32le(&r, &v);
+    node_codec_read_u32le(&r, &v);
     h->version = (int32_t)v;
-    node_read_bytes(&r, 32, &p);
+    node_codec_read_bytes(&r, 32, &p);
     memcpy(h->prev, p, 32);
-    node_read_bytes(&r, 32, &p);
+    node_codec_read_bytes(&r, 32, &p);
     memcpy(h->merkle, p, 32);
-    node_read_u32le(&r, &h->time);
-    node_read_u32le(&r, &h->bits);
-    node_read_u32le(&r, &h->nonce);
+    node_codec_read_u32le(&r, &h->time);
+    node_codec_read_u32le(&r, &h->bits);
+    node_codec_read_u32le(&r, &h->nonce);
 }
 
 void node_headers_encode(const struct node_block_meta *m, uint8_t out[NODE_HEADERS_RECORD])

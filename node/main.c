@@ -107,7 +107,7 @@ int main(int argc, char **argv)
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     struct node_config cfg;
-    struct cfg_error cerr;
+    struct yamlcfg_error cerr;
     struct node n;
     struct httpd *http = NULL;
     const char *config_path = NULL;

@@ -50,7 +50,7 @@ int node_mine_block(int evm, int64_t height, const uint8_t prev[32], uint32_t ti
     }
     for (;;) {
         node_headers_pack(&h, hdr);
-        if (node_sha256d(hdr, sizeof(hdr), NULL, 0, hash) != 0) {
+        if (node_codec_sha256d(hdr, sizeof(hdr), NULL, 0, hash) != 0) {
             SYS_ERR("out of memory");
             goto fail;
         }
@@ -58,15 +58,15 @@ int node_mine_block(int evm, int64_t height, const uint8_t prev[32], uint32_t ti
             break;
         h.nonce++;
     }
-    node_buf_put(out, hdr, sizeof(hdr));
-    node_buf_varint(out, total);
+    node_codec_buf_put(out, hdr, sizeof(hdr));
+    node_codec_buf_varint(out, total);
     if (!evm) {
-        node_buf_varint(out, cb.len);
-        node_buf_put(out, cb.data, cb.len);
+        node_codec_buf_varint(out, cb.len);
+        node_codec_buf_put(out, cb.data, cb.len);
     }
     for (size_t i = 0; i < ntx; i++) {
-        node_buf_varint(out, txs[i].len);
-        node_buf_put(out, txs[i].raw, txs[i].len);
+        node_codec_buf_varint(out, txs[i].len);
+        node_codec_buf_put(out, txs[i].raw, txs[i].len);
     }
     if (out->failed) {
         SYS_ERR("out of memory");
@@ -75,6 +75,6 @@ int node_mine_block(int evm, int64_t height, const uint8_t prev[32], uint32_t ti
     rc = 0;
 fail:
     free(ids);
-    node_buf_free(&cb);
+    node_codec_buf_free(&cb);
     return rc;
 }

@@ -74,11 +74,11 @@ int node_peer_frame_append(struct node_buf *out, uint8_t type, const void *paylo
     if (len > NODE_PEER_MAX_PAYLOAD)
         return -1;
     checksum(payload, len, sum);
-    node_buf_u32le(out, NODE_PEER_MAGIC);
-    node_buf_put(out, &type, 1);
-    node_buf_u32le(out, (uint32_t)len);
-    node_buf_put(out, payload, len);
-    node_buf_put(out, sum, sizeof(sum));
+    node_codec_buf_u32le(out, NODE_PEER_MAGIC);
+    node_codec_buf_put(out, &type, 1);
+    node_codec_buf_u32le(out, (uint32_t)len);
+    node_codec_buf_put(out, payload, len);
+    node_codec_buf_put(out, sum, sizeof(sum));
     return out->failed ? -1 : 0;
 }
 
@@ -110,17 +110,17 @@ static int put_str(struct node_buf *out, const char *s)
 {
     size_t n = strnlen(s, NODE_PEER_MAX_STR);
     uint8_t len = (uint8_t)n;
-    node_buf_put(out, &len, 1);
-    return node_buf_put(out, s, n);
+    node_codec_buf_put(out, &len, 1);
+    return node_codec_buf_put(out, s, n);
 }
 
 static int get_str(struct node_reader *r, char out[NODE_PEER_MAX_STR + 1])
 {
     const uint8_t *p;
-    if (node_read_bytes(r, 1, &p) != 0 || *p > NODE_PEER_MAX_STR)
+    if (node_codec_read_bytes(r, 1, &p) != 0 || *p > NODE_PEER_MAX_STR)
         return -1;
     size_t n = *p;
-    if (node_read_bytes(r, n, &p) != 0 || memchr(p, '\0', n))
+    if (node_codec_read_bytes(r, n, &p) != 0 || memchr(p, '\0', n))
         return -1;
     memcpy(out, p, n);
     out[n] = '\0';
@@ -130,7 +130,7 @@ static int get_str(struct node_reader *r, char out[NODE_PEER_MAX_STR + 1])
 static int get_u8(struct node_reader *r, uint8_t *v)
 {
     const uint8_t *p;
-    if (node_read_bytes(r, 1, &p) != 0)
+    if (node_codec_read_bytes(r, 1, &p) != 0)
         return -1;
     *v = *p;
     return 0;
@@ -139,7 +139,7 @@ static int get_u8(struct node_reader *r, uint8_t *v)
 static int get_hash(struct node_reader *r, uint8_t out[32])
 {
     const uint8_t *p;
-    if (node_read_bytes(r, 32, &p) != 0)
+    if (node_codec_read_bytes(r, 32, &p) != 0)
         return -1;
     memcpy(out, p, 32);
     return 0;
@@ -147,13 +147,13 @@ static int get_hash(struct node_reader *r, uint8_t out[32])
 
 int node_peer_hello_encode(struct node_buf *out, const struct node_peer_hello *h)
 {
-    node_buf_u32le(out, h->version);
+    node_codec_buf_u32le(out, h->version);
     put_str(out, h->chain);
-    node_buf_put(out, &h->flavour, 1);
-    node_buf_u64le(out, h->height);
-    node_buf_put(out, h->tip, 32);
-    node_buf_put(out, h->genesis, 32);
-    node_buf_u64le(out, h->nonce);
+    node_codec_buf_put(out, &h->flavour, 1);
+    node_codec_buf_u64le(out, h->height);
+    node_codec_buf_put(out, h->tip, 32);
+    node_codec_buf_put(out, h->genesis, 32);
+    node_codec_buf_u64le(out, h->nonce);
     put_str(out, h->subver);
     return out->failed ? -1 : 0;
 }
@@ -162,53 +162,53 @@ int node_peer_hello_decode(const uint8_t *p, size_t len, struct node_peer_hello 
 {
     struct node_reader r = {p, len, 0};
     memset(h, 0, sizeof(*h));
-    if (node_read_u32le(&r, &h->version) != 0 || get_str(&r, h->chain) != 0 ||
-        get_u8(&r, &h->flavour) != 0 || node_read_u64le(&r, &h->height) != 0 ||
+    if (node_codec_read_u32le(&r, &h->version) != 0 || get_str(&r, h->chain) != 0 ||
+        get_u8(&r, &h->flavour) != 0 || node_codec_read_u64le(&r, &h->height) != 0 ||
         get_hash(&r, h->tip) != 0 || get_hash(&r, h->genesis) != 0 ||
-        node_read_u64le(&r, &h->nonce) != 0 || get_str(&r, h->subver) != 0)
+        node_codec_read_u64le(&r, &h->nonce) != 0 || get_str(&r, h->subver) != 0)
         return -1;
     return r.pos == len ? 0 : -1;
 }
 
 int node_peer_announce_encode(struct node_buf *out, uint64_t height, const uint8_t hash[32])
 {
-    node_buf_u64le(out, height);
-    return node_buf_put(out, hash, 32);
+    node_codec_buf_u64le(out, height);
+    return node_codec_buf_put(out, hash, 32);
 }
 
 int node_peer_announce_decode(const uint8_t *p, size_t len, uint64_t *height, uint8_t hash[32])
 {
     struct node_reader r = {p, len, 0};
-    if (node_read_u64le(&r, height) != 0 || get_hash(&r, hash) != 0)
+    if (node_codec_read_u64le(&r, height) != 0 || get_hash(&r, hash) != 0)
         return -1;
     return r.pos == len ? 0 : -1;
 }
 
 int node_peer_getblocks_encode(struct node_buf *out, uint64_t from, uint32_t count)
 {
-    node_buf_u64le(out, from);
-    return node_buf_u32le(out, count);
+    node_codec_buf_u64le(out, from);
+    return node_codec_buf_u32le(out, count);
 }
 
 int node_peer_getblocks_decode(const uint8_t *p, size_t len, uint64_t *from, uint32_t *count)
 {
     struct node_reader r = {p, len, 0};
-    if (node_read_u64le(&r, from) != 0 || node_read_u32le(&r, count) != 0)
+    if (node_codec_read_u64le(&r, from) != 0 || node_codec_read_u32le(&r, count) != 0)
         return -1;
     return r.pos == len && *count >= 1 && *count <= NODE_PEER_MAX_GETBLOCKS ? 0 : -1;
 }
 
 int node_peer_block_encode(struct node_buf *out, uint64_t height, const uint8_t *raw, size_t len)
 {
-    node_buf_u64le(out, height);
-    return node_buf_put(out, raw, len);
+    node_codec_buf_u64le(out, height);
+    return node_codec_buf_put(out, raw, len);
 }
 
 int node_peer_block_decode(const uint8_t *p, size_t len, uint64_t *height, const uint8_t **raw,
                            size_t *rawlen)
 {
     struct node_reader r = {p, len, 0};
-    if (node_read_u64le(&r, height) != 0)
+    if (node_codec_read_u64le(&r, height) != 0)
         return -1;
     *raw = p + r.pos;
     *rawlen = len - r.pos;
@@ -217,20 +217,20 @@ int node_peer_block_decode(const uint8_t *p, size_t len, uint64_t *height, const
 
 int node_peer_nonce_encode(struct node_buf *out, uint64_t nonce)
 {
-    return node_buf_u64le(out, nonce);
+    return node_codec_buf_u64le(out, nonce);
 }
 
 int node_peer_nonce_decode(const uint8_t *p, size_t len, uint64_t *nonce)
 {
     struct node_reader r = {p, len, 0};
-    if (node_read_u64le(&r, nonce) != 0)
+    if (node_codec_read_u64le(&r, nonce) != 0)
         return -1;
     return r.pos == len ? 0 : -1;
 }
 
 int node_peer_reject_encode(struct node_buf *out, const struct node_peer_reject *rj)
 {
-    node_buf_put(out, &rj->type, 1);
+    node_codec_buf_put(out, &rj->type, 1);
     return put_str(out, rj->reason);
 }
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
@@ -70,8 +70,8 @@ void node_peerconn_reset(struct peer *p)
     if (p->fd >= 0)
         close(p->fd);
     p->fd = -1;
-    node_buf_free(&p->rbuf);
-    node_buf_free(&p->wbuf);
+    node_codec_buf_free(&p->rbuf);
+    node_codec_buf_free(&p->wbuf);
     p->wpos = 0;
     p->closing = 0;
     p->closing_at = 0;
@@ -105,7 +105,7 @@ static int start_connect(struct peer *p, double now, char *why, size_t whylen)
     p->since = now;
     LOG_EVENT(LOG_INFO, "peer_connect", NULL, NULL, LF_STR("peer", p->addr),
               LF_INT("attempt", p->attempts + 1));
-    if (conf_split_address(p->addr, host, sizeof(host), &portnum) != 0) {
+    if (ccgwconf_split_address(p->addr, host, sizeof(host), &portnum) != 0) {
         snprintf(why, whylen, "not host:port");
         return -1;
     }
@@ -296,7 +296,7 @@ void node_peerconn_read(struct node_peermgr *pm, struct peer *p, double now)
     for (int i = 0; i < 64; i++) {
         ssize_t r = recv(p->fd, chunk, sizeof(chunk), 0);
         if (r > 0) {
-            if (node_buf_put(&p->rbuf, chunk, (size_t)r) != 0) {
+            if (node_codec_buf_put(&p->rbuf, chunk, (size_t)r) != 0) {
                 log_msg(LOG_ERROR, "peer_recv_failed", "%s: out of memory", p->addr);
                 p->closing = 1;
                 p->rbuf.len = 0;
@@ -400,7 +400,7 @@ int node_peerconn_listen(const char *listen_addr, char *err, size_t errlen)
     uint16_t portnum;
     int fd = -1, one = 1, rc;
 
-    if (conf_split_address(listen_addr, host, sizeof(host), &portnum) != 0)
+    if (ccgwconf_split_address(listen_addr, host, sizeof(host), &portnum) != 0)
         return SYS_ERR("network.listen: expected host:port, got \"%s\"", listen_addr);
     snprintf(port, sizeof(port), "%u", portnum);
     rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);

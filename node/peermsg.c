@@ -45,7 +45,7 @@ void node_peermsg_send_hello(struct node_peermgr *pm, struct peer *p, uint8_t ty
     snprintf(h.subver, sizeof(h.subver), "%s%s", NODE_SUBVERSION, pm->n->cfg->node.name);
     node_peer_hello_encode(&b, &h);
     node_peermsg_send(p, type, &b);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 
 void node_peermsg_send_reject(struct peer *p, uint8_t type, const char *reason)
@@ -55,7 +55,7 @@ void node_peermsg_send_reject(struct peer *p, uint8_t type, const char *reason)
     snprintf(r.reason, sizeof(r.reason), "%s", reason);
     node_peer_reject_encode(&b, &r);
     node_peermsg_send(p, NODE_PEER_REJECT, &b);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 
 void node_peermsg_send_nonce(struct peer *p, uint8_t type, uint64_t nonce)
@@ -63,7 +63,7 @@ void node_peermsg_send_nonce(struct peer *p, uint8_t type, uint64_t nonce)
     struct node_buf b = {0};
     node_peer_nonce_encode(&b, nonce);
     node_peermsg_send(p, type, &b);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 
 static void serve_blocks(struct node_peermgr *pm, struct peer *p, uint64_t from, uint32_t count)
@@ -87,7 +87,7 @@ static void serve_blocks(struct node_peermgr *pm, struct peer *p, uint64_t from,
         node_peer_block_encode(&b, h, raw, len);
         free(raw);
         int rc = node_peermsg_send(p, NODE_PEER_BLOCK, &b);
-        node_buf_free(&b);
+        node_codec_buf_free(&b);
         if (rc != 0)
             break;
         atomic_fetch_add(&pm->blocks_sent, 1);

@@ -27,7 +27,7 @@ static void request_blocks(struct node_peermgr *pm, struct peer *p, double now)
         LOG_EVENT(LOG_DEBUG, "sync_request", NULL, NULL, LF_STR("peer", p->addr),
                   LF_INT("from", ours + 1), LF_INT("count", count));
     }
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 
 /* Pick the connected peer with the best height above ours (quality breaks
@@ -76,7 +76,7 @@ void node_peersync_announce(struct node_peermgr *pm)
         if (p->state == PS_CONNECTED && !p->closing && p->best_height < h)
             node_peermsg_send(p, NODE_PEER_ANNOUNCE, &b);
     }
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 
 /* Recompute the lock-free summary: best height, syncing. */

@@ -40,7 +40,7 @@ static json_t *chainwork_json(int64_t height)
     uint64_t v = (uint64_t)(height + 1) * 2;
     for (int i = 0; i < 8; i++)
         w[i] = (uint8_t)(v >> (8 * i));
-    node_hex_encode(w, 32, 1, hex);
+    node_codec_hex_encode(w, 32, 1, hex);
     return json_string(hex);
 }
 
@@ -52,7 +52,7 @@ static json_t *header_json(struct node *n, int64_t height, const struct node_blo
     struct node_block_meta next;
     json_t *o;
 
-    node_hex_encode(b->header.merkle, 32, 1, hex);
+    node_codec_hex_encode(b->header.merkle, 32, 1, hex);
     snprintf(bits, sizeof(bits), "%08x", b->header.bits);
     snprintf(vhex, sizeof(vhex), "%08x", (uint32_t)b->header.version);
     o = json_pack("{s:o,s:I,s:I,s:i,s:s,s:s,s:I,s:I,s:I,s:s,s:f,s:o,s:I}", "hash",

@@ -50,7 +50,7 @@ int node_rpc_btcmempool_getrawmempool(struct node *n, json_t *params, json_t **r
     for (size_t i = 0; out && i < count; i++) {
         char hex[65];
         int bad;
-        node_hex_encode(entries[i].txid, 32, 1, hex);
+        node_codec_hex_encode(entries[i].txid, 32, 1, hex);
         if (verbose)
             bad = json_object_set_new(
                 out, hex,
@@ -88,7 +88,7 @@ int node_rpc_btcmempool_sendrawtransaction(struct node *n, json_t *params, json_
         return node_method_fail(e, RPC_TYPE_ERROR,
                                 "JSON value of type %s is not of expected type number",
                                 node_btcjson_type_name(json_array_get(params, 1)));
-    if (node_hex_decode(hex, strlen(hex), &raw, &len) != 0) {
+    if (node_codec_hex_decode(hex, strlen(hex), &raw, &len) != 0) {
         if (!raw && errno == ENOMEM)
             return node_btcjson_oom(e);
         return node_method_fail(e, RPC_DESERIALIZATION_ERROR,

@@ -67,7 +67,7 @@ int node_rpc_btcmining_getblocktemplate(struct node *n, json_t *params, json_t *
             txs = NULL;
         }
     }
-    node_hex_encode(tip.hash, 32, 1, tiphex);
+    node_codec_hex_encode(tip.hash, 32, 1, tiphex);
     snprintf(longpoll, sizeof(longpoll), "%s%zu", tiphex, count);
     if (txs)
         o = json_pack("{s:[sss],s:{},s:i,s:[s],s:i,s:s,s:O,s:I,s:s,s:I,s:[sss],s:s,s:i,s:i,s:i,"

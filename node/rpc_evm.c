@@ -34,7 +34,7 @@ static json_t *data_json(const uint8_t *p, size_t len)
         return NULL;
     hex[0] = '0';
     hex[1] = 'x';
-    node_hex_encode(p, len, 0, hex + 2);
+    node_codec_hex_encode(p, len, 0, hex + 2);
     json_t *s = json_string(hex);
     free(hex);
     return s;
@@ -60,7 +60,7 @@ static int arg_data(json_t *params, size_t i, size_t bytes, uint8_t **out, size_
     if (strncmp(s, "0x", 2) != 0 && strncmp(s, "0X", 2) != 0)
         return node_method_fail(e, RPC_INVALID_PARAMS,
                                 "invalid argument %zu: hex string without 0x prefix", i);
-    if (node_hex_decode(s + 2, strlen(s + 2), out, len) != 0) {
+    if (node_codec_hex_decode(s + 2, strlen(s + 2), out, len) != 0) {
         if (errno == ENOMEM)
             return oom(e);
         return node_method_fail(e, RPC_INVALID_PARAMS,
@@ -243,7 +243,7 @@ static json_t *block_json(struct node *n, int64_t height, int full, struct node_
     for (uint32_t i = 0; i < b.ntx; i++) {
         uint8_t h[32];
         json_t *t;
-        node_keccak256(txs[i].p, txs[i].len, h);
+        node_codec_keccak256(txs[i].p, txs[i].len, h);
         if (full)
             t = json_pack("{s:o,s:o,s:o,s:o,s:o}", "hash", data_json(h, 32), "blockHash",
                           data_json(b.hash, 32), "blockNumber", quantity((uint64_t)height),
@@ -321,7 +321,7 @@ static int m_send_raw_transaction(struct node *n, json_t *params, json_t **resul
         free(raw);
         return node_method_fail(e, RPC_SERVER_ERROR, "%s", why);
     }
-    node_keccak256(raw, len, hash);
+    node_codec_keccak256(raw, len, hash);
     rc = node_mempool_add(n->mempool, hash, raw, len, len * 4);
     free(raw);
     if (rc == NODE_MEMPOOL_DUPLICATE)

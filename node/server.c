@@ -24,9 +24,9 @@ static json_t *tip_hash_json(struct node *n, struct node_block_meta *b)
     if (n->cfg->node.flavour == NODE_FLAVOUR_EVM) {
         hex[0] = '0';
         hex[1] = 'x';
-        node_hex_encode(b->hash, 32, 0, hex + 2);
+        node_codec_hex_encode(b->hash, 32, 0, hex + 2);
     } else {
-        node_hex_encode(b->hash, 32, 1, hex);
+        node_codec_hex_encode(b->hash, 32, 1, hex);
     }
     return json_string(hex);
 }

@@ -16,7 +16,7 @@
 static int decode_inputs(struct node_reader *r, struct node_tx *tx, char *err, size_t errlen)
 {
     uint64_t n;
-    if (node_read_varint(r, &n) != 0)
+    if (node_codec_read_varint(r, &n) != 0)
         return SYS_ERR("truncated input count");
     if (n > (r->len - r->pos) / MIN_IN_BYTES)
         return SYS_ERR("input count %llu exceeds the data", (unsigned long long)n);
@@ -30,14 +30,14 @@ static int decode_inputs(struct node_reader *r, struct node_tx *tx, char *err, s
         struct node_tx_in *in = &tx->in[i];
         const uint8_t *p;
         uint64_t slen;
-        if (node_read_bytes(r, 32, &p) != 0 || node_read_u32le(r, &in->prev_vout) != 0)
+        if (node_codec_read_bytes(r, 32, &p) != 0 || node_codec_read_u32le(r, &in->prev_vout) != 0)
             return SYS_ERR("input %zu: truncated prevout", i);
         memcpy(in->prev_txid, p, 32);
-        if (node_read_varint(r, &slen) != 0 || node_read_bytes(r, (size_t)slen, &in->script) != 0 ||
-            slen > r->len)
+        if (node_codec_read_varint(r, &slen) != 0 ||
+            node_codec_read_bytes(r, (size_t)slen, &in->script) != 0 || slen > r->len)
             return SYS_ERR("input %zu: truncated script", i);
         in->script_len = (size_t)slen;
-        if (node_read_u32le(r, &in->sequence) != 0)
+        if (node_codec_read_u32le(r, &in->sequence) != 0)
             return SYS_ERR("input %zu: truncated sequence", i);
     }
     return 0;
@@ -46,7 +46,7 @@ static int decode_inputs(struct node_reader *r, struct node_tx *tx, char *err, s
 static int decode_outputs(struct node_reader *r, struct node_tx *tx, char *err, size_t errlen)
 {
     uint64_t n;
-    if (node_read_varint(r, &n) != 0)
+    if (node_codec_read_varint(r, &n) != 0)
         return SYS_ERR("truncated output count");
     if (n > (r->len - r->pos) / MIN_OUT_BYTES)
         return SYS_ERR("output count %llu exceeds the data", (unsigned long long)n);
@@ -59,13 +59,13 @@ static int decode_outputs(struct node_reader *r, struct node_tx *tx, char *err, 
     for (size_t i = 0; i < tx->nout; i++) {
         struct node_tx_out *out = &tx->out[i];
         uint64_t value, slen;
-        if (node_read_u64le(r, &value) != 0)
+        if (node_codec_read_u64le(r, &value) != 0)
             return SYS_ERR("output %zu: truncated value", i);
         if (value > (uint64_t)NODE_MAX_MONEY)
             return SYS_ERR("output %zu: value out of range", i);
         out->value = (int64_t)value;
-        if (node_read_varint(r, &slen) != 0 || slen > r->len ||
-            node_read_bytes(r, (size_t)slen, &out->script) != 0)
+        if (node_codec_read_varint(r, &slen) != 0 || slen > r->len ||
+            node_codec_read_bytes(r, (size_t)slen, &out->script) != 0)
             return SYS_ERR("output %zu: truncated script", i);
         out->script_len = (size_t)slen;
     }
@@ -78,11 +78,11 @@ static int decode_witnesses(struct node_reader *r, struct node_tx *tx, char *err
     for (size_t i = 0; i < tx->nin; i++) {
         uint64_t items, ilen;
         const uint8_t *p;
-        if (node_read_varint(r, &items) != 0 || items > r->len - r->pos)
+        if (node_codec_read_varint(r, &items) != 0 || items > r->len - r->pos)
             return SYS_ERR("input %zu: truncated witness", i);
         for (uint64_t k = 0; k < items; k++) {
-            if (node_read_varint(r, &ilen) != 0 || ilen > r->len ||
-                node_read_bytes(r, (size_t)ilen, &p) != 0)
+            if (node_codec_read_varint(r, &ilen) != 0 || ilen > r->len ||
+                node_codec_read_bytes(r, (size_t)ilen, &p) != 0)
                 return SYS_ERR("input %zu: truncated witness item", i);
         }
         tx->in[i].nwitness = (size_t)items;
@@ -100,7 +100,7 @@ int node_tx_decode(const uint8_t *raw, size_t len, struct node_tx *tx, char *err
     size_t body_start, body_end;
 
     memset(tx, 0, sizeof(*tx));
-    if (node_read_u32le(&r, &version) != 0) {
+    if (node_codec_read_u32le(&r, &version) != 0) {
         SYS_ERR("truncated version");
         goto fail;
     }
@@ -119,7 +119,7 @@ int node_tx_decode(const uint8_t *raw, size_t len, struct node_tx *tx, char *err
     body_end = r.pos;
     if (tx->segwit && decode_witnesses(&r, tx, err, errlen) != 0)
         goto fail;
-    if (node_read_u32le(&r, &tx->locktime) != 0) {
+    if (node_codec_read_u32le(&r, &tx->locktime) != 0) {
         SYS_ERR("truncated locktime");
         goto fail;
     }
@@ -133,12 +133,12 @@ int node_tx_decode(const uint8_t *raw, size_t len, struct node_tx *tx, char *err
     {
         /* txid: the serialization without marker, flag and witnesses. */
         struct node_buf b = {0};
-        node_buf_put(&b, raw, 4);
-        node_buf_put(&b, raw + body_start, body_end - body_start);
-        node_buf_u32le(&b, tx->locktime);
-        int rc = b.failed ? -1 : node_sha256d(b.data, b.len, NULL, 0, tx->txid);
-        node_buf_free(&b);
-        if (rc != 0 || node_sha256d(raw, len, NULL, 0, tx->wtxid) != 0) {
+        node_codec_buf_put(&b, raw, 4);
+        node_codec_buf_put(&b, raw + body_start, body_end - body_start);
+        node_codec_buf_u32le(&b, tx->locktime);
+        int rc = b.failed ? -1 : node_codec_sha256d(b.data, b.len, NULL, 0, tx->txid);
+        node_codec_buf_free(&b);
+        if (rc != 0 || node_codec_sha256d(raw, len, NULL, 0, tx->wtxid) != 0) {
             SYS_ERR("out of memory");
             goto fail;
         }
@@ -170,7 +170,7 @@ int node_tx_is_coinbase(const struct node_tx *tx)
 static int rlp_item(struct node_reader *r, int *is_list, size_t *plen, char *err, size_t errlen)
 {
     const uint8_t *p;
-    if (node_read_bytes(r, 1, &p) != 0)
+    if (node_codec_read_bytes(r, 1, &p) != 0)
         return SYS_ERR("rlp: unexpected end of input");
     uint8_t b = *p;
     if (b < 0x80) {
@@ -187,7 +187,7 @@ static int rlp_item(struct node_reader *r, int *is_list, size_t *plen, char *err
         size_t nl = (size_t)(b - base - 55);
         const uint8_t *lp;
         uint64_t l = 0;
-        if (node_read_bytes(r, nl, &lp) != 0)
+        if (node_codec_read_bytes(r, nl, &lp) != 0)
             return SYS_ERR("rlp: truncated length");
         if (lp[0] == 0)
             return SYS_ERR("rlp: non-canonical size information");

@@ -31,7 +31,7 @@ int node_validate_block(int evm, const uint8_t *raw, size_t len, const uint8_t *
     node_headers_unpack(raw, &h);
     if (h.bits != NODE_REGTEST_BITS)
         return SYS_ERR("bad-diffbits");
-    if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0)
+    if (node_codec_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash) != 0)
         return SYS_ERR("out of memory") - 1;
     if (!node_block_check_pow(hash, h.bits))
         return SYS_ERR("high-hash");
@@ -114,7 +114,7 @@ int node_validate_stored_block(int evm, const uint8_t *raw, size_t len, const ui
         node_block_txs(raw, len, txs, (size_t)n);
     }
     node_headers_unpack(raw, &h);
-    if (node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, meta->hash) != 0) {
+    if (node_codec_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, meta->hash) != 0) {
         SYS_ERR("out of memory");
         goto fail;
     }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "httpd.h"
 #include "log.h"
 #include "migrate.h"
@@ -63,7 +63,7 @@ struct globals {
     const char *db;
     const char *log_level;
     const char *log_format;
-    struct conf conf;
+    struct ccgwconf conf;
     int have_conf;
 };
 
@@ -471,7 +471,7 @@ int main(int argc, char **argv)
     struct globals g = {0};
     enum log_level level = LOG_INFO;
     enum log_format format = LOG_FORMAT_TEXT;
-    struct cfg_error cerr;
+    struct yamlcfg_error cerr;
     size_t c;
     int ch, first = 0, rc = EXIT_USAGE;
 
@@ -504,7 +504,7 @@ int main(int argc, char **argv)
         return usage_error("%s needs an argument (see --help)", cmds[c].name);
     g.config_path = conf_path(g.config_path);
     if (g.config_path) {
-        if (conf_load(g.config_path, &g.conf, &cerr) != 0) {
+        if (ccgwconf_load(g.config_path, &g.conf, &cerr) != 0) {
             fprintf(stderr, "relaystats: %s\n", cerr.text);
             return EXIT_USAGE;
         }
@@ -526,6 +526,6 @@ int main(int argc, char **argv)
     rc = cmds[c].fn(&g, v);
 done:
     if (g.have_conf)
-        conf_free(&g.conf);
+        ccgwconf_free(&g.conf);
     return rc;
 }

@@ -38,7 +38,7 @@ struct call {
     struct rserr err;
 };
 
-int rsapi_init(struct rsapi *api, const struct conf *conf, struct rsdb_pool *pool)
+int rsapi_init(struct rsapi *api, const struct ccgwconf *conf, struct rsdb_pool *pool)
 {
     memset(api, 0, sizeof(*api));
     api->conf = conf;
@@ -404,7 +404,7 @@ static int handle_chains(struct call *c)
     list = json_array();
     root = json_pack("{so}", "chains", list);
     for (size_t i = 0; root && i < chains.n; i++) {
-        const struct conf_chain *ch = conf_chain_find(c->api->conf, chains.v[i]);
+        const struct ccgwconf_chain *ch = ccgwconf_chain_find(c->api->conf, chains.v[i]);
         json_t *o = json_pack("{ssss?}", "chain", chains.v[i], "name", ch ? ch->name : NULL);
         if (json_array_append_new(list, o) != 0) {
             json_decref(root);

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "httpd.h"
 #include "prom.h"
 #include "rsdb.h"
@@ -39,7 +39,7 @@ enum rsapi_endpoint {
 #define RSAPI_NCLASSES 5 /* 1xx..5xx */
 
 struct rsapi {
-    const struct conf *conf; /* redis settings, admin token hash, chain names */
+    const struct ccgwconf *conf; /* redis settings, admin token hash, chain names */
     struct rsdb_pool *pool;
     int64_t started;
     /* metrics, updated atomically from the server's threads */
@@ -49,7 +49,7 @@ struct rsapi {
 };
 
 /* Initialise the server state. 0 or -1. */
-int rsapi_init(struct rsapi *api, const struct conf *conf, struct rsdb_pool *pool);
+int rsapi_init(struct rsapi *api, const struct ccgwconf *conf, struct rsdb_pool *pool);
 
 /* The httpd handler (ctx is a struct rsapi *). Thread-safe. */
 int rsapi_handle(void *ctx, const struct httpd_request *req, struct httpd_response *resp);

@@ -109,7 +109,7 @@ done:
     return rv;
 }
 
-int rsrealtime_fetch(const struct conf_redis *cr, int64_t from, int64_t to,
+int rsrealtime_fetch(const struct ccgwconf_redis *cr, int64_t from, int64_t to,
                      struct rsrealtime_rows *out, char *err, size_t errlen)
 {
     struct timeval tv = {0, RSRT_REDIS_TIMEOUT_MS * 1000};

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 
 struct rsrealtime_row {
     char *gateway, *chain, *account;
@@ -41,7 +41,7 @@ int rsrealtime_parse_key(const char *prefix, const char *key, char *gateway, siz
 /* Read every relay hash of buckets in [from, to) from Redis into `out`.
  * 0, or -1 with `err` (Redis unreachable or erroring); `out` may then hold
  * part of the rows and is still to be freed. */
-int rsrealtime_fetch(const struct conf_redis *rc, int64_t from, int64_t to,
+int rsrealtime_fetch(const struct ccgwconf_redis *rc, int64_t from, int64_t to,
                      struct rsrealtime_rows *out, char *err, size_t errlen);
 
 /* Merge `add` into `base`: per key the larger count wins, keys only in

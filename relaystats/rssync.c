@@ -16,13 +16,13 @@ static int exec_cmd(PGconn *pg, const char *sql, int n, const char *const *param
     return 0;
 }
 
-int rssync_run(PGconn *pg, const struct conf *c, struct rssync_stats *stats, struct rserr *err)
+int rssync_run(PGconn *pg, const struct ccgwconf *c, struct rssync_stats *stats, struct rserr *err)
 {
     memset(stats, 0, sizeof(*stats));
     if (exec_cmd(pg, "BEGIN", 0, NULL, err) != 0)
         return -1;
     for (size_t i = 0; i < c->nproviders; i++) {
-        const struct conf_provider *p = &c->providers[i];
+        const struct ccgwconf_provider *p = &c->providers[i];
         const char *pp[1] = {p->name};
 
         if (exec_cmd(pg, "INSERT INTO providers (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, pp,

@@ -9,7 +9,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "rserr.h"
 
 struct rssync_stats {
@@ -17,6 +17,6 @@ struct rssync_stats {
 };
 
 /* 0, or -1 with `err` set (the transaction is rolled back). */
-int rssync_run(PGconn *pg, const struct conf *c, struct rssync_stats *stats, struct rserr *err);
+int rssync_run(PGconn *pg, const struct ccgwconf *c, struct rssync_stats *stats, struct rserr *err);
 
 #endif

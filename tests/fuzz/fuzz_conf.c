@@ -5,17 +5,17 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct conf c;
-    struct cfg_error err;
+    struct ccgwconf c;
+    struct yamlcfg_error err;
 
-    if (conf_load_string("fuzz.yaml", (const char *)data, size, &c, &err) == 0) {
-        conf_free(&c);
+    if (ccgwconf_load_string("fuzz.yaml", (const char *)data, size, &c, &err) == 0) {
+        ccgwconf_free(&c);
     } else if (err.text[0] == '\0') {
         __builtin_trap(); /* every failure must say why */
     }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "bucket.h"
-#include "conf.h"
+#include "ccgwconf.h"
 #include "ingest.h"
 #include "lines.h"
 #include "../unit/logline_ref.h"
@@ -24,7 +24,7 @@ static const char routing[] =
     "    accounts:\n"
     "      - {id: 894334g9f403, chains: [\"0021\", \"0001\"]}\n";
 
-static struct conf conf;
+static struct ccgwconf conf;
 static relay_table_t *table;
 static struct logline_ref ref;
 
@@ -47,9 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[512];
-    struct cfg_error cerr;
+    struct yamlcfg_error cerr;
     if (!table) {
-        if (conf_load_string("fuzz.yaml", routing, strlen(routing), &conf, &cerr) < 0)
+        if (ccgwconf_load_string("fuzz.yaml", routing, strlen(routing), &conf, &cerr) < 0)
             abort();
         table = relay_table_new(&conf, err, sizeof(err));
         if (!table || logline_ref_init(&ref) < 0)

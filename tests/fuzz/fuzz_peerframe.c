@@ -61,7 +61,7 @@ static void check_body(const struct node_peer_frame *f)
     }
     if (decoded && (b.len != f->len || memcmp(b.data, f->payload, f->len) != 0))
         __builtin_trap();
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (node_peer_frame_append(&again, f.type, f.payload, f.len) == 0 &&
             (again.len != f.consumed || memcmp(again.data, data + pos, f.consumed) != 0))
             __builtin_trap();
-        node_buf_free(&again);
+        node_codec_buf_free(&again);
         check_body(&f);
         pos += f.consumed;
     }

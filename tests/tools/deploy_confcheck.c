@@ -1,7 +1,7 @@
 /* Loads deployment files with the daemons' own config loaders, so that the
  * configs shipped under deploy/ are checked against the real schemas:
  *
- *   deploy_confcheck ccgw FILE...   conf_load() + routes_check()
+ *   deploy_confcheck ccgw FILE...   ccgwconf_load() + routes_check()
  *   deploy_confcheck node FILE...   node_config_load()
  *
  * Prints "FILE: OK" or the loader's "file:line:col: ..." message per file;
@@ -10,18 +10,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cfg.h"
-#include "conf.h"
+#include "yamlcfg.h"
+#include "ccgwconf.h"
 #include "haproxy/routes.h"
 #include "node/config.h"
 
 static int check_ccgw(const char *path)
 {
-    struct conf c = {0};
-    struct cfg_error err = {0};
+    struct ccgwconf c = {0};
+    struct yamlcfg_error err = {0};
     int rc = -1;
 
-    if (conf_load(path, &c, &err) < 0)
+    if (ccgwconf_load(path, &c, &err) < 0)
         goto out;
     if (routes_check(&c, &err) < 0)
         goto out;
@@ -29,14 +29,14 @@ static int check_ccgw(const char *path)
 out:
     if (rc < 0)
         fprintf(stderr, "%s\n", err.text);
-    conf_free(&c);
+    ccgwconf_free(&c);
     return rc;
 }
 
 static int check_node(const char *path)
 {
     struct node_config c = {0};
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
 
     if (node_config_load(path, &c, &err) < 0) {
         fprintf(stderr, "%s\n", err.text);

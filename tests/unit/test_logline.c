@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bucket.h"
-#include "conf.h"
+#include "ccgwconf.h"
 #include "sys.h"
 #include "gateway/ingest.h"
 #include "gateway/lines.h"
@@ -25,7 +25,7 @@ static const char *datadir(void)
 }
 
 struct fixture {
-    struct conf conf;
+    struct ccgwconf conf;
     relay_table_t *table;
     counter_t *counter;
     struct ingest in;
@@ -34,15 +34,15 @@ struct fixture {
 static void fixture_open(struct fixture *f, const char *source)
 {
     char path[1024], err[512];
-    struct cfg_error cerr;
+    struct yamlcfg_error cerr;
     memset(f, 0, sizeof(*f));
     snprintf(path, sizeof(path), "%s/logline/routing.yaml", datadir());
-    ck_assert_msg(conf_load(path, &f->conf, &cerr) == 0, "%s", cerr.text);
+    ck_assert_msg(ccgwconf_load(path, &f->conf, &cerr) == 0, "%s", cerr.text);
     f->table = relay_table_new(&f->conf, err, sizeof(err));
     ck_assert_msg(f->table != NULL, "%s", err);
     f->counter = counter_new();
     ck_assert_ptr_nonnull(f->counter);
-    const struct conf_tier *t = conf_tier_find(&f->conf, source);
+    const struct ccgwconf_tier *t = ccgwconf_tier_find(&f->conf, source);
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(
         ingest_init(&f->in, 0, f->table, f->counter, t->count_relays, err, sizeof(err)), 0);
@@ -53,7 +53,7 @@ static void fixture_close(struct fixture *f)
     ingest_destroy(&f->in);
     counter_free(f->counter);
     relay_table_free(f->table);
-    conf_free(&f->conf);
+    ccgwconf_free(&f->conf);
 }
 
 /* Every key of `want` must be in `got` with an equal value (objects are

@@ -34,21 +34,21 @@ static size_t make_tx(uint8_t seed, uint8_t *out)
     struct node_buf b = {0};
     uint8_t prev[32];
     memset(prev, seed, 32);
-    node_buf_u32le(&b, 2);
-    node_buf_varint(&b, 1);
-    node_buf_put(&b, prev, 32);
-    node_buf_u32le(&b, 0);
-    node_buf_varint(&b, 0);
-    node_buf_u32le(&b, 0xffffffff);
-    node_buf_varint(&b, 2);
-    node_buf_u64le(&b, 1000);
-    node_buf_put(&b, "\x01\x51", 2);
-    node_buf_u64le(&b, 0);
-    node_buf_put(&b, "\x01\x6a", 2); /* OP_RETURN: not a UTXO */
-    node_buf_u32le(&b, 0);
+    node_codec_buf_u32le(&b, 2);
+    node_codec_buf_varint(&b, 1);
+    node_codec_buf_put(&b, prev, 32);
+    node_codec_buf_u32le(&b, 0);
+    node_codec_buf_varint(&b, 0);
+    node_codec_buf_u32le(&b, 0xffffffff);
+    node_codec_buf_varint(&b, 2);
+    node_codec_buf_u64le(&b, 1000);
+    node_codec_buf_put(&b, "\x01\x51", 2);
+    node_codec_buf_u64le(&b, 0);
+    node_codec_buf_put(&b, "\x01\x6a", 2); /* OP_RETURN: not a UTXO */
+    node_codec_buf_u32le(&b, 0);
     memcpy(out, b.data, b.len);
     size_t n = b.len;
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
     return n;
 }
 
@@ -157,7 +157,7 @@ START_TEST(test_evm_chain)
     ck_assert_ptr_nonnull(c);
     const uint8_t tx[] = {0xc9, 1, 2, 3, 4, 5, 6, 7, 8, 9};
     uint8_t h[32];
-    node_keccak256(tx, sizeof(tx), h);
+    node_codec_keccak256(tx, sizeof(tx), h);
     ck_assert_int_eq(node_mempool_add(mp, h, tx, sizeof(tx), sizeof(tx) * 4), NODE_MEMPOOL_ADDED);
     ck_assert_int_eq(node_chain_generate(c, mp, NULL, 0, 1, NULL, err, sizeof(err)), 0);
     struct node_block_meta b;
@@ -173,7 +173,7 @@ START_TEST(test_evm_chain)
 }
 END_TEST
 
-static int load(const char *text, struct node_config *c, struct cfg_error *e)
+static int load(const char *text, struct node_config *c, struct yamlcfg_error *e)
 {
     return node_config_load_string("node.yaml", text, strlen(text), c, e);
 }
@@ -181,7 +181,7 @@ static int load(const char *text, struct node_config *c, struct cfg_error *e)
 START_TEST(test_config)
 {
     struct node_config c;
-    struct cfg_error e;
+    struct yamlcfg_error e;
     ck_assert_int_eq(load("node:\n  data_dir: /tmp/x\n", &c, &e), 0);
     ck_assert_str_eq(c.node.listen, "127.0.0.1:18332");
     ck_assert_int_eq(c.node.flavour, NODE_FLAVOUR_BITCOIN);

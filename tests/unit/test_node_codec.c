@@ -13,28 +13,28 @@
 
 static void hex32(const uint8_t h[32], int reverse, char out[65])
 {
-    node_hex_encode(h, 32, reverse, out);
+    node_codec_hex_encode(h, 32, reverse, out);
 }
 
 START_TEST(test_hashes)
 {
     uint8_t h[32];
     char hex[65];
-    ck_assert_int_eq(node_sha256d("", 0, NULL, 0, h), 0);
+    ck_assert_int_eq(node_codec_sha256d("", 0, NULL, 0, h), 0);
     hex32(h, 0, hex);
     ck_assert_str_eq(hex, "5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456");
-    node_keccak256("", 0, h);
+    node_codec_keccak256("", 0, h);
     hex32(h, 0, hex);
     ck_assert_str_eq(hex, "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
-    node_keccak256("abc", 3, h);
+    node_codec_keccak256("abc", 3, h);
     hex32(h, 0, hex);
     ck_assert_str_eq(hex, "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45");
     /* exactly one rate block (136 bytes) exercises the padding-only block */
     uint8_t block[136];
     memset(block, 'a', sizeof(block));
     uint8_t h2[32];
-    node_keccak256(block, sizeof(block), h);
-    node_keccak256(block, sizeof(block) - 1, h2);
+    node_codec_keccak256(block, sizeof(block), h);
+    node_codec_keccak256(block, sizeof(block) - 1, h2);
     ck_assert(memcmp(h, h2, 32) != 0);
 }
 END_TEST
@@ -43,35 +43,35 @@ START_TEST(test_varint_hex)
 {
     struct node_buf b = {0};
     uint64_t v;
-    ck_assert_int_eq(node_buf_varint(&b, 0xfc), 0);
-    ck_assert_int_eq(node_buf_varint(&b, 0xfd), 0);
-    ck_assert_int_eq(node_buf_varint(&b, 0x10000), 0);
-    ck_assert_int_eq(node_buf_varint(&b, 0x100000000ULL), 0);
+    ck_assert_int_eq(node_codec_buf_varint(&b, 0xfc), 0);
+    ck_assert_int_eq(node_codec_buf_varint(&b, 0xfd), 0);
+    ck_assert_int_eq(node_codec_buf_varint(&b, 0x10000), 0);
+    ck_assert_int_eq(node_codec_buf_varint(&b, 0x100000000ULL), 0);
     ck_assert_uint_eq(b.len, 1 + 3 + 5 + 9);
     struct node_reader r = {b.data, b.len, 0};
-    ck_assert_int_eq(node_read_varint(&r, &v), 0);
+    ck_assert_int_eq(node_codec_read_varint(&r, &v), 0);
     ck_assert_uint_eq(v, 0xfc);
-    ck_assert_int_eq(node_read_varint(&r, &v), 0);
+    ck_assert_int_eq(node_codec_read_varint(&r, &v), 0);
     ck_assert_uint_eq(v, 0xfd);
-    ck_assert_int_eq(node_read_varint(&r, &v), 0);
+    ck_assert_int_eq(node_codec_read_varint(&r, &v), 0);
     ck_assert_uint_eq(v, 0x10000);
-    ck_assert_int_eq(node_read_varint(&r, &v), 0);
+    ck_assert_int_eq(node_codec_read_varint(&r, &v), 0);
     ck_assert_uint_eq(v, 0x100000000ULL);
-    ck_assert_int_eq(node_read_varint(&r, &v), -1);
-    node_buf_free(&b);
+    ck_assert_int_eq(node_codec_read_varint(&r, &v), -1);
+    node_codec_buf_free(&b);
     /* non-canonical: 0xfd prefix for a value < 0xfd */
     const uint8_t nc[] = {0xfd, 0x10, 0x00};
     struct node_reader r2 = {nc, sizeof(nc), 0};
-    ck_assert_int_eq(node_read_varint(&r2, &v), -1);
+    ck_assert_int_eq(node_codec_read_varint(&r2, &v), -1);
 
     uint8_t *out;
     size_t len;
-    ck_assert_int_eq(node_hex_decode("00ffA0", 6, &out, &len), 0);
+    ck_assert_int_eq(node_codec_hex_decode("00ffA0", 6, &out, &len), 0);
     ck_assert_uint_eq(len, 3);
     ck_assert_uint_eq(out[2], 0xa0);
     free(out);
-    ck_assert_int_eq(node_hex_decode("0", 1, &out, &len), -1);
-    ck_assert_int_eq(node_hex_decode("zz", 2, &out, &len), -1);
+    ck_assert_int_eq(node_codec_hex_decode("0", 1, &out, &len), -1);
+    ck_assert_int_eq(node_codec_hex_decode("zz", 2, &out, &len), -1);
     ck_assert_ptr_null(out);
 }
 END_TEST
@@ -90,7 +90,7 @@ START_TEST(test_tx_genesis)
     size_t len;
     struct node_tx tx;
     char err[128], hex[65];
-    ck_assert_int_eq(node_hex_decode(GENESIS_TX, strlen(GENESIS_TX), &raw, &len), 0);
+    ck_assert_int_eq(node_codec_hex_decode(GENESIS_TX, strlen(GENESIS_TX), &raw, &len), 0);
     ck_assert_int_eq(node_tx_decode(raw, len, &tx, err, sizeof(err)), 0);
     hex32(tx.txid, 1, hex);
     ck_assert_str_eq(hex, "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b");
@@ -118,20 +118,20 @@ START_TEST(test_tx_segwit)
     struct node_buf b = {0};
     uint8_t prev[32];
     memset(prev, 7, 32);
-    node_buf_u32le(&b, 2);
-    node_buf_put(&b, "\x00\x01", 2);
-    node_buf_varint(&b, 1);
-    node_buf_put(&b, prev, 32);
-    node_buf_u32le(&b, 0);
-    node_buf_varint(&b, 0);
-    node_buf_u32le(&b, 0xffffffff);
-    node_buf_varint(&b, 1);
-    node_buf_u64le(&b, 1000);
-    node_buf_put(&b, "\x01\x51", 2);
-    node_buf_put(&b, "\x01\x20", 2);
+    node_codec_buf_u32le(&b, 2);
+    node_codec_buf_put(&b, "\x00\x01", 2);
+    node_codec_buf_varint(&b, 1);
+    node_codec_buf_put(&b, prev, 32);
+    node_codec_buf_u32le(&b, 0);
+    node_codec_buf_varint(&b, 0);
+    node_codec_buf_u32le(&b, 0xffffffff);
+    node_codec_buf_varint(&b, 1);
+    node_codec_buf_u64le(&b, 1000);
+    node_codec_buf_put(&b, "\x01\x51", 2);
+    node_codec_buf_put(&b, "\x01\x20", 2);
     for (int i = 0; i < 32; i++)
-        node_buf_put(&b, "\x11", 1);
-    node_buf_u32le(&b, 0);
+        node_codec_buf_put(&b, "\x11", 1);
+    node_codec_buf_u32le(&b, 0);
     struct node_tx tx;
     char err[128];
     ck_assert_int_eq(node_tx_decode(b.data, b.len, &tx, err, sizeof(err)), 0);
@@ -150,7 +150,7 @@ START_TEST(test_tx_segwit)
     /* huge input count does not allocate */
     const uint8_t huge[] = {1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
     ck_assert_int_eq(node_tx_decode(huge, sizeof(huge), &tx, err, sizeof(err)), -1);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 END_TEST
 

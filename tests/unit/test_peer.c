@@ -42,7 +42,7 @@ START_TEST(test_frame_roundtrip_and_prefixes)
     ck_assert_int_eq(node_peer_frame_decode(b.data + f.consumed, b.len - f.consumed, &f, &why),
                      NODE_PEER_FRAME);
     ck_assert_uint_eq(f.type, NODE_PEER_PONG);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 END_TEST
 
@@ -80,7 +80,7 @@ START_TEST(test_frame_refusals)
     /* oversize payloads are not encoded either */
     ck_assert_int_eq(node_peer_frame_append(&b, NODE_PEER_BLOCK, b.data, NODE_PEER_MAX_PAYLOAD + 1),
                      -1);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 END_TEST
 
@@ -107,27 +107,27 @@ START_TEST(test_messages)
     ck_assert_mem_eq(back.genesis, h.genesis, 32);
     /* short, or with a trailing byte: malformed */
     ck_assert_int_eq(node_peer_hello_decode(b.data, b.len - 1, &back), -1);
-    node_buf_put(&b, "", 1);
+    node_codec_buf_put(&b, "", 1);
     ck_assert_int_eq(node_peer_hello_decode(b.data, b.len, &back), -1);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 
     memset(tip, 3, 32);
     node_peer_announce_encode(&b, 9, tip);
     ck_assert_int_eq(node_peer_announce_decode(b.data, b.len, &height, hash), 0);
     ck_assert_uint_eq(height, 9);
     ck_assert_mem_eq(hash, tip, 32);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 
     node_peer_getblocks_encode(&b, 5, NODE_PEER_MAX_GETBLOCKS);
     ck_assert_int_eq(node_peer_getblocks_decode(b.data, b.len, &u, &count), 0);
     ck_assert_uint_eq(u, 5);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
     node_peer_getblocks_encode(&b, 5, NODE_PEER_MAX_GETBLOCKS + 1);
     ck_assert_int_eq(node_peer_getblocks_decode(b.data, b.len, &u, &count), -1);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
     node_peer_getblocks_encode(&b, 5, 0);
     ck_assert_int_eq(node_peer_getblocks_decode(b.data, b.len, &u, &count), -1);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 
     node_peer_block_encode(&b, 3, (const uint8_t *)"blockbytes", 10);
     ck_assert_int_eq(node_peer_block_decode(b.data, b.len, &height, &raw, &rawlen), 0);
@@ -135,7 +135,7 @@ START_TEST(test_messages)
     ck_assert_uint_eq(rawlen, 10);
     ck_assert_mem_eq(raw, "blockbytes", 10);
     ck_assert_int_eq(node_peer_block_decode(b.data, 7, &height, &raw, &rawlen), -1);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 
     struct node_peer_reject rj = {.type = NODE_PEER_BLOCK}, rb;
     strcpy(rj.reason, "high-hash");
@@ -146,7 +146,7 @@ START_TEST(test_messages)
     /* a string with a NUL inside is malformed */
     b.data[3] = 0;
     ck_assert_int_eq(node_peer_reject_decode(b.data, b.len, &rb), -1);
-    node_buf_free(&b);
+    node_codec_buf_free(&b);
 }
 END_TEST
 
@@ -212,7 +212,7 @@ static void grind(uint8_t *raw, int want)
     node_headers_unpack(raw, &h);
     for (;; h.nonce++) {
         node_headers_pack(&h, raw);
-        ck_assert_int_eq(node_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash), 0);
+        ck_assert_int_eq(node_codec_sha256d(raw, NODE_HEADER_SIZE, NULL, 0, hash), 0);
         /* regtest target: the top byte of the little-endian hash below 0x80 */
         if ((hash[31] < 0x7f) == want && (hash[31] != 0x7f))
             return;

@@ -94,7 +94,7 @@ START_TEST(test_record_roundtrip)
     /* the hash is the block hash: double SHA-256 of the 80-byte header */
     uint8_t hdr[NODE_HEADER_SIZE], hash[32];
     node_headers_pack(&in.header, hdr);
-    ck_assert_int_eq(node_sha256d(hdr, sizeof(hdr), NULL, 0, hash), 0);
+    ck_assert_int_eq(node_codec_sha256d(hdr, sizeof(hdr), NULL, 0, hash), 0);
     ck_assert_int_eq(memcmp(out.hash, hash, 32), 0);
     /* any flipped bit is caught */
     for (size_t i = 0; i < sizeof(rec); i += 13) {

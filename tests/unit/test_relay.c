@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "gateway/relay.h"
 #include "sys.h"
 
@@ -21,12 +21,12 @@ static const char routing[] =
     "      - {id: 894334g9f403, chains: [\"0021\", \"0001\"]}\n"
     "      - {id: abc, chains: [\"0001\"]}\n";
 
-static relay_table_t *table_from(const char *yaml, struct conf *conf)
+static relay_table_t *table_from(const char *yaml, struct ccgwconf *conf)
 {
-    struct cfg_error cerr;
+    struct yamlcfg_error cerr;
     char err[256];
     memset(conf, 0, sizeof(*conf));
-    ck_assert_msg(conf_load_string("t.yaml", yaml, strlen(yaml), conf, &cerr) == 0, "%s",
+    ck_assert_msg(ccgwconf_load_string("t.yaml", yaml, strlen(yaml), conf, &cerr) == 0, "%s",
                   cerr.text);
     relay_table_t *t = relay_table_new(conf, err, sizeof(err));
     ck_assert_msg(t != NULL, "%s", err);
@@ -40,7 +40,7 @@ static int found(const relay_table_t *t, const char *host, struct relay_route *r
 
 START_TEST(test_find)
 {
-    struct conf conf;
+    struct ccgwconf conf;
     struct relay_route r;
     relay_table_t *t = table_from(routing, &conf);
     ck_assert_uint_eq(relay_table_size(t), 3);
@@ -63,7 +63,7 @@ START_TEST(test_find)
     for (size_t i = 0; i < ARRAY_LEN(absent); i++)
         ck_assert_msg(found(t, absent[i], &r) == 0, "%s found", absent[i]);
     relay_table_free(t);
-    conf_free(&conf);
+    ccgwconf_free(&conf);
 }
 END_TEST
 
@@ -83,7 +83,7 @@ static void check_line(const relay_table_t *t, logline_parser_t *p, const char *
 
 START_TEST(test_rule)
 {
-    struct conf conf;
+    struct ccgwconf conf;
     char err[256];
     relay_table_t *t = table_from(routing, &conf);
     logline_parser_t *p = logline_parser_new(0, err, sizeof(err));
@@ -129,7 +129,7 @@ START_TEST(test_rule)
 #undef L
     logline_parser_free(p);
     relay_table_free(t);
-    conf_free(&conf);
+    ccgwconf_free(&conf);
 }
 END_TEST
 
@@ -154,7 +154,7 @@ START_TEST(test_large_table)
         len += (size_t)snprintf(yaml + len, cap - len, "]}\n");
     }
     ck_assert_uint_lt(len, cap - 1);
-    struct conf conf;
+    struct ccgwconf conf;
     relay_table_t *t = table_from(yaml, &conf);
     ck_assert_uint_eq(relay_table_size(t), 40000);
     ck_assert_uint_lt(relay_table_bytes(t) / relay_table_size(t), 32);
@@ -168,7 +168,7 @@ START_TEST(test_large_table)
             ck_assert_str_eq(r.account, want);
         }
     relay_table_free(t);
-    conf_free(&conf);
+    ccgwconf_free(&conf);
     free(yaml);
 }
 END_TEST
@@ -177,7 +177,7 @@ END_TEST
  * the config loader let it through. */
 START_TEST(test_refusals)
 {
-    struct conf conf;
+    struct ccgwconf conf;
     char err[1024];
     relay_table_t *t = table_from(routing, &conf);
     relay_table_free(t);
@@ -197,7 +197,7 @@ START_TEST(test_refusals)
     ck_assert_ptr_null(relay_table_new(&conf, err, sizeof(err)));
     ck_assert_str_eq(err, "account abc names unknown chain 0999");
     conf.providers[0].accounts[1].chains[0] = chain;
-    conf_free(&conf);
+    ccgwconf_free(&conf);
 }
 END_TEST
 

@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 #include "haproxy/hapi.h"
 #include "haproxy/render.h"
 #include "haproxy/routes.h"
@@ -50,21 +50,21 @@ static const char tiers_yaml[] =
     "  - {name: http1, role: http, backup: true, bind: \"127.0.0.1:8082\", "
     "stats_socket: /run/ccgw/http1.sock}\n";
 
-static void load(struct conf *c, const char *extra)
+static void load(struct ccgwconf *c, const char *extra)
 {
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char *text = NULL;
 
     ck_assert_int_ge(asprintf(&text, "%s%s", base_yaml, extra), 0);
-    if (conf_load_string("unit.yaml", text, strlen(text), c, &err) < 0)
-        ck_abort_msg("conf_load_string: %s", err.text);
+    if (ccgwconf_load_string("unit.yaml", text, strlen(text), c, &err) < 0)
+        ck_abort_msg("ccgwconf_load_string: %s", err.text);
     free(text);
 }
 
 START_TEST(fill_replaces_and_drops)
 {
     const struct render_var vars[] = {{"A", "x"}, {"EMPTY", ""}, {"BLOCK", "l1\n  l2"}};
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char *out = NULL;
 
     ck_assert_int_eq(render_fill("t", "a=@A@ b=@A@@A@\n  @EMPTY@\nkeep @EMPTY@\n@BLOCK@\nend\n",
@@ -78,7 +78,7 @@ END_TEST
 START_TEST(fill_keeps_literal_at)
 {
     const struct render_var vars[] = {{"A", "x"}};
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char *out = NULL;
 
     ck_assert_int_eq(render_fill("t", "ipv6@::1 a@b @lower@ @A @@A@ mail@A.com", vars,
@@ -91,7 +91,7 @@ END_TEST
 
 START_TEST(fill_unknown_placeholder)
 {
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char *out = NULL;
 
     ck_assert_int_eq(render_fill("edge.cfg.in", "line1\nx @NOPE@\n", NULL, 0, &out, &err), -1);
@@ -114,9 +114,9 @@ END_TEST
 
 START_TEST(hosts_sorted_lower_case)
 {
-    struct conf c;
+    struct ccgwconf c;
     struct routes_host *h = NULL;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     size_t n = 0, len = 0;
     char *map = NULL;
 
@@ -131,7 +131,7 @@ START_TEST(hosts_sorted_lower_case)
     ck_assert_uint_eq(len, strlen(map));
     free(map);
     routes_hosts_free(h, n);
-    conf_free(&c);
+    ccgwconf_free(&c);
 }
 END_TEST
 
@@ -151,27 +151,27 @@ static const struct {
 
 START_TEST(check_refuses)
 {
-    struct conf c;
-    struct cfg_error err = {0};
+    struct ccgwconf c;
+    struct yamlcfg_error err = {0};
 
     load(&c, refused[_i].yaml);
     ck_assert_int_eq(routes_check(&c, &err), -1);
     ck_assert_str_eq(err.text, refused[_i].message);
-    conf_free(&c);
+    ccgwconf_free(&c);
 }
 END_TEST
 
 START_TEST(check_refuses_colon_user)
 {
-    struct conf c;
-    struct cfg_error err = {0};
+    struct ccgwconf c;
+    struct yamlcfg_error err = {0};
 
     load(&c, tiers_yaml);
     free(c.chains[0].auth_user);
     c.chains[0].auth_user = strdup("a:b");
     ck_assert_int_eq(routes_check(&c, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.text, "chains[0].auth.user: a Basic auth user name"));
-    conf_free(&c);
+    ccgwconf_free(&c);
 }
 END_TEST
 
@@ -184,7 +184,7 @@ START_TEST(tier_address)
     char buf[64];
 
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        struct conf_tier t = {.bind = (char *)cases[i][0]};
+        struct ccgwconf_tier t = {.bind = (char *)cases[i][0]};
         ck_assert_int_eq(routes_tier_address(&t, buf, sizeof(buf)), 0);
         ck_assert_str_eq(buf, cases[i][1]);
     }
@@ -203,9 +203,9 @@ static void assert_no_placeholder(const char *text)
 
 START_TEST(render_tiers)
 {
-    struct conf c;
+    struct ccgwconf c;
     struct render_templates t;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char *http0 = NULL, *edge = NULL;
 
     load(&c, tiers_yaml);
@@ -257,7 +257,7 @@ START_TEST(render_tiers)
     free(http0);
     free(edge);
     render_templates_free(&t);
-    conf_free(&c);
+    ccgwconf_free(&c);
 }
 END_TEST
 
@@ -279,12 +279,12 @@ START_TEST(render_tls_and_websocket)
         "  plain_http: redirect\n"
         "  hsts_max_age_secs: 63072000\n"
         "  certificates: [{name: w, cert: /c.pem}]\n";
-    struct conf c;
+    struct ccgwconf c;
     struct render_templates t;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char *http0 = NULL, *edge = NULL;
 
-    if (conf_load_string("unit.yaml", yaml, strlen(yaml), &c, &err) < 0)
+    if (ccgwconf_load_string("unit.yaml", yaml, strlen(yaml), &c, &err) < 0)
         ck_abort_msg("conf: %s", err.text);
     ck_assert_int_eq(render_templates_load(templates_dir(), &t, &err), 0);
     ck_assert_int_eq(render_tier(&t, &c, &c.tiers[1], "/x/hosts.map", &http0, &err), 0);
@@ -316,7 +316,7 @@ START_TEST(render_tls_and_websocket)
     ck_assert_ptr_null(strstr(http0, "backend be_0021_ws"));
     free(http0);
     free(edge);
-    conf_free(&c);
+    ccgwconf_free(&c);
 
     /* Bound on 8443 behind a 443 mapping: the redirect names the public port
      * (redirect_port); without it, the bind's. */
@@ -326,7 +326,7 @@ START_TEST(render_tls_and_websocket)
     for (int mapped = 0; mapped < 2; mapped++) {
         char *y = NULL;
         ck_assert_int_ge(asprintf(&y, "%s%s", text, mapped ? "  redirect_port: 443\n" : ""), 0);
-        if (conf_load_string("unit.yaml", y, strlen(y), &c, &err) < 0)
+        if (ccgwconf_load_string("unit.yaml", y, strlen(y), &c, &err) < 0)
             ck_abort_msg("conf: %s", err.text);
         ck_assert_int_eq(render_tier(&t, &c, &c.tiers[0], "/x/hosts.map", &edge, &err), 0);
         ck_assert_ptr_nonnull(
@@ -334,7 +334,7 @@ START_TEST(render_tls_and_websocket)
                                 : "location https://%[req.hdr(host),field(1,:)]:844%[pathq] "));
         free(edge);
         free(y);
-        conf_free(&c);
+        ccgwconf_free(&c);
     }
     free(text);
     render_templates_free(&t);
@@ -343,9 +343,9 @@ END_TEST
 
 START_TEST(render_refuses_unsafe_map_path)
 {
-    struct conf c;
+    struct ccgwconf c;
     struct render_templates t;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char *out = NULL;
 
     load(&c, tiers_yaml);
@@ -354,7 +354,7 @@ START_TEST(render_refuses_unsafe_map_path)
     ck_assert_ptr_null(out);
     ck_assert_ptr_nonnull(strstr(err.text, "must not contain blanks"));
     render_templates_free(&t);
-    conf_free(&c);
+    ccgwconf_free(&c);
 }
 END_TEST
 
@@ -427,7 +427,7 @@ START_TEST(hapi_expect_replies)
     static const char *const replies[] = {"\n", "", "Unknown command.\n\n",
                                           "New version created: 4\n\n"};
     struct fake_cli f;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     pthread_t th = fake_cli_start(&f, replies, ARRAY_LEN(replies));
 
     ck_assert_int_eq(hapi_expect(f.path, "add map @3 /m", "a b\nc d", NULL, &err), 0);
@@ -459,7 +459,7 @@ START_TEST(hapi_parses_state_and_stat)
         "No such backend.\n\n",
     };
     struct fake_cli f;
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     struct hapi_server *s = NULL;
     struct hapi_stat st;
     size_t n = 0;
@@ -489,7 +489,7 @@ END_TEST
 
 START_TEST(hapi_connect_error)
 {
-    struct cfg_error err = {0};
+    struct yamlcfg_error err = {0};
     char *reply = NULL;
 
     ck_assert_int_eq(hapi_command("/nonexistent/ccgw.sock", "show info", NULL, &reply, &err), -1);
@@ -512,18 +512,18 @@ static const char tls_yaml[] =
  * log-format reading that map. */
 START_TEST(tls_files)
 {
-    struct conf c;
-    struct cfg_error err = {0};
-    struct conf_certificate *ct;
+    struct ccgwconf c;
+    struct yamlcfg_error err = {0};
+    struct ccgwconf_certificate *ct;
     struct tls_cert certs[2] = {{0}};
     char *list = NULL, *map = NULL, *lf = NULL;
 
-    ck_assert_int_eq(conf_load_string("unit.yaml", tls_yaml, strlen(tls_yaml), &c, &err), 0);
+    ck_assert_int_eq(ccgwconf_load_string("unit.yaml", tls_yaml, strlen(tls_yaml), &c, &err), 0);
     ct = c.tls.certificates;
     ck_assert_uint_eq(c.tls.ncertificates, 2);
     ck_assert_ptr_null(ct[0].key);
     ck_assert_str_eq(ct[1].key, "/b.key");
-    ck_assert_int_eq(c.tls.plain_http, CONF_PLAIN_SERVE);
+    ck_assert_int_eq(c.tls.plain_http, CCGWCONF_PLAIN_SERVE);
     ck_assert(c.chains[1].websocket && !c.chains[0].websocket);
     certs[0].conf = &ct[0];
     certs[0].not_after = 1800000000;
@@ -542,33 +542,33 @@ START_TEST(tls_files)
     ck_assert_int_eq(tls_render_metrics_lf(&c, certs, 2, "/r s/x.map", &lf, &err), -1);
     free(list);
     free(map);
-    conf_free(&c);
+    ccgwconf_free(&c);
 }
 END_TEST
 
 /* What apply cannot change live on the edge. */
 START_TEST(tls_restart)
 {
-    struct conf a, b;
-    struct cfg_error err = {0};
+    struct ccgwconf a, b;
+    struct yamlcfg_error err = {0};
     char why[1024] = "";
     char *text = NULL;
 
-    ck_assert_int_eq(conf_load_string("a.yaml", tls_yaml, strlen(tls_yaml), &a, &err), 0);
-    ck_assert_int_eq(conf_load_string("b.yaml", tls_yaml, strlen(tls_yaml), &b, &err), 0);
+    ck_assert_int_eq(ccgwconf_load_string("a.yaml", tls_yaml, strlen(tls_yaml), &a, &err), 0);
+    ck_assert_int_eq(ccgwconf_load_string("b.yaml", tls_yaml, strlen(tls_yaml), &b, &err), 0);
     tls_restart_reasons(&a, &b, why, sizeof(why));
     ck_assert_str_eq(why, "");
-    conf_free(&b);
+    ccgwconf_free(&b);
     ck_assert_int_ge(asprintf(&text, "%s  plain_http: redirect\n", tls_yaml), 0);
     memcpy(strstr(text, "w01"), "w02", 3);
     memcpy(strstr(text, "websocket: true"), "websocket: no  ", 15);
-    ck_assert_int_eq(conf_load_string("b.yaml", text, strlen(text), &b, &err), 0);
+    ck_assert_int_eq(ccgwconf_load_string("b.yaml", text, strlen(text), &b, &err), 0);
     tls_restart_reasons(&a, &b, why, sizeof(why));
     ck_assert_str_eq(why, "edge plain HTTP policy or HSTS changed; edge certificate names changed; "
                           "WebSocket opt-in of chain 0001 changed");
     free(text);
-    conf_free(&a);
-    conf_free(&b);
+    ccgwconf_free(&a);
+    ccgwconf_free(&b);
 }
 END_TEST
 

@@ -52,7 +52,7 @@ END_TEST
 
 START_TEST(redis_down)
 {
-    struct conf_redis rc = {.host = "127.0.0.1", .port = 1, .key_prefix = "ccgw"};
+    struct ccgwconf_redis rc = {.host = "127.0.0.1", .port = 1, .key_prefix = "ccgw"};
     struct rsrealtime_rows rows = {0};
     char err[256];
     ck_assert_int_eq(rsrealtime_fetch(&rc, 0, 600, &rows, err, sizeof(err)), -1);

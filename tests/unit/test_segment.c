@@ -14,7 +14,7 @@
 #include "gateway/journal.h"
 #include "gateway/reconcile.h"
 #include "gateway/segment.h"
-#include "lib/conf.h"
+#include "lib/ccgwconf.h"
 #include "lib/log.h"
 #include "tests/unit/tmpdir.h"
 
@@ -218,8 +218,8 @@ static void line(struct logline *l, const char *backend, int status, int64_t acc
 
 START_TEST(test_reconcile)
 {
-    struct conf conf;
-    struct conf_chain chains[2] = {{.id = "0021"}, {.id = "0001"}};
+    struct ccgwconf conf;
+    struct ccgwconf_chain chains[2] = {{.id = "0021"}, {.id = "0001"}};
     memset(&conf, 0, sizeof(conf));
     conf.chains = chains;
     conf.nchains = 2;

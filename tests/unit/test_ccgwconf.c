@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
+#include "ccgwconf.h"
 
 static const char *data_dir(void)
 {
@@ -39,16 +39,16 @@ static char *slurp(const char *path, size_t *len)
 
 START_TEST(example_loads)
 {
-    struct conf c;
-    struct cfg_error err;
+    struct ccgwconf c;
+    struct yamlcfg_error err;
 
-    ck_assert_msg(conf_load("deploy/ccgw.example.yaml", &c, &err) == 0, "%s", err.text);
+    ck_assert_msg(ccgwconf_load("deploy/ccgw.example.yaml", &c, &err) == 0, "%s", err.text);
     ck_assert_str_eq(c.gateway_name, "gw-local-1");
     ck_assert_str_eq(c.routing_domain, "chains.local.test");
     ck_assert_uint_eq(c.nchains, 2);
     ck_assert_str_eq(c.chains[0].id, "0021");
-    ck_assert_int_eq(c.chains[0].flavour, CONF_FLAVOUR_BITCOIN);
-    ck_assert_int_eq(c.chains[1].flavour, CONF_FLAVOUR_EVM);
+    ck_assert_int_eq(c.chains[0].flavour, CCGWCONF_FLAVOUR_BITCOIN);
+    ck_assert_int_eq(c.chains[1].flavour, CCGWCONF_FLAVOUR_EVM);
     ck_assert_str_eq(c.chains[0].auth_user, "ccgw");
     ck_assert_uint_eq(c.chains[0].nbackends, 2);
     ck_assert_str_eq(c.chains[0].backends[1].address, "127.0.0.1:18333");
@@ -62,21 +62,21 @@ START_TEST(example_loads)
     ck_assert_int_eq(c.redis.port, 56379);
     ck_assert_int_eq(c.logs.request_log_max_bytes, 40000000);
     ck_assert_int_eq(c.flush.interval_secs, 300);
-    ck_assert_ptr_nonnull(conf_tier_find(&c, "http1"));
-    ck_assert_ptr_null(conf_tier_find(&c, "http2"));
+    ck_assert_ptr_nonnull(ccgwconf_tier_find(&c, "http1"));
+    ck_assert_ptr_null(ccgwconf_tier_find(&c, "http2"));
     ck_assert_str_eq(c.path, "deploy/ccgw.example.yaml");
-    conf_free(&c);
+    ccgwconf_free(&c);
 }
 END_TEST
 
 START_TEST(minimal_gets_defaults)
 {
     char path[512];
-    struct conf c;
-    struct cfg_error err;
+    struct ccgwconf c;
+    struct yamlcfg_error err;
 
     snprintf(path, sizeof(path), "%s/config/good/minimal.yaml", data_dir());
-    ck_assert_msg(conf_load(path, &c, &err) == 0, "%s", err.text);
+    ck_assert_msg(ccgwconf_load(path, &c, &err) == 0, "%s", err.text);
     /* hosts are case-insensitive: stored lower-case */
     ck_assert_str_eq(c.routing_domain, "chains.example.tech");
     ck_assert_str_eq(c.providers[0].accounts[0].id, "894334g9f403");
@@ -89,16 +89,16 @@ START_TEST(minimal_gets_defaults)
     ck_assert_str_eq(c.tiers[2].stats_socket, "run/data/http1.sock");
     ck_assert_int_eq(c.logs.tz_offset_secs, 0);
     ck_assert_int_eq(c.flush.fsync_interval_ms, 1000);
-    conf_free(&c);
+    ccgwconf_free(&c);
 }
 END_TEST
 
 START_TEST(missing_file)
 {
-    struct conf c;
-    struct cfg_error err;
+    struct ccgwconf c;
+    struct yamlcfg_error err;
 
-    ck_assert_int_eq(conf_load("/nonexistent/ccgw.yaml", &c, &err), -1);
+    ck_assert_int_eq(ccgwconf_load("/nonexistent/ccgw.yaml", &c, &err), -1);
     ck_assert_str_eq(err.text, "/nonexistent/ccgw.yaml: cannot open: No such file or directory");
 }
 END_TEST
@@ -119,8 +119,8 @@ START_TEST(bad_configs)
         char path[1024], expected_path[1024];
         size_t len = strlen(e->d_name), ylen, elen;
         char *yaml, *expected;
-        struct conf c;
-        struct cfg_error err;
+        struct ccgwconf c;
+        struct yamlcfg_error err;
 
         if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
             continue;
@@ -132,7 +132,7 @@ START_TEST(bad_configs)
         ck_assert_msg(yaml && expected, "%s: missing .yaml or .expected", path);
         while (elen && (expected[elen - 1] == '\n' || expected[elen - 1] == '\r'))
             expected[--elen] = '\0';
-        ck_assert_msg(conf_load_string(e->d_name, yaml, ylen, &c, &err) == -1,
+        ck_assert_msg(ccgwconf_load_string(e->d_name, yaml, ylen, &c, &err) == -1,
                       "%s: loaded but must fail", path);
         ck_assert_msg(strcmp(err.text, expected) == 0, "%s:\n  got      %s\n  expected %s", path,
                       err.text, expected);
@@ -150,21 +150,21 @@ START_TEST(split_address)
     char host[64];
     uint16_t port;
 
-    ck_assert_int_eq(conf_split_address("127.0.0.1:8080", host, sizeof(host), &port), 0);
+    ck_assert_int_eq(ccgwconf_split_address("127.0.0.1:8080", host, sizeof(host), &port), 0);
     ck_assert_str_eq(host, "127.0.0.1");
     ck_assert_uint_eq(port, 8080);
-    ck_assert_int_eq(conf_split_address("[::1]:18332", host, sizeof(host), &port), 0);
+    ck_assert_int_eq(ccgwconf_split_address("[::1]:18332", host, sizeof(host), &port), 0);
     ck_assert_str_eq(host, "::1");
     ck_assert_uint_eq(port, 18332);
-    ck_assert_int_eq(conf_split_address("node-a.internal:1", host, sizeof(host), &port), 0);
-    ck_assert_int_eq(conf_split_address("::1:80", host, sizeof(host), &port), -1);
-    ck_assert_int_eq(conf_split_address("host", host, sizeof(host), &port), -1);
-    ck_assert_int_eq(conf_split_address("host:0", host, sizeof(host), &port), -1);
-    ck_assert_int_eq(conf_split_address("host:65536", host, sizeof(host), &port), -1);
-    ck_assert_int_eq(conf_split_address("host:80x", host, sizeof(host), &port), -1);
-    ck_assert_int_eq(conf_split_address(":80", host, sizeof(host), &port), -1);
-    ck_assert_int_eq(conf_split_address("ho st:80", host, sizeof(host), &port), -1);
-    ck_assert_int_eq(conf_split_address("[::1]80", host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ccgwconf_split_address("node-a.internal:1", host, sizeof(host), &port), 0);
+    ck_assert_int_eq(ccgwconf_split_address("::1:80", host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ccgwconf_split_address("host", host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ccgwconf_split_address("host:0", host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ccgwconf_split_address("host:65536", host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ccgwconf_split_address("host:80x", host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ccgwconf_split_address(":80", host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ccgwconf_split_address("ho st:80", host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ccgwconf_split_address("[::1]80", host, sizeof(host), &port), -1);
 }
 END_TEST
 
@@ -178,10 +178,10 @@ START_TEST(config_path_env)
 }
 END_TEST
 
-Suite *conf_suite(void)
+Suite *ccgwconf_suite(void)
 {
-    Suite *s = suite_create("conf");
-    TCase *tc = tcase_create("conf");
+    Suite *s = suite_create("ccgwconf");
+    TCase *tc = tcase_create("ccgwconf");
 
     tcase_add_test(tc, example_loads);
     tcase_add_test(tc, minimal_gets_defaults);

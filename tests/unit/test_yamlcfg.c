@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
+#include "yamlcfg.h"
 
 struct item {
     char *name;
     int64_t n;
-    struct cfg_mark mark;
+    struct yamlcfg_mark mark;
 };
 
 struct sample {
@@ -28,49 +28,49 @@ struct sample {
 
 static const char *const colours[] = {"red", "green", NULL};
 
-static const struct cfg_field item_fields[] = {
-    {.key = "name", .type = CFG_STR, .offset = offsetof(struct item, name), .required = 1},
-    {.key = "n", .type = CFG_INT, .offset = offsetof(struct item, n), .min = 0, .max = 10},
+static const struct yamlcfg_field item_fields[] = {
+    {.key = "name", .type = YAMLCFG_STR, .offset = offsetof(struct item, name), .required = 1},
+    {.key = "n", .type = YAMLCFG_INT, .offset = offsetof(struct item, n), .min = 0, .max = 10},
 };
-static const struct cfg_schema item_schema = {"item", item_fields, 2, 1,
-                                              offsetof(struct item, mark)};
+static const struct yamlcfg_schema item_schema = {"item", item_fields, 2, 1,
+                                                  offsetof(struct item, mark)};
 
-static const struct cfg_field sample_fields[] = {
-    {.key = "s", .type = CFG_STR, .offset = offsetof(struct sample, s)},
-    {.key = "i", .type = CFG_INT, .offset = offsetof(struct sample, i)},
-    {.key = "d", .type = CFG_DOUBLE, .offset = offsetof(struct sample, d), .min = 0, .max = 1},
+static const struct yamlcfg_field sample_fields[] = {
+    {.key = "s", .type = YAMLCFG_STR, .offset = offsetof(struct sample, s)},
+    {.key = "i", .type = YAMLCFG_INT, .offset = offsetof(struct sample, i)},
+    {.key = "d", .type = YAMLCFG_DOUBLE, .offset = offsetof(struct sample, d), .min = 0, .max = 1},
     {.key = "b",
-     .type = CFG_BOOL,
+     .type = YAMLCFG_BOOL,
      .offset = offsetof(struct sample, b),
      .track_present = 1,
      .present_offset = offsetof(struct sample, b_present)},
-    {.key = "size", .type = CFG_SIZE, .offset = offsetof(struct sample, size)},
-    {.key = "e", .type = CFG_ENUM, .offset = offsetof(struct sample, e), .enums = colours},
+    {.key = "size", .type = YAMLCFG_SIZE, .offset = offsetof(struct sample, size)},
+    {.key = "e", .type = YAMLCFG_ENUM, .offset = offsetof(struct sample, e), .enums = colours},
     {.key = "items",
-     .type = CFG_LIST,
+     .type = YAMLCFG_LIST,
      .offset = offsetof(struct sample, items),
      .sub = &item_schema,
      .elem_size = sizeof(struct item),
      .count_offset = offsetof(struct sample, nitems)},
     {.key = "tags",
-     .type = CFG_LIST,
+     .type = YAMLCFG_LIST,
      .offset = offsetof(struct sample, tags),
      .elem_size = sizeof(char *),
      .count_offset = offsetof(struct sample, ntags)},
 };
-static const struct cfg_schema sample_schema = {"sample", sample_fields, 8, 0, 0};
+static const struct yamlcfg_schema sample_schema = {"sample", sample_fields, 8, 0, 0};
 
-static int load(const char *text, struct sample *out, struct cfg_error *err)
+static int load(const char *text, struct sample *out, struct yamlcfg_error *err)
 {
     memset(out, 0, sizeof(*out));
     out->i = 42; /* a default that survives an absent key */
-    return cfg_load_string("t.yaml", text, strlen(text), &sample_schema, out, err);
+    return yamlcfg_load_string("t.yaml", text, strlen(text), &sample_schema, out, err);
 }
 
 START_TEST(all_types)
 {
     struct sample s;
-    struct cfg_error err;
+    struct yamlcfg_error err;
     const char *y = "s: hello\nd: 0.25\nb: off\nsize: 1.5KiB\ne: green\n"
                     "items:\n  - {name: a, n: 3}\n  - name: b\ntags: [x, \"0021\"]\n";
 
@@ -89,7 +89,7 @@ START_TEST(all_types)
     ck_assert_int_eq(s.items[1].mark.column, 5);
     ck_assert_uint_eq(s.ntags, 2);
     ck_assert_str_eq(s.tags[1], "0021");
-    cfg_free(&sample_schema, &s);
+    yamlcfg_free(&sample_schema, &s);
     ck_assert_ptr_null(s.s);
     ck_assert_ptr_null(s.items);
 }
@@ -98,18 +98,18 @@ END_TEST
 START_TEST(absent_bool_not_present)
 {
     struct sample s;
-    struct cfg_error err;
+    struct yamlcfg_error err;
 
     ck_assert_int_eq(load("s: x\n", &s, &err), 0);
     ck_assert_int_eq(s.b_present, 0);
-    cfg_free(&sample_schema, &s);
+    yamlcfg_free(&sample_schema, &s);
 }
 END_TEST
 
 static void expect_error(const char *yaml, const char *message)
 {
     struct sample s;
-    struct cfg_error err;
+    struct yamlcfg_error err;
 
     ck_assert_msg(load(yaml, &s, &err) == -1, "loaded: %s", yaml);
     ck_assert_str_eq(err.text, message);
@@ -156,7 +156,7 @@ START_TEST(alias_bomb)
                     "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
                     "tags: [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n";
     struct sample s;
-    struct cfg_error err;
+    struct yamlcfg_error err;
 
     /* "a" is not a key of the schema: the first error wins. */
     ck_assert_int_eq(load(y, &s, &err), -1);
@@ -168,28 +168,28 @@ START_TEST(sizes)
 {
     int64_t v;
 
-    ck_assert_int_eq(cfg_parse_size("40MB", &v), 0);
+    ck_assert_int_eq(yamlcfg_parse_size("40MB", &v), 0);
     ck_assert_int_eq(v, 40000000);
-    ck_assert_int_eq(cfg_parse_size("40MiB", &v), 0);
+    ck_assert_int_eq(yamlcfg_parse_size("40MiB", &v), 0);
     ck_assert_int_eq(v, 41943040);
-    ck_assert_int_eq(cfg_parse_size("512k", &v), 0);
+    ck_assert_int_eq(yamlcfg_parse_size("512k", &v), 0);
     ck_assert_int_eq(v, 512000);
-    ck_assert_int_eq(cfg_parse_size("0.5 GB", &v), 0);
+    ck_assert_int_eq(yamlcfg_parse_size("0.5 GB", &v), 0);
     ck_assert_int_eq(v, 500000000);
-    ck_assert_int_eq(cfg_parse_size("123", &v), 0);
+    ck_assert_int_eq(yamlcfg_parse_size("123", &v), 0);
     ck_assert_int_eq(v, 123);
-    ck_assert_int_eq(cfg_parse_size("", &v), -1);
-    ck_assert_int_eq(cfg_parse_size("MB", &v), -1);
-    ck_assert_int_eq(cfg_parse_size("12 XB", &v), -1);
-    ck_assert_int_eq(cfg_parse_size("1e30", &v), -1);
-    ck_assert_int_eq(cfg_parse_size("inf", &v), -1);
+    ck_assert_int_eq(yamlcfg_parse_size("", &v), -1);
+    ck_assert_int_eq(yamlcfg_parse_size("MB", &v), -1);
+    ck_assert_int_eq(yamlcfg_parse_size("12 XB", &v), -1);
+    ck_assert_int_eq(yamlcfg_parse_size("1e30", &v), -1);
+    ck_assert_int_eq(yamlcfg_parse_size("inf", &v), -1);
 }
 END_TEST
 
-Suite *cfg_suite(void)
+Suite *yamlcfg_suite(void)
 {
-    Suite *s = suite_create("cfg");
-    TCase *tc = tcase_create("cfg");
+    Suite *s = suite_create("yamlcfg");
+    TCase *tc = tcase_create("yamlcfg");
 
     tcase_add_test(tc, all_types);
     tcase_add_test(tc, absent_bool_not_present);

@@ -1,6 +1,6 @@
 /* Schema-driven YAML loading: libyaml builds the document tree (with marks
- * for line and column), this file walks it against a cfg_schema. */
-#include "cfg.h"
+ * for line and column), this file walks it against a yamlcfg_schema. */
+#include "yamlcfg.h"
 #include "sys.h"
 
 #include <ctype.h>
@@ -19,23 +19,23 @@
 /* Aliases let a small document reference one node many times; bound the
  * number of nodes decoded so a "billion laughs" file fails instead of eating
  * memory and time. */
-#define CFG_MAX_DECODED_NODES 2000000
-#define CFG_PATH_MAX 256
+#define YAMLCFG_MAX_DECODED_NODES 2000000
+#define YAMLCFG_PATH_MAX 256
 
-struct cfg_ctx {
+struct yamlcfg_ctx {
     const char *file;
     yaml_document_t *doc;
-    struct cfg_error *err;
+    struct yamlcfg_error *err;
     size_t decoded;
-    char path[CFG_PATH_MAX];
+    char path[YAMLCFG_PATH_MAX];
 };
 
-static void set_error_at(struct cfg_ctx *cx, const yaml_node_t *node, const char *fmt, ...)
+static void set_error_at(struct yamlcfg_ctx *cx, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void set_error_at(struct cfg_ctx *cx, const yaml_node_t *node, const char *fmt, ...)
+static void set_error_at(struct yamlcfg_ctx *cx, const yaml_node_t *node, const char *fmt, ...)
 {
-    char msg[CFG_ERROR_TEXT];
+    char msg[YAMLCFG_ERROR_TEXT];
     va_list ap;
     int line = node ? (int)node->start_mark.line + 1 : 0;
     int col = node ? (int)node->start_mark.column + 1 : 0;
@@ -52,11 +52,12 @@ static void set_error_at(struct cfg_ctx *cx, const yaml_node_t *node, const char
         snprintf(cx->err->text, sizeof(cx->err->text), "%s:%d:%d: %s", cx->file, line, col, msg);
 }
 
-static void error_vformat(struct cfg_error *err, const char *file, const struct cfg_mark *mark,
-                          const char *path, const char *fmt, va_list ap)
+static void error_vformat(struct yamlcfg_error *err, const char *file,
+                          const struct yamlcfg_mark *mark, const char *path, const char *fmt,
+                          va_list ap)
 {
-    char msg[CFG_ERROR_TEXT];
-    char where[CFG_ERROR_TEXT];
+    char msg[YAMLCFG_ERROR_TEXT];
+    char where[YAMLCFG_ERROR_TEXT];
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     err->line = mark ? mark->line : 0;
@@ -71,7 +72,8 @@ static void error_vformat(struct cfg_error *err, const char *file, const struct 
         snprintf(err->text, sizeof(err->text), "%s: %s", where, msg);
 }
 
-void cfg_error_set(struct cfg_error *err, const char *file, const char *path, const char *fmt, ...)
+void yamlcfg_error_set(struct yamlcfg_error *err, const char *file, const char *path,
+                       const char *fmt, ...)
 {
     va_list ap;
 
@@ -80,8 +82,8 @@ void cfg_error_set(struct cfg_error *err, const char *file, const char *path, co
     va_end(ap);
 }
 
-void cfg_error_at(struct cfg_error *err, const char *file, const struct cfg_mark *mark,
-                  const char *path, const char *fmt, ...)
+void yamlcfg_error_at(struct yamlcfg_error *err, const char *file, const struct yamlcfg_mark *mark,
+                      const char *path, const char *fmt, ...)
 {
     va_list ap;
 
@@ -115,26 +117,26 @@ static int scalar_is_null(const yaml_node_t *n)
 }
 
 /* Append ".key" or "[i]" to the path; returns the previous length to restore. */
-static size_t path_push_key(struct cfg_ctx *cx, const char *key)
+static size_t path_push_key(struct yamlcfg_ctx *cx, const char *key)
 {
     size_t len = strlen(cx->path);
     snprintf(cx->path + len, sizeof(cx->path) - len, "%s%s", len ? "." : "", key);
     return len;
 }
 
-static size_t path_push_index(struct cfg_ctx *cx, size_t i)
+static size_t path_push_index(struct yamlcfg_ctx *cx, size_t i)
 {
     size_t len = strlen(cx->path);
     snprintf(cx->path + len, sizeof(cx->path) - len, "[%zu]", i);
     return len;
 }
 
-static void path_pop(struct cfg_ctx *cx, size_t len)
+static void path_pop(struct yamlcfg_ctx *cx, size_t len)
 {
     cx->path[len] = '\0';
 }
 
-int cfg_parse_size(const char *s, int64_t *out)
+int yamlcfg_parse_size(const char *s, int64_t *out)
 {
     static const struct {
         const char *unit;
@@ -212,7 +214,7 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
-static int check_range(struct cfg_ctx *cx, const yaml_node_t *n, const struct cfg_field *f,
+static int check_range(struct yamlcfg_ctx *cx, const yaml_node_t *n, const struct yamlcfg_field *f,
                        double v)
 {
     if (f->min == f->max)
@@ -224,10 +226,10 @@ static int check_range(struct cfg_ctx *cx, const yaml_node_t *n, const struct cf
     return 0;
 }
 
-static int decode_struct(struct cfg_ctx *cx, const yaml_node_t *n, const struct cfg_schema *schema,
-                         void *obj);
+static int decode_struct(struct yamlcfg_ctx *cx, const yaml_node_t *n,
+                         const struct yamlcfg_schema *schema, void *obj);
 
-static int decode_scalar_string(struct cfg_ctx *cx, const yaml_node_t *n, char **slot)
+static int decode_scalar_string(struct yamlcfg_ctx *cx, const yaml_node_t *n, char **slot)
 {
     if (n->type != YAML_SCALAR_NODE || scalar_is_null(n)) {
         set_error_at(cx, n, "expected a string, got %s",
@@ -248,7 +250,7 @@ static int decode_scalar_string(struct cfg_ctx *cx, const yaml_node_t *n, char *
     return 0;
 }
 
-static int decode_list(struct cfg_ctx *cx, const yaml_node_t *n, const struct cfg_field *f,
+static int decode_list(struct yamlcfg_ctx *cx, const yaml_node_t *n, const struct yamlcfg_field *f,
                        void *obj)
 {
     void **arrp = (void **)((char *)obj + f->offset);
@@ -266,7 +268,7 @@ static int decode_list(struct cfg_ctx *cx, const yaml_node_t *n, const struct cf
         set_error_at(cx, n, "out of memory");
         return -1;
     }
-    /* Store first so that cfg_free() releases partially decoded lists. */
+    /* Store first so that yamlcfg_free() releases partially decoded lists. */
     *arrp = arr;
     *countp = 0;
     for (size_t i = 0; i < count; i++) {
@@ -286,31 +288,32 @@ static int decode_list(struct cfg_ctx *cx, const yaml_node_t *n, const struct cf
     return 0;
 }
 
-static int decode_field(struct cfg_ctx *cx, const yaml_node_t *n, const struct cfg_field *f,
+static int decode_field(struct yamlcfg_ctx *cx, const yaml_node_t *n, const struct yamlcfg_field *f,
                         void *obj)
 {
     void *slot = (char *)obj + f->offset;
     const char *v;
 
-    if (++cx->decoded > CFG_MAX_DECODED_NODES) {
+    if (++cx->decoded > YAMLCFG_MAX_DECODED_NODES) {
         set_error_at(cx, n, "document too large (more than %d nodes after aliases)",
-                     CFG_MAX_DECODED_NODES);
+                     YAMLCFG_MAX_DECODED_NODES);
         return -1;
     }
     switch (f->type) {
-    case CFG_STR:
+    case YAMLCFG_STR:
         return decode_scalar_string(cx, n, (char **)slot);
-    case CFG_STRUCT:
+    case YAMLCFG_STRUCT:
         return decode_struct(cx, n, f->sub, slot);
-    case CFG_LIST:
+    case YAMLCFG_LIST:
         return decode_list(cx, n, f, obj);
     default:
         break;
     }
     if (n->type != YAML_SCALAR_NODE || scalar_is_null(n)) {
         static const char *const want[] = {
-            [CFG_INT] = "an integer", [CFG_DOUBLE] = "a number", [CFG_BOOL] = "a boolean",
-            [CFG_SIZE] = "a size",    [CFG_ENUM] = "a string",
+            [YAMLCFG_INT] = "an integer", [YAMLCFG_DOUBLE] = "a number",
+            [YAMLCFG_BOOL] = "a boolean", [YAMLCFG_SIZE] = "a size",
+            [YAMLCFG_ENUM] = "a string",
         };
         set_error_at(cx, n, "expected %s, got %s", want[f->type],
                      n->type == YAML_SCALAR_NODE ? "null" : node_kind(n));
@@ -318,7 +321,7 @@ static int decode_field(struct cfg_ctx *cx, const yaml_node_t *n, const struct c
     }
     v = (const char *)n->data.scalar.value;
     switch (f->type) {
-    case CFG_INT: {
+    case YAMLCFG_INT: {
         int64_t x;
         if (parse_int64(v, &x) < 0) {
             set_error_at(cx, n, "expected an integer, got \"%s\"", v);
@@ -329,7 +332,7 @@ static int decode_field(struct cfg_ctx *cx, const yaml_node_t *n, const struct c
         *(int64_t *)slot = x;
         return 0;
     }
-    case CFG_DOUBLE: {
+    case YAMLCFG_DOUBLE: {
         char *end;
         double x;
         errno = 0;
@@ -343,15 +346,15 @@ static int decode_field(struct cfg_ctx *cx, const yaml_node_t *n, const struct c
         *(double *)slot = x;
         return 0;
     }
-    case CFG_BOOL:
+    case YAMLCFG_BOOL:
         if (parse_bool(v, (int *)slot) < 0) {
             set_error_at(cx, n, "expected a boolean (true/false), got \"%s\"", v);
             return -1;
         }
         return 0;
-    case CFG_SIZE: {
+    case YAMLCFG_SIZE: {
         int64_t x;
-        if (cfg_parse_size(v, &x) < 0) {
+        if (yamlcfg_parse_size(v, &x) < 0) {
             set_error_at(cx, n, "expected a size such as 40MB or 512KiB, got \"%s\"", v);
             return -1;
         }
@@ -360,7 +363,7 @@ static int decode_field(struct cfg_ctx *cx, const yaml_node_t *n, const struct c
         *(int64_t *)slot = x;
         return 0;
     }
-    case CFG_ENUM: {
+    case YAMLCFG_ENUM: {
         char choices[256] = "";
         for (int i = 0; f->enums[i]; i++) {
             if (strcmp(v, f->enums[i]) == 0) {
@@ -379,8 +382,8 @@ static int decode_field(struct cfg_ctx *cx, const yaml_node_t *n, const struct c
     }
 }
 
-static int decode_struct(struct cfg_ctx *cx, const yaml_node_t *n, const struct cfg_schema *schema,
-                         void *obj)
+static int decode_struct(struct yamlcfg_ctx *cx, const yaml_node_t *n,
+                         const struct yamlcfg_schema *schema, void *obj)
 {
     unsigned char seen[64] = {0};
     yaml_node_pair_t *pair;
@@ -394,7 +397,7 @@ static int decode_struct(struct cfg_ctx *cx, const yaml_node_t *n, const struct 
         return -1;
     }
     if (schema->has_mark) {
-        struct cfg_mark *m = (struct cfg_mark *)((char *)obj + schema->mark_offset);
+        struct yamlcfg_mark *m = (struct yamlcfg_mark *)((char *)obj + schema->mark_offset);
         m->line = (int)n->start_mark.line + 1;
         m->column = (int)n->start_mark.column + 1;
     }
@@ -437,11 +440,11 @@ static int decode_struct(struct cfg_ctx *cx, const yaml_node_t *n, const struct 
     return 0;
 }
 
-static int load_parser(const char *name, yaml_parser_t *parser, const struct cfg_schema *schema,
-                       void *out, struct cfg_error *err)
+static int load_parser(const char *name, yaml_parser_t *parser, const struct yamlcfg_schema *schema,
+                       void *out, struct yamlcfg_error *err)
 {
     yaml_document_t doc;
-    struct cfg_ctx cx = {.file = name, .err = err, .doc = &doc};
+    struct yamlcfg_ctx cx = {.file = name, .err = err, .doc = &doc};
     yaml_node_t *root;
     int rc = -1;
 
@@ -469,7 +472,7 @@ static int load_parser(const char *name, yaml_parser_t *parser, const struct cfg
         goto out;
     }
     if (decode_struct(&cx, root, schema, out) < 0) {
-        cfg_free(schema, out);
+        yamlcfg_free(schema, out);
         goto out;
     }
     /* A second document in the same stream is almost always a mistake. */
@@ -484,7 +487,7 @@ static int load_parser(const char *name, yaml_parser_t *parser, const struct cfg
                          "%s:%d:%d: a second YAML document is not allowed", name, err->line,
                          err->column);
                 yaml_document_delete(&extra);
-                cfg_free(schema, out);
+                yamlcfg_free(schema, out);
                 goto out;
             }
             yaml_document_delete(&extra);
@@ -502,8 +505,8 @@ out:
     return rc;
 }
 
-int cfg_load_string(const char *name, const char *text, size_t len, const struct cfg_schema *schema,
-                    void *out, struct cfg_error *err)
+int yamlcfg_load_string(const char *name, const char *text, size_t len,
+                        const struct yamlcfg_schema *schema, void *out, struct yamlcfg_error *err)
 {
     yaml_parser_t parser;
     int rc;
@@ -518,8 +521,8 @@ int cfg_load_string(const char *name, const char *text, size_t len, const struct
     return rc;
 }
 
-int cfg_load_file(const char *path, const struct cfg_schema *schema, void *out,
-                  struct cfg_error *err)
+int yamlcfg_load_file(const char *path, const struct yamlcfg_schema *schema, void *out,
+                      struct yamlcfg_error *err)
 {
     yaml_parser_t parser;
     FILE *f;
@@ -543,26 +546,26 @@ int cfg_load_file(const char *path, const struct cfg_schema *schema, void *out,
     return rc;
 }
 
-void cfg_free(const struct cfg_schema *schema, void *obj)
+void yamlcfg_free(const struct yamlcfg_schema *schema, void *obj)
 {
     for (size_t i = 0; i < schema->nfields; i++) {
-        const struct cfg_field *f = &schema->fields[i];
+        const struct yamlcfg_field *f = &schema->fields[i];
         void *slot = (char *)obj + f->offset;
 
         switch (f->type) {
-        case CFG_STR:
+        case YAMLCFG_STR:
             free(*(char **)slot);
             *(char **)slot = NULL;
             break;
-        case CFG_STRUCT:
-            cfg_free(f->sub, slot);
+        case YAMLCFG_STRUCT:
+            yamlcfg_free(f->sub, slot);
             break;
-        case CFG_LIST: {
+        case YAMLCFG_LIST: {
             char *arr = *(char **)slot;
             size_t *countp = (size_t *)((char *)obj + f->count_offset);
             for (size_t j = 0; arr && j < *countp; j++) {
                 if (f->sub)
-                    cfg_free(f->sub, arr + j * f->elem_size);
+                    yamlcfg_free(f->sub, arr + j * f->elem_size);
                 else
                     free(*(char **)(arr + j * f->elem_size));
             }
