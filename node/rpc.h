@@ -1,7 +1,8 @@
 /* JSON-RPC over HTTP for both flavours: the envelope (single, batch,
  * notifications, legacy 1.0 vs 2.0 status rules), authentication, rate
  * limiting, warm-up, request ids and the per-request log line. Methods live
- * in rpc_bitcoin.c and rpc_evm.c. */
+ * in rpc_bitcoin.c (with rpc_btcchain.c, rpc_btcmempool.c, rpc_btcmining.c)
+ * and rpc_evm.c. */
 #ifndef CCNODE_RPC_H
 #define CCNODE_RPC_H
 

@@ -4,6 +4,7 @@
 #include "schema.h"
 
 #include "schema_version.h"
+#include "sys.h"
 
 static const char MIGRATION_001[] =
     /* who owns which account (host label) on which chain */
@@ -203,11 +204,11 @@ static const struct schema_migration MIGRATIONS[] = {
     {3, "relay_counts_daily_chain: daily totals per gateway and chain", MIGRATION_003},
 };
 
-_Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == SCHEMA_VERSION,
+_Static_assert(ARRAY_LEN(MIGRATIONS) == SCHEMA_VERSION,
                "SCHEMA_VERSION must be the number of migrations");
 
 const struct schema_migration *schema_migrations(size_t *n)
 {
-    *n = sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]);
+    *n = ARRAY_LEN(MIGRATIONS);
     return MIGRATIONS;
 }
