@@ -489,6 +489,20 @@ static int body_add(const char *buf, size_t size, void *data)
     return 0;
 }
 
+/* Hand a finished JSON body to the response (it owns the buffer then); on
+ * `failed`, free it. 0 or -1. */
+static int body_hand(struct body *b, int failed, struct httpd_response *resp)
+{
+    if (failed) {
+        free(b->p);
+        return -1;
+    }
+    resp->content_type = "application/json";
+    resp->body = b->p;
+    resp->body_len = b->len;
+    return 0;
+}
+
 static int body_adds(struct body *b, const char *s)
 {
     return body_add(s, strlen(s), b);
@@ -517,14 +531,7 @@ static int answer_send(const struct exchange *x, struct httpd_response *resp)
     rc |= body_adds(&b, legacy ? ",\"error\":null,\"id\":" : ",\"id\":");
     rc |= body_dump(&b, a->c.id);
     rc |= body_adds(&b, "}\n");
-    if (rc) {
-        free(b.p);
-        return -1;
-    }
-    resp->content_type = "application/json";
-    resp->body = b.p;
-    resp->body_len = b.len;
-    return 0;
+    return body_hand(&b, rc, resp);
 }
 
 /* Serialize the reply (or nothing) into resp. 0 or -1. */
@@ -538,14 +545,9 @@ static int send_reply(struct exchange *x, struct httpd_response *resp)
     struct body b = {.cap = BODY_START};
     if (!(b.p = malloc(b.cap)))
         return -1;
-    if (json_dump_callback(x->reply, body_add, &b, JSON_COMPACT) != 0 || body_add("\n", 1, &b)) {
-        free(b.p);
-        return -1;
-    }
-    resp->content_type = "application/json";
-    resp->body = b.p;
-    resp->body_len = b.len;
-    return 0;
+    return body_hand(
+        &b, json_dump_callback(x->reply, body_add, &b, JSON_COMPACT) != 0 || body_add("\n", 1, &b),
+        resp);
 }
 
 static void finish_log(struct exchange *x, size_t sent)
