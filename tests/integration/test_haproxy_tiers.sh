@@ -79,9 +79,11 @@ assert_eq "$(awk '{print $1}' "$IT_DIR/persist.txt" | sort -u | wc -l)" 1 "same 
 assert_eq "$(awk '{print $4}' "$IT_DIR/persist.txt" | tr '\n' ' ')" "be_0021/n0021a be_reject/<NOSRV> be_0021/n0021a " "backend per request in the log"
 
 note "log format"
+# the HTTP tiers log at answer-header time (option logasap): Ta and the bytes
+# are those of that instant, with a leading '+'
 line=$(grep -F "{unknown.0021.$D}" "$IT_DIR/http0.log" | head -n 1)
 echo "$line"
-[[ "$line" =~ ^\<6\>127\.0\.0\.1:[0-9]+\ \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:.]+\]\ fe_http0\ be_reject/\<NOSRV\>\ [-0-9/]+\ 404\ [0-9]+\ -\ -\ PR--\ [0-9/]+\ [0-9/]+\ \{unknown\.0021\.$D\}\ \"GET\ /\ HTTP/1\.1\"\ [0-9A-F]+:[0-9A-F]+_[0-9A-F]+:[0-9A-F]+_[0-9A-F]+_[0-9A-F]+:[0-9A-F]+$ ]] \
+[[ "$line" =~ ^\<6\>127\.0\.0\.1:[0-9]+\ \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:.]+\]\ fe_http0\ be_reject/\<NOSRV\>\ [-0-9/]+\+[0-9]+\ 404\ \+[0-9]+\ -\ -\ PR--\ [0-9/]+\ [0-9/]+\ \{unknown\.0021\.$D\}\ \"GET\ /\ HTTP/1\.1\"\ [0-9A-F]+:[0-9A-F]+_[0-9A-F]+:[0-9A-F]+_[0-9A-F]+_[0-9A-F]+:[0-9A-F]+$ ]] \
     || fail "reject line does not match the httplog + request id format"
 echo "ok: reject line format"
 grep -q "{}" "$IT_DIR/http0.log" || fail "no log line for the request without Host"

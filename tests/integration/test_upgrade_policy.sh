@@ -110,9 +110,12 @@ note "plain requests stay relays"
 assert_eq "$(curl -s "${R[@]}" --http2 -d '{}' "https://$H21:$TLS/")" '{"jsonrpc":"2.0","id":1,"result":"plain"}' "0021 plain"
 assert_eq "$(curl -s "${R[@]}" --http2 -d '{}' "https://$H01:$TLS/")" '{"jsonrpc":"2.0","id":1,"result":"plain"}' "0001 plain"
 
-# The sessions' log lines are written when they end.
+# The HTTP tier logs each request when its answer headers arrive (101 for a
+# session, option logasap): wait until every line expected is counted, the
+# sessions' and the plain requests'.
 for _ in $(seq 50); do
-    [ "$(metric "$M_H0" ccgw_gateway_non_relays_total 'reason="websocket_session"')" = 2 ] && break
+    [ "$(metric "$M_H0" ccgw_gateway_non_relays_total 'reason="websocket_session"')" = 2 ] &&
+        [ "$(( $(metric "$M_H0" ccgw_gateway_relays_total) - relays0 ))" -ge 2 ] && break
     sleep 0.1
 done
 assert_eq "$(metric "$M_H0" ccgw_gateway_non_relays_total 'reason="websocket_session"')" 2 "websocket_session non-relays"
