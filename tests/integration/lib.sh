@@ -45,7 +45,8 @@ it_cleanup() {
         runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1
     fi
     if [ $rc -ne 0 ] && [ -n "${IT_DIR:-}" ]; then
-        for f in "$IT_DIR"/*.log; do
+        # every log the test started: its own, and a stack's (stack_start)
+        for f in "$IT_DIR"/*.log "$IT_DIR"/*/logs/*.out; do
             [ -f "$f" ] || continue
             echo "---- $f (tail)"; tail -n 20 "$f"
         done
