@@ -34,6 +34,11 @@ struct node_chain {
     struct node_hmap *utxo;    /* txid||vout -> value */
     struct node_headers *headers;
     _Atomic int64_t height;
+    /* The tip (height and hash) for readers that must not wait for the
+     * write lock (the peer thread): set under tip_lock with each commit. */
+    pthread_mutex_t tip_lock;
+    int64_t tip_height;
+    uint8_t tip_hash[32];
     _Atomic int64_t pruned_below; /* block files below this height are deleted */
     _Atomic uint64_t block_bytes; /* sizes of the stored block files */
     _Atomic uint64_t state_bytes; /* size of the chainstate file */

@@ -134,6 +134,8 @@ struct node_chain *node_chain_open(const char *data_dir, int evm, char *err, siz
         return NULL;
     }
     pthread_rwlock_init(&c->lock, NULL);
+    pthread_mutex_init(&c->tip_lock, NULL);
+    c->tip_height = -1;
     c->evm = evm;
     atomic_store(&c->height, -1);
     atomic_store(&c->min_free_bytes, MIN_FREE_BYTES);
@@ -208,6 +210,7 @@ void node_chain_close(struct node_chain *c)
     free(c->headers_path);
     node_headers_close(c->headers);
     pthread_rwlock_destroy(&c->lock);
+    pthread_mutex_destroy(&c->tip_lock);
     free(c);
 }
 
@@ -452,4 +455,13 @@ out:
     pthread_rwlock_unlock(&c->lock);
     free(ids);
     return rc;
+}
+
+int64_t node_chain_tip(struct node_chain *c, uint8_t hash[32])
+{
+    pthread_mutex_lock(&c->tip_lock);
+    int64_t h = c->tip_height;
+    memcpy(hash, c->tip_hash, 32);
+    pthread_mutex_unlock(&c->tip_lock);
+    return h;
 }

@@ -34,6 +34,10 @@ void node_chain_close(struct node_chain *c);
 /* Tip height; lock-free. */
 int64_t node_chain_height(const struct node_chain *c);
 
+/* Tip height and hash (internal byte order), without waiting for the write
+ * lock (a block being stored, a `generate`): the last tip committed. */
+int64_t node_chain_tip(struct node_chain *c, uint8_t hash[32]);
+
 /* Copy the index entry at `height`. 0, or -1 when out of range. */
 int node_chain_get(struct node_chain *c, int64_t height, struct node_block_meta *out);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chainstate.h"
 #include "hmap.h"
@@ -44,6 +45,10 @@ void node_chainindex_commit(struct node_chain *c, const struct node_block_meta *
         atomic_fetch_add(&c->block_bytes, meta->size);
     c->blocks[c->nblocks++] = *meta;
     atomic_store(&c->height, (int64_t)c->nblocks - 1);
+    pthread_mutex_lock(&c->tip_lock);
+    c->tip_height = (int64_t)c->nblocks - 1;
+    memcpy(c->tip_hash, meta->hash, 32);
+    pthread_mutex_unlock(&c->tip_lock);
 }
 
 /* Validate a serialized block against the tip and add it to the index;

@@ -76,6 +76,7 @@ void node_peerconn_reset(struct peer *p)
     p->closing = 0;
     p->closing_at = 0;
     p->handshaken = 0;
+    p->session = 0;
     p->ping_nonce = 0;
     p->req_end = -1;
     p->forked = 0;

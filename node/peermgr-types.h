@@ -3,7 +3,8 @@
  * peermgr.h): peermgr.c (thread, start/stop, counters, snapshot), peerconn.c
  * (sockets, reconnection queue, timeouts), peermsg.c (sending and handling
  * messages), peersync.c (block download, tip announcements, syncing state)
- * and peerscore.c (quality score, misbehaviour, bans). Everything below is
+ * and peerscore.c (quality score, misbehaviour, bans); their chain work runs
+ * on peerwork.c's thread. Everything below is
  * touched only by the peer thread under `lock`, except the atomics at the
  * end of struct node_peermgr. */
 #ifndef CCNODE_PEERMGR_TYPES_H
@@ -17,6 +18,7 @@
 #include "codec.h"
 #include "peer.h"
 #include "peermgr.h"
+#include "peerwork.h"
 
 #define STALL_TIMEOUT 5.0 /* a GETBLOCKS answer that stops for this long is given up */
 #define MAX_BANS 256
@@ -67,6 +69,7 @@ struct peer {
     uint64_t ping_nonce;
     double pingtime, minping; /* seconds, -1 unknown */
     int handshaken;
+    uint64_t session; /* this connection's number once handshaken, 0 before */
     uint32_t version;
     char subver[NODE_PEER_MAX_STR + 1];
     int64_t startingheight, best_height, synced_blocks;
@@ -99,12 +102,14 @@ struct node_peermgr {
     struct peer **peers;
     size_t npeers, cap;
     unsigned next_id;
-    uint64_t nonce; /* ours, in HELLO */
+    uint64_t next_session; /* numbers the handshaken connections, from 1 */
+    uint64_t nonce;        /* ours, in HELLO */
     uint64_t rng;
     char chain_name[NODE_PEER_MAX_STR + 1];
     uint8_t genesis[32];
-    int64_t announced;      /* our height last announced */
-    struct peer *sync_peer; /* the peer a GETBLOCKS is in flight to */
+    int64_t announced;          /* our height last announced */
+    struct peer *sync_peer;     /* the peer a GETBLOCKS is in flight to */
+    struct node_peerwork *work; /* the chain worker (peerwork.h) */
     int initial_done;
     struct ban bans[MAX_BANS];
     size_t nbans;

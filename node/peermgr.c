@@ -18,6 +18,7 @@
 #include "log.h"
 #include "node.h"
 #include "peerconn.h"
+#include "peermsg.h"
 #include "peermgr-types.h"
 #include "peerscore.h"
 #include "peersync.h"
@@ -55,6 +56,7 @@ static void *peer_thread(void *arg)
         size_t nf = 0;
 
         pthread_mutex_lock(&pm->lock);
+        node_peermsg_work_done(pm, now);
         node_peerconn_run_queue(pm, now);
         for (size_t i = 0; i < pm->npeers; i++)
             node_peerconn_housekeeping(pm, pm->peers[i], now);
@@ -62,7 +64,7 @@ static void *peer_thread(void *arg)
         node_peersync_next(pm, now);
         node_peersync_update(pm);
         sweep_closed(pm);
-        if (fcap < pm->npeers + 1) {
+        if (fcap < pm->npeers + 2) {
             size_t cap = pm->npeers + 16;
             struct pollfd *nfds = realloc(fds, cap * sizeof(*nfds));
             if (nfds)
@@ -73,7 +75,12 @@ static void *peer_thread(void *arg)
             if (nfds && nown)
                 fcap = cap;
         }
-        if (pm->listen_fd >= 0 && fcap > 0) {
+        /* The chain worker's results wake the loop (no owner, not listen_fd). */
+        if (fcap > 0) {
+            fds[nf] = (struct pollfd){.fd = node_peerwork_fd(pm->work), .events = POLLIN};
+            owners[nf++] = NULL;
+        }
+        if (pm->listen_fd >= 0 && fcap > 1) {
             fds[nf] = (struct pollfd){.fd = pm->listen_fd, .events = POLLIN};
             owners[nf++] = NULL;
         }
@@ -100,7 +107,10 @@ static void *peer_thread(void *arg)
             if (!re)
                 continue;
             if (!p) {
-                node_peerconn_accept(pm, now);
+                if (fds[i].fd == pm->listen_fd)
+                    node_peerconn_accept(pm, now);
+                else
+                    node_peermsg_work_done(pm, now);
                 continue;
             }
             if (p->fd != fds[i].fd)
@@ -176,6 +186,9 @@ struct node_peermgr *node_peermgr_start(struct node *n, char *err, size_t errlen
         snprintf(p->judge, sizeof(p->judge), "%s", p->addr);
         p->next_attempt = sys_mono_s();
     }
+    pm->work = node_peerwork_start(n->chain, n->mempool, err, errlen);
+    if (!pm->work)
+        goto fail;
     if (cfg->network.listen) {
         pm->listen_fd = node_peerconn_listen(cfg->network.listen, err, errlen);
         if (pm->listen_fd < 0)
@@ -203,6 +216,7 @@ void node_peermgr_stop(struct node_peermgr *pm)
         atomic_store(&pm->stop, 1);
         pthread_join(pm->thread, NULL);
     }
+    node_peerwork_stop(pm->work);
     for (size_t i = 0; i < pm->npeers; i++) {
         node_peerconn_reset(pm->peers[i]);
         free(pm->peers[i]);

@@ -9,6 +9,10 @@
  * peer_give_up, counter); a completed handshake resets the count;
  * reconnect_enabled=false means no retry at all. Peers due at the same time
  * are tried in the order of node_peer_queue_cmp (quality, then due time).
+ * The thread never waits on the disk or the chain's lock: blocks are
+ * connected and read on the chain worker (peerwork.h), the tip is read
+ * without the lock (node_chain_tip()), so an attempt comes on time, late by
+ * at most a tick, whatever the chain is doing.
  *
  * Misbehaviour (bad frame, malformed or unexpected message, wrong chain, an
  * invalid block) is counted by reason and costs the address an offence;

@@ -29,16 +29,15 @@ int node_peermsg_send(struct peer *p, uint8_t type, const struct node_buf *paylo
 void node_peermsg_send_hello(struct node_peermgr *pm, struct peer *p, uint8_t type)
 {
     struct node_peer_hello h;
-    struct node_block_meta tip;
     struct node_buf b = {0};
-    int64_t height = node_chain_height(pm->n->chain);
+    uint8_t tip[32];
+    int64_t height = node_chain_tip(pm->n->chain, tip);
 
     memset(&h, 0, sizeof(h));
     h.version = NODE_PEER_VERSION;
     snprintf(h.chain, sizeof(h.chain), "%s", pm->chain_name);
     h.flavour = (uint8_t)pm->n->cfg->node.flavour;
-    if (node_chain_get(pm->n->chain, height, &tip) == 0)
-        memcpy(h.tip, tip.hash, 32);
+    memcpy(h.tip, tip, 32);
     h.height = (uint64_t)height;
     memcpy(h.genesis, pm->genesis, 32);
     h.nonce = pm->nonce;
@@ -66,38 +65,11 @@ void node_peermsg_send_nonce(struct peer *p, uint8_t type, uint64_t nonce)
     node_codec_buf_free(&b);
 }
 
-static void serve_blocks(struct node_peermgr *pm, struct peer *p, uint64_t from, uint32_t count)
-{
-    int64_t tip = node_chain_height(pm->n->chain);
-    if (from > (uint64_t)tip)
-        return;
-    for (uint64_t h = from; h < from + count && (int64_t)h <= tip; h++) {
-        uint8_t *raw = NULL;
-        size_t len;
-        char why[256];
-        struct node_buf b = {0};
-        if (p->wbuf.len - p->wpos > SEND_HIGH_WATER)
-            break;
-        if (node_chain_read_block(pm->n->chain, (int64_t)h, &raw, &len, why, sizeof(why)) != 0) {
-            node_peermsg_send_reject(p, NODE_PEER_GETBLOCKS, "block not available");
-            LOG_EVENT(LOG_WARN, "peer_block_unavailable", NULL, why, LF_STR("peer", p->addr),
-                      LF_INT("height", h));
-            break;
-        }
-        node_peer_block_encode(&b, h, raw, len);
-        free(raw);
-        int rc = node_peermsg_send(p, NODE_PEER_BLOCK, &b);
-        node_codec_buf_free(&b);
-        if (rc != 0)
-            break;
-        atomic_fetch_add(&pm->blocks_sent, 1);
-    }
-}
-
 static void handshake_done(struct node_peermgr *pm, struct peer *p, const struct node_peer_hello *h,
                            double now)
 {
     p->handshaken = 1;
+    p->session = ++pm->next_session;
     p->state = PS_CONNECTED;
     p->since = now;
     p->conntime = (int64_t)time(NULL);
@@ -146,22 +118,49 @@ static void on_hello(struct node_peermgr *pm, struct peer *p, uint8_t type, cons
     handshake_done(pm, p, &h, now);
 }
 
+/* A block from a peer goes to the chain worker; what becomes of it comes
+ * back to node_peermsg_work_done(). */
 static void on_block(struct node_peermgr *pm, struct peer *p, const uint8_t *payload, size_t len,
                      double now)
 {
     uint64_t height;
     const uint8_t *raw;
     size_t rawlen;
-    char why[256] = "";
 
     if (node_peer_block_decode(payload, len, &height, &raw, &rawlen) != 0) {
         node_peerscore_offence(pm, p, RJ_MALFORMED, "block", 1);
         return;
     }
-    int rc = node_chain_accept_block(pm->n->chain, pm->n->mempool, raw, rawlen, why, sizeof(why));
+    if (node_peerwork_accept(pm->work, p->session, height, raw, rawlen) != 0) {
+        log_msg(LOG_ERROR, "block_store_failed", "%s: out of memory queueing block %llu", p->addr,
+                (unsigned long long)height);
+        return;
+    }
+    if (p == pm->sync_peer)
+        p->req_deadline = now + STALL_TIMEOUT;
+}
+
+/* The peer whose connection asked: a result for a connection that has
+ * since ended is not applied to the next one of the same address. */
+static struct peer *peer_by_session(struct node_peermgr *pm, uint64_t session)
+{
+    for (size_t i = 0; i < pm->npeers; i++)
+        if (pm->peers[i]->session == session)
+            return pm->peers[i];
+    return NULL;
+}
+
+/* What the worker made of a block from `p`. */
+static void block_done(struct node_peermgr *pm, struct peer *p, uint64_t height, int rc,
+                       const char *why, double now)
+{
+    if (p && p == pm->sync_peer)
+        p->req_deadline = now + STALL_TIMEOUT;
     switch (rc) {
     case NODE_ACCEPT_OK:
         atomic_fetch_add(&pm->blocks_received, 1);
+        if (!p)
+            return;
         p->synced_blocks = (int64_t)height;
         if ((int64_t)height > p->best_height)
             p->best_height = (int64_t)height;
@@ -169,9 +168,12 @@ static void on_block(struct node_peermgr *pm, struct peer *p, const uint8_t *pay
                   LF_INT("height", node_chain_height(pm->n->chain)));
         break;
     case NODE_ACCEPT_HAVE:
-        p->synced_blocks = (int64_t)height;
+        if (p)
+            p->synced_blocks = (int64_t)height;
         break;
     case NODE_ACCEPT_INVALID:
+        if (!p || p->fd < 0)
+            return; /* gone meanwhile: nobody to tell or to judge */
         node_peermsg_send_reject(p, NODE_PEER_BLOCK, why);
         if (strcmp(why, "bad-prevblk") == 0) {
             /* Another branch, not misbehaviour: stop syncing from it. */
@@ -185,18 +187,40 @@ static void on_block(struct node_peermgr *pm, struct peer *p, const uint8_t *pay
         }
         break;
     default:
-        LOG_EVENT(LOG_ERROR, "block_store_failed", NULL, why, LF_STR("peer", p->addr),
+        LOG_EVENT(LOG_ERROR, "block_store_failed", NULL, why, LF_STR("peer", p ? p->addr : "-"),
                   LF_INT("height", height));
         break;
     }
-    if (p == pm->sync_peer) {
-        p->req_deadline = now + STALL_TIMEOUT;
-        if (rc == NODE_ACCEPT_INVALID || rc == NODE_ACCEPT_FAILED ||
-            (int64_t)height >= p->req_end) {
-            p->req_end = -1;
-            pm->sync_peer = NULL;
-        }
+    if (p && p == pm->sync_peer &&
+        (rc == NODE_ACCEPT_INVALID || rc == NODE_ACCEPT_FAILED || (int64_t)height >= p->req_end)) {
+        p->req_end = -1;
+        pm->sync_peer = NULL;
     }
+}
+
+void node_peermsg_work_done(struct node_peermgr *pm, double now)
+{
+    struct node_peerwork_result *all = node_peerwork_results(pm->work);
+
+    for (struct node_peerwork_result *r = all; r; r = r->next) {
+        struct peer *p = peer_by_session(pm, r->session);
+        if (r->kind == NODE_PEERWORK_ACCEPT) {
+            block_done(pm, p, r->height, r->rc, r->why, now);
+            continue;
+        }
+        if (r->unavailable >= 0)
+            LOG_EVENT(LOG_WARN, "peer_block_unavailable", NULL, r->why,
+                      LF_STR("peer", p ? p->addr : "-"), LF_INT("height", r->unavailable));
+        if (!p || p->fd < 0 || p->closing || r->frames.len == 0)
+            continue;
+        if (r->frames.failed || node_codec_buf_put(&p->wbuf, r->frames.data, r->frames.len) != 0) {
+            log_msg(LOG_ERROR, "peer_send_failed", "%s: out of memory queueing blocks", p->addr);
+            p->closing = 1;
+            continue;
+        }
+        atomic_fetch_add(&pm->blocks_sent, r->blocks);
+    }
+    node_peerwork_result_free(all);
 }
 
 static void handle_frame(struct node_peermgr *pm, struct peer *p, const struct node_peer_frame *f,
@@ -230,7 +254,14 @@ static void handle_frame(struct node_peermgr *pm, struct peer *p, const struct n
             node_peerscore_offence(pm, p, RJ_MALFORMED, "getblocks", 1);
             break;
         }
-        serve_blocks(pm, p, u64, count);
+        /* Read on the chain worker: a `generate` holding the write lock
+         * must not stop this thread. */
+        if (u64 <= (uint64_t)node_chain_height(pm->n->chain) &&
+            node_peerwork_serve(pm->work, p->session, u64, count, p->wbuf.len - p->wpos,
+                                SEND_HIGH_WATER) != 0) {
+            log_msg(LOG_ERROR, "peer_send_failed", "%s: out of memory queueing getblocks", p->addr);
+            p->closing = 1;
+        }
         break;
     case NODE_PEER_BLOCK:
         on_block(pm, p, f->payload, f->len, now);

@@ -15,6 +15,11 @@
  * memory). 0, or -1: out of memory, logged, and the peer is marked closing. */
 int node_peermsg_send(struct peer *p, uint8_t type, const struct node_buf *payload);
 
+/* Apply what the chain worker finished: blocks connected (or refused, or
+ * failed) and blocks read for GETBLOCKS, queued to their peer if it is still
+ * there. */
+void node_peermsg_work_done(struct node_peermgr *pm, double now);
+
 /* Queue our HELLO (or HELLO_ACK): chain, tip, genesis, nonce, subversion. */
 void node_peermsg_send_hello(struct node_peermgr *pm, struct peer *p, uint8_t type);
 /* Queue a REJECT of a message of `type`, with `reason`. */

@@ -37,6 +37,10 @@ void node_peersync_next(struct node_peermgr *pm, double now)
     struct peer *best = NULL;
     int64_t ours = node_chain_height(pm->n->chain);
 
+    /* Blocks received are still being connected (peerwork.h): our height is
+     * not yet where the next request starts, and the peer is not stalling. */
+    if (node_peerwork_accepts_pending(pm->work) > 0)
+        return;
     if (pm->sync_peer) {
         struct peer *p = pm->sync_peer;
         if (p->req_end >= 0 && now < p->req_deadline && ours < p->req_end)
@@ -63,14 +67,17 @@ void node_peersync_next(struct node_peermgr *pm, double now)
 
 void node_peersync_announce(struct node_peermgr *pm)
 {
-    int64_t h = node_chain_height(pm->n->chain);
-    struct node_block_meta tip;
+    uint8_t tip[32];
+    int64_t h;
     struct node_buf b = {0};
 
-    if (h <= pm->announced || node_chain_get(pm->n->chain, h, &tip) != 0)
+    if (node_chain_height(pm->n->chain) <= pm->announced)
+        return;
+    h = node_chain_tip(pm->n->chain, tip);
+    if (h <= pm->announced)
         return;
     pm->announced = h;
-    node_peer_announce_encode(&b, (uint64_t)h, tip.hash);
+    node_peer_announce_encode(&b, (uint64_t)h, tip);
     for (size_t i = 0; i < pm->npeers; i++) {
         struct peer *p = pm->peers[i];
         if (p->state == PS_CONNECTED && !p->closing && p->best_height < h)
