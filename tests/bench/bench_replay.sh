@@ -18,7 +18,9 @@ lines=${BENCH_LINES:-2000000}
 runs=${BENCH_RUNS:-5}
 dir=$root/build/bench/replay
 mkdir -p "$dir"
-log=$dir/gen-$lines.log
+# the cached log and its expected counts belong to this genlog: a new
+# non-relay reason changes the expectations
+log=$dir/gen-$lines-$(sha256sum "$root/scripts/genlog" | cut -c1-12).log
 if [ ! -s "$log" ] || [ ! -s "$log.json" ]; then
     echo "generating $lines lines ..." >&2
     "$root/scripts/genlog" --lines "$lines" --seed 1 -o "$log.tmp" --expect "$log.json"
