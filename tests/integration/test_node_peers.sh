@@ -82,11 +82,13 @@ assert_eq "$(rpc "${RP[b]}" getblockcount)" 305 "b follows a while c is away"
 TIP=$(rpc "${RP[a]}" getbestblockhash)
 
 # --- restart c with a poller watching /health/ready from the first answer on
+# The poller runs before c starts (a refused connection is retried): c can
+# catch up within 0.4 s, less than python's start-up takes on a busy machine.
 mv "$IT_DIR/c.log" "$IT_DIR/c-first.log"
-bg c "$NODE" --config "$IT_DIR/c.yaml"
-python3 - "${RP[c]}" 305 >"$IT_DIR/ready-poll.txt" <<'PY' &
+python3 - "${RP[c]}" 305 "$IT_DIR/poller.up" >"$IT_DIR/ready-poll.txt" <<'PY' &
 import json, sys, time, urllib.request, urllib.error
 port, target = sys.argv[1], int(sys.argv[2])
+open(sys.argv[3], "w").close()
 def get(path, body=None):
     req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=body)
     try:
@@ -116,6 +118,9 @@ while time.monotonic() < deadline:
 print("TIMEOUT")
 PY
 POLLER=$!
+for _ in $(seq 100); do [ -e "$IT_DIR/poller.up" ] && break; sleep 0.05; done
+[ -e "$IT_DIR/poller.up" ] || fail "the ready poller did not start"
+bg c "$NODE" --config "$IT_DIR/c.yaml"
 wait "$POLLER" || fail "ready poller"
 cat "$IT_DIR/ready-poll.txt"
 grep -q '^SYNCING' "$IT_DIR/ready-poll.txt" || fail "c was never 503 syncing before ready"
