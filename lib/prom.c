@@ -345,13 +345,13 @@ void prom_histogram_observe(struct prom_histogram *h, double v)
         else
             lo = mid + 1;
     }
-    __atomic_fetch_add(&h->counts[lo], 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
-    __atomic_load(&h->sum, &old, __ATOMIC_RELAXED);
+    atomic_fetch_add_explicit(&h->counts[lo], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+    old = atomic_load_explicit(&h->sum, memory_order_relaxed);
     do {
         upd = old + v;
-    } while (
-        !__atomic_compare_exchange(&h->sum, &old, &upd, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    } while (!atomic_compare_exchange_weak_explicit(&h->sum, &old, upd, memory_order_relaxed,
+                                                    memory_order_relaxed));
 }
 
 int prom_histogram_write(prom_t *p, const char *name, const char *const *labels,
@@ -381,7 +381,7 @@ int prom_histogram_write(prom_t *p, const char *name, const char *const *labels,
     /* Buckets are read one by one while observers may run: _count is the
      * total of what was read, so that le="+Inf" and _count always agree. */
     for (size_t i = 0; i <= h->nbounds; i++) {
-        cumulative += __atomic_load_n(&h->counts[i], __ATOMIC_RELAXED);
+        cumulative += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
         if (i < h->nbounds)
             format_value(h->bounds[i], le, sizeof(le));
         else
@@ -389,7 +389,7 @@ int prom_histogram_write(prom_t *p, const char *name, const char *const *labels,
         if (write_sample(p, sample, labels, "le", le, (double)cumulative) < 0)
             goto fail;
     }
-    __atomic_load(&h->sum, &s, __ATOMIC_RELAXED);
+    s = atomic_load_explicit(&h->sum, memory_order_relaxed);
     strcpy(sample + n, suffixes[1]);
     if (write_sample(p, sample, labels, NULL, NULL, s) < 0)
         goto fail;

@@ -8,6 +8,7 @@
 #ifndef CCGW_PROM_H
 #define CCGW_PROM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,9 +37,9 @@ const char *prom_text(const prom_t *p, size_t *len);
 struct prom_histogram {
     size_t nbounds;
     double bounds[PROM_MAX_BUCKETS]; /* upper bounds, ascending, +Inf implicit */
-    uint64_t counts[PROM_MAX_BUCKETS + 1];
-    double sum; /* updated with atomic compare-and-swap */
-    uint64_t count;
+    _Atomic uint64_t counts[PROM_MAX_BUCKETS + 1];
+    _Atomic double sum; /* updated with compare-and-swap */
+    _Atomic uint64_t count;
 };
 
 /* Initialise with ascending bounds (at most PROM_MAX_BUCKETS). 0 or -1. */
