@@ -34,9 +34,13 @@ static void count_non_relay(struct ingest *in, enum non_relay_reason r, int64_t 
         in->stats.count_errors++;
 }
 
-static int64_t unparsable_ms(const struct ingest *in, int64_t now_ms)
+/* An unreadable request-log line, bucketed with the last request read. At
+ * the edge it may be a request an HTTP tier counts: the kind counter shows
+ * it, no reason does. */
+static void count_unparsable(struct ingest *in, int64_t now_ms)
 {
-    return in->last_accept_ms >= 0 ? in->last_accept_ms : now_ms;
+    if (in->count_relays)
+        count_non_relay(in, NR_UNPARSABLE, in->last_accept_ms >= 0 ? in->last_accept_ms : now_ms);
 }
 
 void ingest_too_long(struct ingest *in, enum ingest_origin origin, int64_t now_ms)
@@ -44,8 +48,8 @@ void ingest_too_long(struct ingest *in, enum ingest_origin origin, int64_t now_m
     in->stats.lines++;
     in->stats.too_long++;
     in->stats.by_kind[LOGLINE_UNPARSABLE]++;
-    if (origin == INGEST_STDOUT && in->count_relays)
-        count_non_relay(in, NR_UNPARSABLE, unparsable_ms(in, now_ms));
+    if (origin == INGEST_STDOUT)
+        count_unparsable(in, now_ms);
 }
 
 /* "#ccgw segment <n> haproxy_pid=<pid> ..." or "#ccgw stderr <text>". */
@@ -100,10 +104,7 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
             LOG_EVENT(LOG_ERROR, "event_lost", NULL, "out of memory");
         return;
     case LOGLINE_UNPARSABLE:
-        /* at the edge, an unreadable line may be a request an HTTP tier
-         * counts: the kind counter shows it, no reason does */
-        if (in->count_relays)
-            count_non_relay(in, NR_UNPARSABLE, unparsable_ms(in, now_ms));
+        count_unparsable(in, now_ms);
         return;
     case LOGLINE_REQUEST:
         break;

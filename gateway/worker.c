@@ -342,8 +342,10 @@ int worker_run(const struct ccgwconf *conf, const struct worker_options *o)
         int wait_ms = !at_end ? 0 : ino >= 0 ? WORKER_IDLE_MS : WORKER_TICK_MS;
         if (flush_asked || stopping)
             wait_ms = 0;
-        else if (at_end && n > 0 && ino >= 0)
-            pfd[1].fd = -1, wait_ms = WORKER_GATHER_MS; /* signals only, then read */
+        else if (at_end && n > 0 && ino >= 0) {
+            pfd[1].fd = -1; /* signals only, then read: WORKER_GATHER_MS */
+            wait_ms = WORKER_GATHER_MS;
+        }
         if (poll(pfd, 2, wait_ms) > 0 && (pfd[1].revents & POLLIN)) {
             char evbuf[4096];
             while (read(ino, evbuf, sizeof(evbuf)) > 0)
