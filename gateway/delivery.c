@@ -519,11 +519,40 @@ static void note_flush(struct delivery *d, int rc, const struct delivery_flush_r
                   LF_INT("seq", d->core.inflight ? d->core.inflight_seq : 0));
 }
 
-/* Flush everything pending now: the in-flight flush, then a new cut. 0 when
- * all committed, -1 on error (retry later). */
+/* Fold the gateway's committed deltas into relay_counts and its rollups
+ * (flush.h). The flush is done already: a failure is logged and counted,
+ * never retried here; the rows wait for the next fold (this gateway's next
+ * flush, or relaystats). */
+static void fold(struct delivery *d)
+{
+    char err[512] = "";
+    if (crash_point("fold"))
+        return;
+    int64_t folded = 0, t0 = sys_mono_ms();
+    int rc = flush_pg_fold(d->pg, &folded, err, sizeof(err));
+    double secs = (double)(sys_mono_ms() - t0) / 1000.0;
+    pthread_mutex_lock(&d->lock);
+    if (rc == 0) {
+        d->st.folds_ok++;
+        d->st.last_fold_seconds = secs;
+    } else {
+        d->st.fold_failures++;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (rc == 0)
+        LOG_EVENT(LOG_INFO, "fold_done", NULL, NULL, LF_INT("keys", folded),
+                  LF_DBL("seconds", secs));
+    else
+        LOG_EVENT(LOG_WARN, "fold_failed", NULL, err, LF_DBL("seconds", secs));
+}
+
+/* Flush everything pending now: the in-flight flush, then a new cut; then
+ * fold what was committed. 0 when all committed (folded or not), -1 on
+ * error (retry later). */
 static int flush_round(struct delivery *d)
 {
     char err[512] = "";
+    int committed = 0;
     for (int round = 0; round < 2; round++) {
         int rc = flush_pg_connect(d->pg, err, sizeof(err));
         pthread_mutex_lock(&d->lock);
@@ -545,9 +574,12 @@ static int flush_round(struct delivery *d)
         pthread_mutex_unlock(&d->lock);
         if (rc < 0)
             return -1;
+        committed |= res.seq != 0;
         if (!res.was_inflight)
             break;
     }
+    if (committed)
+        fold(d);
     return 0;
 }
 

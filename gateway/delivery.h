@@ -9,8 +9,10 @@
  *                    pipelined as HINCRBY to Redis (real-time view only)
  *   flush thread     every flush.interval_secs, on delivery_flush_request()
  *                    and at delivery_stop(): COUNTER_PG deltas and a ledger
- *                    row go to PostgreSQL in one transaction, exactly once;
- *                    gateway events are inserted in batches
+ *                    row go to PostgreSQL in one transaction, exactly once
+ *                    (into relay_deltas); then a second transaction folds
+ *                    them into relay_counts (flush.h); gateway events are
+ *                    inserted in batches
  *
  * Without postgres.url there is no flush thread: the journal (compacted as
  * it grows) keeps the counts, and the first run with a database replays and
@@ -104,6 +106,9 @@ struct delivery_stats {
     int64_t flush_requests;      /* delivery_flush_request calls */
     int64_t flush_requests_done; /* of them, answered by a flush that left nothing pending */
     int schema_ok;               /* the database schema version matched */
+    int64_t folds_ok;            /* folds of relay_deltas done after a flush */
+    int64_t fold_failures;       /* failed folds (the deltas wait for the next) */
+    double last_fold_seconds;    /* duration of the last successful fold */
 };
 
 /* A consistent copy of the counters above; thread-safe. */

@@ -29,8 +29,6 @@ struct flush_pg {
 /* Temp tables live as long as the connection; ON COMMIT DELETE ROWS empties
  * them after each transaction (a rollback discards their rows too). */
 static const char SQL_TEMP_TABLES[] =
-    "CREATE TEMP TABLE flush_relays (chain text, account text, bucket bigint, relays bigint)"
-    " ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE flush_non_relays (reason text, bucket bigint, requests bigint)"
     " ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE flush_events (ts_ms bigint, severity smallint, message text, seq bigint)"
@@ -52,41 +50,19 @@ static const char SQL_LEDGER[] =
     "INSERT INTO relay_flushes (gateway, instance, flush_seq, source, rows, relays, non_relays)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
 
-static const char SQL_RELAYS[] =
-    "INSERT INTO relay_counts AS t (gateway, chain, account, bucket_start, relays)"
-    " SELECT $1, chain, account, to_timestamp(bucket), sum(relays) FROM flush_relays"
-    " GROUP BY chain, account, bucket"
-    " ON CONFLICT (gateway, chain, account, bucket_start)"
-    " DO UPDATE SET relays = t.relays + EXCLUDED.relays";
+/* The relay rows go straight into relay_deltas (append-only, no index):
+ * the flush's only write that grows with its rows. */
+#define COPY_DELTAS "relay_deltas (gateway, chain, account, bucket, relays)"
 
-/* Flushes of one gateway (its sources: http0, http1, ...) write the same
- * keys; this transaction lock serialises them, so that the rollups' MERGE
- * cannot race another flush inserting the same new row. Other gateways
- * never touch these rows. */
+/* Flushes of one gateway (its sources: http0, http1, ...) take this
+ * transaction lock, so that the ledger checks of one see the other's
+ * committed rows. Folds take another lock (see relay_deltas_fold in
+ * relaystats/schema.c): a flush never waits for a fold. */
 static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 1668507511))";
 
-/* The rollups are kept in the same transaction, from the same deltas, so a
- * late count for an old bucket lands in its hour and day too. After the
- * first flush of an hour nearly every rollup row exists: MERGE updates it
- * about twice as fast as INSERT ... ON CONFLICT's speculative insertion.
- * Hours and days are epoch arithmetic (UTC has no leap seconds there). */
-static const char SQL_HOURLY[] =
-    "MERGE INTO relay_counts_hourly AS t"
-    " USING (SELECT chain, account, to_timestamp(bucket / 3600 * 3600) AS b, sum(relays) AS r"
-    " FROM flush_relays GROUP BY 1, 2, 3) AS s"
-    " ON t.gateway = $1 AND t.chain = s.chain AND t.account = s.account AND t.bucket_start = s.b"
-    " WHEN MATCHED THEN UPDATE SET relays = t.relays + s.r"
-    " WHEN NOT MATCHED THEN INSERT (gateway, chain, account, bucket_start, relays)"
-    " VALUES ($1, s.chain, s.account, s.b, s.r)";
-
-static const char SQL_DAILY[] =
-    "MERGE INTO relay_counts_daily AS t"
-    " USING (SELECT chain, account, to_timestamp(bucket / 86400 * 86400) AS b, sum(relays) AS r"
-    " FROM flush_relays GROUP BY 1, 2, 3) AS s"
-    " ON t.gateway = $1 AND t.chain = s.chain AND t.account = s.account AND t.bucket_start = s.b"
-    " WHEN MATCHED THEN UPDATE SET relays = t.relays + s.r"
-    " WHEN NOT MATCHED THEN INSERT (gateway, chain, account, bucket_start, relays)"
-    " VALUES ($1, s.chain, s.account, s.b, s.r)";
+/* Moves this gateway's committed deltas into relay_counts and its rollups,
+ * in its own transaction (relaystats/schema.c, migration 4). */
+static const char SQL_FOLD[] = "SELECT relay_deltas_fold($1)";
 
 static const char SQL_NON_RELAYS[] =
     "INSERT INTO non_relay_counts AS t (gateway, reason, bucket_start, requests)"
@@ -363,7 +339,8 @@ struct copy_src {
     const struct counter_deltas *d;
     const struct flush_event *ev;
     size_t nev;
-    int relays; /* d: 1 relay rows, 0 non-relay rows */
+    int relays;          /* d: 1 relay rows, 0 non-relay rows */
+    const char *gateway; /* relay rows: their first field */
 };
 
 static int copy_row(const struct copy_src *src, size_t i, char **buf, size_t *len, size_t *cap)
@@ -380,7 +357,9 @@ static int copy_row(const struct copy_src *src, size_t i, char **buf, size_t *le
     if (r->n == 0 || (src->relays != (r->chain != NULL)))
         return 0;
     if (r->chain)
-        return copy_field(buf, len, cap, r->chain) < 0 || copy_raw(buf, len, cap, "\t") < 0 ||
+        return copy_field(buf, len, cap, src->gateway) < 0 || copy_raw(buf, len, cap, "\t") < 0 ||
+                       copy_field(buf, len, cap, r->chain) < 0 ||
+                       copy_raw(buf, len, cap, "\t") < 0 ||
                        copy_field(buf, len, cap, r->account) < 0 ||
                        copy_raw(buf, len, cap, "\t%" PRId64 "\t%" PRId64 "\n", r->bucket, r->n) < 0
                    ? -1
@@ -394,7 +373,7 @@ static int copy_row(const struct copy_src *src, size_t i, char **buf, size_t *le
 static int copy_in(PGconn *conn, const char *table, const struct copy_src *src, size_t n, char *err,
                    size_t errlen)
 {
-    char sql[128], *buf = NULL;
+    char sql[160], *buf = NULL;
     size_t len = 0, cap = 0;
     snprintf(sql, sizeof(sql), "COPY %s FROM STDIN", table);
     PGresult *r = PQexec(conn, sql);
@@ -546,16 +525,18 @@ int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct co
     *already_applied = 0;
     if (flush_pg_connect(f, err, errlen) != 0)
         return -1;
-    size_t rows = 0;
+    size_t rows = 0, relay_rows = 0;
     int64_t relays = 0, non_relays = 0;
     for (size_t i = 0; i < d->nrows; i++) {
         if (d->rows[i].n == 0)
             continue;
         rows++;
-        if (d->rows[i].chain)
+        if (d->rows[i].chain) {
             relays += d->rows[i].n;
-        else
+            relay_rows++;
+        } else {
             non_relays += d->rows[i].n;
+        }
     }
     char sseq[24], srows[24], srelays[24], snon[24];
     snprintf(sseq, sizeof(sseq), "%" PRId64, seq);
@@ -565,7 +546,8 @@ int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct co
     const char *ledger[] = {f->gateway, instance, sseq, f->source, srows, srelays, snon};
     const char *gw[] = {f->gateway};
     long inserted = 0;
-    struct copy_src rel = {.d = d, .relays = 1}, non = {.d = d, .relays = 0};
+    struct copy_src rel = {.d = d, .relays = 1, .gateway = f->gateway};
+    struct copy_src non = {.d = d, .relays = 0};
 
     if (exec_ok(f->conn, "BEGIN", "BEGIN", err, errlen) < 0 ||
         exec_params(f->conn, SQL_LOCK, 1, gw, "lock the gateway's counts", NULL, err, errlen) < 0 ||
@@ -593,15 +575,11 @@ int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct co
         *already_applied = 1;
         return 0;
     }
-    if (copy_in(f->conn, "flush_relays", &rel, d->nrows, err, errlen) < 0 ||
-        copy_in(f->conn, "flush_non_relays", &non, d->nrows, err, errlen) < 0 ||
-        exec_params(f->conn, SQL_RELAYS, 1, gw, "upsert relay_counts", NULL, err, errlen) < 0 ||
-        exec_params(f->conn, SQL_HOURLY, 1, gw, "upsert relay_counts_hourly", NULL, err, errlen) <
-            0 ||
-        exec_params(f->conn, SQL_DAILY, 1, gw, "upsert relay_counts_daily", NULL, err, errlen) <
-            0 ||
-        exec_params(f->conn, SQL_NON_RELAYS, 1, gw, "upsert non_relay_counts", NULL, err, errlen) <
-            0 ||
+    if ((relay_rows && copy_in(f->conn, COPY_DELTAS, &rel, d->nrows, err, errlen) < 0) ||
+        (rows > relay_rows &&
+         (copy_in(f->conn, "flush_non_relays", &non, d->nrows, err, errlen) < 0 ||
+          exec_params(f->conn, SQL_NON_RELAYS, 1, gw, "upsert non_relay_counts", NULL, err,
+                      errlen) < 0)) ||
         commit(f, err, errlen) < 0)
         goto fail;
     return 0;
@@ -610,6 +588,26 @@ fail:
      * the ledger; anything else was rolled back by the disconnect */
     disconnect(f);
     return -1;
+}
+
+int flush_pg_fold(flush_pg_t *f, int64_t *folded, char *err, size_t errlen)
+{
+    *folded = 0;
+    if (flush_pg_connect(f, err, errlen) != 0)
+        return -1;
+    const char *gw[] = {f->gateway};
+    /* one statement, its own transaction: a lost answer leaves the deltas
+     * either all folded or all pending, both exact */
+    PGresult *r = PQexecParams(f->conn, SQL_FOLD, 1, NULL, gw, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (ok)
+        *folded = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        conn_err(f->conn, "fold relay_deltas", err, errlen);
+    PQclear(r);
+    if (!ok && PQstatus(f->conn) != CONNECTION_OK)
+        disconnect(f);
+    return ok ? 0 : -1;
 }
 
 int flush_pg_events(flush_pg_t *f, const char *origin, const struct flush_event *ev, size_t n,

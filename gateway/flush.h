@@ -1,16 +1,21 @@
-/* PostgreSQL side of delivery: applying a flush exactly once, inserting
- * gateway events, and checking the schema version.
+/* PostgreSQL side of delivery: applying a flush exactly once, folding it,
+ * inserting gateway events, and checking the schema version.
  *
  * A flush is one transaction: a transaction lock on the gateway's name (its
- * sources write the same rows), the ledger row (gateway, instance,
+ * sources share the ledger checks), the ledger row (gateway, instance,
  * flush_seq) in relay_flushes, ON CONFLICT DO NOTHING; when it already
  * existed the flush is reported "already applied" once a write after it
  * has committed (with a synchronous standby: once the standby has it);
- * otherwise the deltas are COPY'd into temp tables and added to
- * relay_counts and non_relay_counts with additive upserts and to the
- * relay_counts_hourly and relay_counts_daily rollups with additive MERGEs
- * (PostgreSQL 15 or later). Values travel as COPY data or statement
- * parameters only.
+ * otherwise the relay rows are COPY'd into relay_deltas (append-only) and
+ * the non-relay rows, through a temp table, added to non_relay_counts.
+ * That commit is the flush: the journal may forget its counts then.
+ *
+ * A fold is a transaction of its own, after the flush's: relay_deltas_fold
+ * (relaystats/schema.c, migration 4) moves the gateway's committed deltas
+ * into relay_counts and its hourly and daily rollups (additive upsert and
+ * MERGEs, PostgreSQL 15 or later). Until then the relay_totals views count
+ * them. A failed or lost fold loses nothing: the next fold takes the rows.
+ * Values travel as COPY data or statement parameters only.
  *
  * Replicated databases: the URL may list several hosts with
  * target_session_attrs=read-write (libpq finds the primary). A COMMIT has no
@@ -58,6 +63,12 @@ int flush_pg_no_primary(const flush_pg_t *f);
  * (instance, seq, deltas) and the ledger decides. */
 int flush_pg_apply(void *ctx, const char *instance, int64_t seq, const struct counter_deltas *d,
                    int *already_applied, char *err, size_t errlen);
+
+/* Fold this gateway's pending deltas (all of them, whichever source or
+ * process flushed them) into relay_counts and its rollups. 0 with *folded
+ * (the keys moved), or -1 with err. Never needed for a flush's exactness:
+ * call it after flush_pg_apply committed, and log a failure. */
+int flush_pg_fold(flush_pg_t *f, int64_t *folded, char *err, size_t errlen);
 
 struct flush_event {
     int64_t ts_ms; /* epoch ms UTC */

@@ -197,6 +197,12 @@ char *metrics_render(struct gateway *gw, size_t *len)
                   "1 when the last Redis publish succeeded.", s.delivery.redis_up);
         rc |= one(p, base, "ccgw_gateway_flush_failures_total", PROM_COUNTER,
                   "Failed flush attempts.", (double)s.delivery.flush_failures);
+        rc |= one(p, base, "ccgw_gateway_fold_failures_total", PROM_COUNTER,
+                  "Failed folds of committed flushes into relay_counts (the deltas wait in "
+                  "relay_deltas for the next fold; totals stay exact).",
+                  (double)s.delivery.fold_failures);
+        rc |= one(p, base, "ccgw_gateway_folds_total", PROM_COUNTER,
+                  "Folds of committed flushes into relay_counts.", (double)s.delivery.folds_ok);
         rc |= one(p, base, "ccgw_gateway_flush_pending_rows", PROM_GAUGE,
                   "Counter rows not committed to PostgreSQL yet (recovered ones included).",
                   (double)s.delivery.pending_rows);

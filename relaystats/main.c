@@ -19,6 +19,7 @@
 #include "rsauth.h"
 #include "rsdb.h"
 #include "rsexport.h"
+#include "rsfold.h"
 #include "rsquery.h"
 #include "rssync.h"
 #include "rstime.h"
@@ -48,10 +49,14 @@ static const char usage_text[] =
     "  migrate [--to-version N]      apply the schema migrations (up to N), then add the\n"
     "                                monthly relay_counts partitions of the next 12 months\n"
     "  sync                          upsert providers and accounts from the config\n"
+    "  fold                          fold every gateway's pending relay deltas into relay_counts\n"
+    "                                and its rollups (queries count them either way)\n"
     "  token create --provider P | --admin\n"
     "                                print a new API token once (only its SHA-256 is stored)\n"
-    "  serve   [--listen ADDR] [--threads N]\n"
-    "                                HTTP API under /api/v1/, dashboard at /, /metrics, /health\n"
+    "  serve   [--listen ADDR] [--threads N] [--fold-every SECS]\n"
+    "                                HTTP API under /api/v1/, dashboard at /, /metrics, /health;\n"
+    "                                folds pending relay deltas at start and every SECS (60,\n"
+    "                                0: never)\n"
     "\n"
     "Times are ISO 8601 UTC (2026-11-21T10:20:00Z, 2026-11-21) or relative (now, -24h, -7d).\n"
     "Ranges are half-open [from, to). Absolute times must sit on a step boundary (an error\n"
@@ -108,6 +113,7 @@ enum {
     O_ADMIN,
     O_LISTEN,
     O_THREADS,
+    O_FOLD_EVERY,
     O_TO_VERSION,
     O_CONFIG,
     O_DB,
@@ -370,6 +376,26 @@ static int cmd_sync(struct globals *g, const char **v)
     return EXIT_SUCCESS;
 }
 
+static const struct option fold_opts[] = {{NULL, 0, NULL, 0}};
+
+static int cmd_fold(struct globals *g, const char **v)
+{
+    struct rsfold_stats st;
+    struct rserr err = {0};
+    PGconn *pg;
+
+    (void)v; /* no options of its own */
+    pg = connect_db(g, &err);
+    if (!pg || rsfold_all(pg, &st, &err) != 0) {
+        PQfinish(pg);
+        return fail_with(&err);
+    }
+    PQfinish(pg);
+    LOG_EVENT(LOG_INFO, "folded", NULL, "pending relay deltas folded",
+              LF_INT("gateways", st.gateways), LF_INT("keys", st.keys));
+    return EXIT_SUCCESS;
+}
+
 static const struct option token_opts[] = {{"provider", required_argument, NULL, O_PROVIDER},
                                            {"admin", no_argument, NULL, O_ADMIN},
                                            {NULL, 0, NULL, 0}};
@@ -398,6 +424,7 @@ static int cmd_token(struct globals *g, const char **v)
 
 static const struct option serve_opts[] = {{"listen", required_argument, NULL, O_LISTEN},
                                            {"threads", required_argument, NULL, O_THREADS},
+                                           {"fold-every", required_argument, NULL, O_FOLD_EVERY},
                                            {NULL, 0, NULL, 0}};
 
 static int cmd_serve(struct globals *g, const char **v)
@@ -407,16 +434,24 @@ static int cmd_serve(struct globals *g, const char **v)
     struct rsdb_pool *pool = NULL;
     struct rsapi *api = NULL;
     struct httpd *h = NULL;
+    struct rsfold_loop *fold = NULL;
     char err[256] = "";
     sigset_t set;
     int rc, sig = 0;
-    long threads = 4;
+    long threads = 4, fold_every = 60;
 
     if (v[O_THREADS]) {
         char *end;
         threads = strtol(v[O_THREADS], &end, 10);
         if (*end || threads < 1 || threads > 64)
             return usage_error("--threads must be 1 to 64, not '%s'", v[O_THREADS]);
+    }
+    if (v[O_FOLD_EVERY]) {
+        char *end;
+        fold_every = strtol(v[O_FOLD_EVERY], &end, 10);
+        if (*end || end == v[O_FOLD_EVERY] || fold_every < 0 || fold_every > 86400)
+            return usage_error("--fold-every must be 0 to 86400 seconds, not '%s'",
+                               v[O_FOLD_EVERY]);
     }
     if (!url)
         return usage_error("%s", "serve needs --db or a config with postgres.url");
@@ -447,10 +482,16 @@ static int cmd_serve(struct globals *g, const char **v)
     LOG_EVENT(LOG_INFO, "listening", NULL, "relaystats API and dashboard",
               LF_STR("listen", hopts.listen), LF_INT("port", httpd_port(h)),
               LF_INT("threads", threads));
+    if (fold_every > 0 && !(fold = rsfold_loop_start(url, (int)fold_every))) {
+        fprintf(stderr, "relaystats: serve: cannot start the fold thread\n");
+        rc = EXIT_FAILURE;
+        goto done;
+    }
     sigwait(&set, &sig);
     LOG_EVENT(LOG_INFO, "stopping", NULL, NULL, LF_INT("signal", sig));
     rc = EXIT_SUCCESS;
 done:
+    rsfold_loop_stop(fold);
     httpd_stop(h);
     free(api);
     rsdb_pool_free(pool);
@@ -466,7 +507,8 @@ int main(int argc, char **argv)
         int npos; /* positional arguments it takes (at most one, in v[O_ARG]) */
     } cmds[] = {{"query", cmd_query, query_opts, 0},       {"export", cmd_export, export_opts, 0},
                 {"migrate", cmd_migrate, migrate_opts, 0}, {"sync", cmd_sync, sync_opts, 0},
-                {"token", cmd_token, token_opts, 1},       {"serve", cmd_serve, serve_opts, 0}};
+                {"token", cmd_token, token_opts, 1},       {"serve", cmd_serve, serve_opts, 0},
+                {"fold", cmd_fold, fold_opts, 0}};
     const char *v[O_COUNT] = {0};
     struct globals g = {0};
     enum log_level level = LOG_INFO;

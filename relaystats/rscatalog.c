@@ -1,4 +1,6 @@
-/* Chains, gateways and account ownership from PostgreSQL. */
+/* Chains, gateways and account ownership from PostgreSQL. Counts are read
+ * through the relay_totals views, so that a gateway or chain whose only
+ * relays are not folded yet is listed too. */
 #include "rscatalog.h"
 
 #include <stdlib.h>
@@ -43,7 +45,7 @@ int rscatalog_chains(PGconn *pg, const char *provider, struct rscatalog_names *o
     if (!provider)
         return names_query(pg,
                            "SELECT chain FROM accounts UNION SELECT DISTINCT chain FROM "
-                           "relay_counts_daily_chain ORDER BY 1",
+                           "relay_totals_daily_chain ORDER BY 1",
                            NULL, out, err);
     return names_query(pg, "SELECT DISTINCT chain FROM accounts WHERE provider = $1 ORDER BY 1",
                        provider, out, err);
@@ -53,10 +55,10 @@ int rscatalog_gateways(PGconn *pg, const char *provider, struct rscatalog_names 
                        struct rserr *err)
 {
     if (!provider)
-        return names_query(pg, "SELECT DISTINCT gateway FROM relay_counts_daily_chain ORDER BY 1",
+        return names_query(pg, "SELECT DISTINCT gateway FROM relay_totals_daily_chain ORDER BY 1",
                            NULL, out, err);
     return names_query(pg,
-                       "SELECT DISTINCT gateway FROM relay_counts_daily WHERE (chain, account) "
+                       "SELECT DISTINCT gateway FROM relay_totals_daily WHERE (chain, account) "
                        "IN (SELECT chain, account FROM accounts WHERE provider = $1) ORDER BY 1",
                        provider, out, err);
 }

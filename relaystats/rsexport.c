@@ -9,13 +9,14 @@
 #include "rsdb.h"
 #include "rsquery.h"
 
+/* relay_totals views: folded counts plus pending deltas (see rsquery.c). */
 static const char *export_table(const struct rstime_range *r)
 {
     if (r->from % RSTIME_STEP_1D == 0 && r->to % RSTIME_STEP_1D == 0)
-        return "relay_counts_daily";
+        return "relay_totals_daily";
     if (r->from % RSTIME_STEP_1H == 0 && r->to % RSTIME_STEP_1H == 0)
-        return "relay_counts_hourly";
-    return "relay_counts";
+        return "relay_totals_hourly";
+    return "relay_totals";
 }
 
 int rsexport_run(PGconn *pg, const char *provider, const struct rstime_range *range,

@@ -1,7 +1,8 @@
 /* The billing export: relays of one provider over [from, to), per account
  * and chain, with the grand total. Every account the provider owns is listed
  * (0 when it had no relays). The totals are read from the coarsest table
- * whose buckets the range is aligned to, and equal `rsquery` totals for the
+ * whose buckets the range is aligned to (a relay_totals view: deltas not
+ * folded yet included), and equal `rsquery` totals for the
  * same range and provider, because the rollups are exact sums of the
  * five-minute rows. */
 #ifndef CCGW_RSEXPORT_H

@@ -72,18 +72,22 @@ int rsquery_parse_source(const char *s, int *source)
     return -1;
 }
 
+/* Every source is a relay_totals view (relaystats/schema.c, migration 4):
+ * the folded rows of relay_counts or its rollup plus the deltas not folded
+ * yet, so a query is exact whenever it runs. A view may hold several rows
+ * per key: the queries sum. */
 static const char *source_table(int source, int64_t *granularity)
 {
     switch (source) {
     case RSQUERY_SRC_DAILY:
         *granularity = RSTIME_STEP_1D;
-        return "relay_counts_daily";
+        return "relay_totals_daily";
     case RSQUERY_SRC_HOURLY:
         *granularity = RSTIME_STEP_1H;
-        return "relay_counts_hourly";
+        return "relay_totals_hourly";
     default:
         *granularity = RSTIME_STEP_5M;
-        return "relay_counts";
+        return "relay_totals";
     }
 }
 
@@ -105,7 +109,7 @@ static const char *query_table(const struct rsquery *q, int64_t *granularity)
     const char *t = source_table(effective_source(q), granularity);
     if (effective_source(q) == RSQUERY_SRC_DAILY && !(q->by & RSQUERY_BY_ACCOUNT) && !q->account &&
         !q->provider)
-        return "relay_counts_daily_chain";
+        return "relay_totals_daily_chain";
     return t;
 }
 

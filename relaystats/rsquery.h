@@ -1,10 +1,13 @@
 /* Relay count queries over a time range: filters, grouping, the choice of
  * table, and the result in table, JSON and CSV form.
  *
- * The table is the coarsest that fits the step: 5m -> relay_counts,
- * 1h -> relay_counts_hourly, 1d -> relay_counts_daily (the rollups are kept
- * exact by the schema, late counts included). Series are dense: every bucket
- * of [from, to) has a point, 0 where nothing was counted. */
+ * The table is the coarsest that fits the step: 5m -> relay_totals,
+ * 1h -> relay_totals_hourly, 1d -> relay_totals_daily (or
+ * relay_totals_daily_chain without accounts). These views add the deltas
+ * not folded yet to relay_counts and its rollups (relaystats/schema.c,
+ * migration 4), so a query is exact, late counts included. Series are
+ * dense: every bucket of [from, to) has a point, 0 where nothing was
+ * counted. */
 #ifndef CCGW_RSQUERY_H
 #define CCGW_RSQUERY_H
 

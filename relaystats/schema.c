@@ -198,10 +198,98 @@ static const char MIGRATION_003[] =
     "    REFERENCING OLD TABLE AS old_rows\n"
     "    FOR EACH STATEMENT EXECUTE FUNCTION relay_counts_daily_chain_apply();\n";
 
+/* Flushes append, folds add. A flush COPYs its relay rows into
+ * relay_deltas, an append-only logged table without an index, in the
+ * transaction of its ledger row: that commit is all the journal waits for.
+ * relay_deltas_fold(gateway) then moves that gateway's deltas into
+ * relay_counts and the hourly and daily rollups (and, by the trigger of
+ * migration 3, relay_counts_daily_chain) in a transaction of its own: a
+ * DELETE ... RETURNING takes the rows it moves, so that each delta is
+ * added by exactly one fold (a row can be deleted once), and rows that a
+ * flush commits after the DELETE's snapshot stay for the next fold. A fold
+ * lock per gateway (not the flush's: a flush never waits for a fold)
+ * serialises folds of one gateway, whose MERGEs would otherwise race to
+ * insert the same new rollup row.
+ *
+ * Pending deltas are part of the totals: the relay_totals views add them to
+ * relay_counts and its rollups, bucketed like each. A view may hold several
+ * rows per key; readers sum. The bucket is epoch seconds (bigint), the
+ * cheapest column to COPY. relay_deltas is small at rest (folded after every
+ * flush); its dead rows are vacuumed after a fixed count, not a fraction.
+ * The fold lock's key is "fold" in ASCII (the flush's is "ccgw"). */
+static const char MIGRATION_004[] =
+    "CREATE TABLE relay_deltas (\n"
+    "    gateway text COLLATE \"C\" NOT NULL,\n"
+    "    chain text COLLATE \"C\" NOT NULL,\n"
+    "    account text COLLATE \"C\" NOT NULL,\n"
+    "    bucket bigint NOT NULL,\n"
+    "    relays bigint NOT NULL CHECK (relays >= 0)\n"
+    ") WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 20000);\n"
+    "CREATE FUNCTION relay_deltas_fold(gw text) RETURNS bigint LANGUAGE plpgsql\n"
+    "SET client_min_messages = warning AS $f$\n"
+    "DECLARE\n"
+    "    n bigint;\n"
+    "BEGIN\n"
+    "    PERFORM pg_advisory_xact_lock(hashtextextended(gw, 1718578276));\n"
+    "    CREATE TEMP TABLE IF NOT EXISTS relay_fold (chain text COLLATE \"C\",\n"
+    "        account text COLLATE \"C\", bucket bigint, relays bigint) ON COMMIT DELETE ROWS;\n"
+    /* a second fold in the same transaction starts empty too */
+    "    DELETE FROM relay_fold;\n"
+    "    WITH d AS (DELETE FROM relay_deltas WHERE gateway = gw\n"
+    "               RETURNING chain, account, bucket, relays)\n"
+    "    INSERT INTO relay_fold SELECT chain, account, bucket, sum(relays) FROM d\n"
+    "        GROUP BY chain, account, bucket;\n"
+    "    GET DIAGNOSTICS n = ROW_COUNT;\n"
+    "    IF n = 0 THEN\n"
+    "        RETURN 0;\n"
+    "    END IF;\n"
+    "    INSERT INTO relay_counts AS t (gateway, chain, account, bucket_start, relays)\n"
+    "        SELECT gw, chain, account, to_timestamp(bucket), relays FROM relay_fold\n"
+    "        ON CONFLICT (gateway, chain, account, bucket_start)\n"
+    "        DO UPDATE SET relays = t.relays + EXCLUDED.relays;\n"
+    "    MERGE INTO relay_counts_hourly AS t\n"
+    "        USING (SELECT chain, account, to_timestamp(bucket / 3600 * 3600) AS b,\n"
+    "               sum(relays) AS r FROM relay_fold GROUP BY 1, 2, 3) AS s\n"
+    "        ON t.gateway = gw AND t.chain = s.chain AND t.account = s.account\n"
+    "           AND t.bucket_start = s.b\n"
+    "        WHEN MATCHED THEN UPDATE SET relays = t.relays + s.r\n"
+    "        WHEN NOT MATCHED THEN INSERT (gateway, chain, account, bucket_start, relays)\n"
+    "            VALUES (gw, s.chain, s.account, s.b, s.r);\n"
+    "    MERGE INTO relay_counts_daily AS t\n"
+    "        USING (SELECT chain, account, to_timestamp(bucket / 86400 * 86400) AS b,\n"
+    "               sum(relays) AS r FROM relay_fold GROUP BY 1, 2, 3) AS s\n"
+    "        ON t.gateway = gw AND t.chain = s.chain AND t.account = s.account\n"
+    "           AND t.bucket_start = s.b\n"
+    "        WHEN MATCHED THEN UPDATE SET relays = t.relays + s.r\n"
+    "        WHEN NOT MATCHED THEN INSERT (gateway, chain, account, bucket_start, relays)\n"
+    "            VALUES (gw, s.chain, s.account, s.b, s.r);\n"
+    "    RETURN n;\n"
+    "END\n"
+    "$f$;\n"
+    "CREATE VIEW relay_totals AS\n"
+    "    SELECT gateway, chain, account, bucket_start, relays FROM relay_counts\n"
+    "    UNION ALL\n"
+    "    SELECT gateway, chain, account, to_timestamp(bucket), relays FROM relay_deltas;\n"
+    "CREATE VIEW relay_totals_hourly AS\n"
+    "    SELECT gateway, chain, account, bucket_start, relays FROM relay_counts_hourly\n"
+    "    UNION ALL\n"
+    "    SELECT gateway, chain, account, to_timestamp(bucket / 3600 * 3600), relays\n"
+    "    FROM relay_deltas;\n"
+    "CREATE VIEW relay_totals_daily AS\n"
+    "    SELECT gateway, chain, account, bucket_start, relays FROM relay_counts_daily\n"
+    "    UNION ALL\n"
+    "    SELECT gateway, chain, account, to_timestamp(bucket / 86400 * 86400), relays\n"
+    "    FROM relay_deltas;\n"
+    "CREATE VIEW relay_totals_daily_chain AS\n"
+    "    SELECT gateway, chain, bucket_start, relays FROM relay_counts_daily_chain\n"
+    "    UNION ALL\n"
+    "    SELECT gateway, chain, to_timestamp(bucket / 86400 * 86400), relays FROM relay_deltas;\n";
+
 static const struct schema_migration MIGRATIONS[] = {
     {1, "init: counts, rollups, ledger, events, providers, accounts, tokens", MIGRATION_001},
     {2, "relay_counts partitioned by month", MIGRATION_002},
     {3, "relay_counts_daily_chain: daily totals per gateway and chain", MIGRATION_003},
+    {4, "relay_deltas: flushes append, folds add; relay_totals views", MIGRATION_004},
 };
 
 _Static_assert(ARRAY_LEN(MIGRATIONS) == SCHEMA_VERSION,

@@ -8,8 +8,10 @@
 # buckets, and two stray rows (2019 and 2031), with the rollups made from
 # them. Then `relaystats migrate`: version 2, relay_counts is partitioned with
 # one partition per month that has data and up to 12 months ahead, the rows
-# (count, sum, per month, an md5 over every row in key order) and a
-# relaystats query over the raw table are the same as before; a second run
+# (count, sum, per month, an md5 over every row in key order) and the daily
+# series per gateway and chain are the same as before (after: read through
+# the relay_totals view of migration 004, as relaystats query does, whose
+# total and groups match); a second run
 # changes nothing. A row for a month without a partition lands in
 # relay_counts_default, and relay_counts_add_months moves it into its new
 # monthly partition.
@@ -54,16 +56,20 @@ months_before=$(psql_q "$MONTHS")
 rollups_before=$(psql_q "$ROLLUPS")
 nmonths=$(psql_q "SELECT count(DISTINCT date_trunc('month', bucket_start, 'UTC')) FROM relay_counts")
 note "version 1: $before in $nmonths months"
-query() {
-    "${RS[@]}" query --from 2025-10-01 --to 2026-12-01 --step 1d --by gateway,chain --source raw --format json
+# the daily series per (gateway, chain) over 14 months of table $1
+series() {
+    psql_q "SELECT count(*) || '/' || sum(s) || '/' || md5(string_agg(gateway || ' ' || chain || ' ' || d || ' ' || s, ','
+            ORDER BY gateway, chain, d)) FROM (SELECT gateway, chain, date_trunc('day', bucket_start, 'UTC') AS d,
+            sum(relays) AS s FROM $1 WHERE bucket_start >= '2025-10-01 00:00+00' AND bucket_start < '2026-12-01 00:00+00'
+            GROUP BY 1, 2, 3) x"
 }
-query >"$IT_DIR/query-before.json" || fail "relaystats query before"
+series_before=$(series relay_counts)
 
 start=$(date +%s.%N)
 "${RS[@]}" migrate >"$IT_DIR/migrate2.log" 2>&1 || { cat "$IT_DIR/migrate2.log"; fail "migrate"; }
 note "migration 002 of $(psql_q "SELECT count(*) FROM relay_counts") rows: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 
-assert_eq "$(psql_q "SELECT max(version) FROM schema_migrations")" 3 "schema version after migrate"
+assert_eq "$(psql_q "SELECT max(version) FROM schema_migrations")" 4 "schema version after migrate"
 assert_eq "$(psql_q "SELECT relkind FROM pg_class WHERE relname = 'relay_counts'")" p "relay_counts is partitioned"
 assert_eq "$(psql_q "$SNAP")" "$before" "rows, relays and md5 of every row"
 assert_eq "$(psql_q "$MONTHS")" "$months_before" "rows and relays per month"
@@ -83,13 +89,29 @@ assert_eq "$(psql_q "SELECT count(*) FROM relay_counts_2026_11")" \
 assert_eq "$(psql_q "SELECT count(*) FROM relay_counts_2019_03")" 1 "the 2019 row in relay_counts_2019_03 (UTC month)"
 assert_eq "$(psql_q "SELECT count(*) FROM pg_indexes WHERE tablename = 'relay_counts_2026_11'")" 2 \
     "indexes of a partition (primary key, bucket_start)"
-query >"$IT_DIR/query-after.json" || fail "relaystats query after"
-cmp -s "$IT_DIR/query-before.json" "$IT_DIR/query-after.json" || fail "relaystats query differs after the migration"
-echo "ok: relaystats query --by gateway,chain --source raw over 14 months is the same ($(jq -r .total "$IT_DIR/query-after.json") relays)"
+assert_eq "$(series relay_totals)" "$series_before" "daily series per gateway and chain over 14 months (days/relays/md5)"
+"${RS[@]}" query --from 2025-10-01 --to 2026-12-01 --step 1d --by gateway,chain --source raw --format json \
+    >"$IT_DIR/query-after.json" || fail "relaystats query after"
+assert_eq "$(jq -r '.total' "$IT_DIR/query-after.json")" "$(cut -d/ -f2 <<<"$series_before")" "relaystats query total"
+assert_eq "$(jq -r '[.groups[] | .series[] | select(.[1] > 0)] | length' "$IT_DIR/query-after.json")" \
+    "$(cut -d/ -f1 <<<"$series_before")" "relaystats query: days with relays per gateway and chain"
 # a query for one month reads one partition
 plan=$(psql_q "EXPLAIN SELECT sum(relays) FROM relay_counts WHERE bucket_start >= '2026-11-01 00:00+00' AND bucket_start < '2026-12-01 00:00+00'")
 assert_eq "$(grep -oE 'relay_counts_([0-9]{4}_[0-9]{2}|default)\b' <<<"$plan" | sort -u | tr '\n' ' ')" "relay_counts_2026_11 " \
     "partitions a one-month query reads"
+
+# migration 004: relay_deltas is empty, the relay_totals views equal the
+# tables they extend, and a one-month query through a view still reads one
+# partition
+assert_eq "$(psql_q "SELECT count(*) FROM relay_deltas")" 0 "relay_deltas empty after the migration"
+assert_eq "$(psql_q "SELECT (SELECT sum(relays) FROM relay_totals) || '/' || (SELECT sum(relays) FROM relay_totals_hourly)
+                     || '/' || (SELECT sum(relays) FROM relay_totals_daily) || '/' || (SELECT sum(relays) FROM relay_totals_daily_chain)")" \
+    "$(psql_q "SELECT (SELECT sum(relays) FROM relay_counts) || '/' || (SELECT sum(relays) FROM relay_counts_hourly)
+                     || '/' || (SELECT sum(relays) FROM relay_counts_daily) || '/' || (SELECT sum(relays) FROM relay_counts_daily_chain)")" \
+    "relay_totals views equal their tables"
+plan=$(psql_q "EXPLAIN SELECT sum(relays) FROM relay_totals WHERE bucket_start >= '2026-11-01 00:00+00' AND bucket_start < '2026-12-01 00:00+00'")
+assert_eq "$(grep -oE 'relay_counts_([0-9]{4}_[0-9]{2}|default)\b' <<<"$plan" | sort -u | tr '\n' ' ')" "relay_counts_2026_11 " \
+    "partitions a one-month query through relay_totals reads"
 
 "${RS[@]}" migrate >"$IT_DIR/migrate3.log" 2>&1 || { cat "$IT_DIR/migrate3.log"; fail "second migrate"; }
 assert_eq "$(psql_q "$SNAP")" "$before" "rows after a second migrate"

@@ -5,9 +5,11 @@
 # parameter validation (SQL-looking input included) and the realtime merge
 # with Redis up and down.
 #
-# Counts are written the way cc-gateway's flush writes them
-# (gateway/flush.c): additive upserts into relay_counts and the hourly and
-# daily rollups in one transaction, mirrored by the seed() SQL function below.
+# Counts are written the way cc-gateway's fold writes them
+# (relay_deltas_fold): additive upserts into relay_counts and the hourly and
+# daily rollups in one transaction, mirrored by the seed() SQL function below;
+# the late count arrives the way a flush writes it (a row in relay_deltas),
+# counted by every query before and after `relaystats fold`.
 source "$(dirname "$0")/lib.sh"
 it_setup
 RS=$CCGW_BIN/relaystats
@@ -86,22 +88,22 @@ note "five-minute buckets across a bucket boundary"
 out=$(q --from ${D}T00:00:00Z --to ${D}T00:10:00Z --step 5m)
 assert_eq "$(jget 'd["total"]' <<<"$out")" 1118 "5m total"
 assert_eq "$(jget 'd["series"]' <<<"$out")" "[['2026-01-10T00:00:00Z', 107], ['2026-01-10T00:05:00Z', 1011]]" "5m series"
-assert_eq "$(jget 'd["table"]' <<<"$out")" relay_counts "5m reads the raw table"
+assert_eq "$(jget 'd["table"]' <<<"$out")" relay_totals "5m reads the raw table"
 assert_eq "$(q --from ${D}T00:00:00Z --to ${D}T00:10:00Z --provider acme | jget 'd["total"]')" 118 "5m total for acme"
 
 note "hour boundary"
 out=$(q --from ${D}T00:00:00Z --to ${D}T02:00:00Z --step 1h --by gateway)
 assert_eq "$(jget 'd["series"]' <<<"$out")" "[['2026-01-10T00:00:00Z', 1131], ['2026-01-10T01:00:00Z', 17]]" "hourly series"
-assert_eq "$(jget 'd["table"]' <<<"$out")" relay_counts_hourly "1h reads the hourly rollup"
+assert_eq "$(jget 'd["table"]' <<<"$out")" relay_totals_hourly "1h reads the hourly rollup"
 assert_eq "$(jget '[(g["gateway"], g["total"]) for g in d["groups"]]' <<<"$out")" "[('gw1', 1048), ('gw2', 100)]" "hourly by gateway"
 
 note "day boundary"
 out=$(q --from 2026-01-09 --to 2026-01-12 --step 1d --by chain)
 assert_eq "$(jget '[p[1] for p in d["series"]]' <<<"$out")" "[5, 1167, 23]" "daily series"
-assert_eq "$(jget 'd["table"]' <<<"$out")" relay_counts_daily_chain "1d by chain reads the per-chain daily rollup"
+assert_eq "$(jget 'd["table"]' <<<"$out")" relay_totals_daily_chain "1d by chain reads the per-chain daily rollup"
 assert_eq "$(jget '{g["chain"]: g["total"] for g in d["groups"]}' <<<"$out")" "{'0001': 100, '0021': 1095}" "daily by chain"
 out=$(q --from 2026-01-09 --to 2026-01-12 --step 1d --by chain,account)
-assert_eq "$(jget 'd["table"]' <<<"$out")" relay_counts_daily "1d by account reads the daily rollup"
+assert_eq "$(jget 'd["table"]' <<<"$out")" relay_totals_daily "1d by account reads the daily rollup"
 assert_eq "$(jget '[p[1] for p in d["series"]]' <<<"$out")" "[5, 1167, 23]" "daily series by account"
 raw=$(q --from 2026-01-09 --to 2026-01-12 --step 1d --source raw | jget '[p[1] for p in d["series"]]')
 assert_eq "$raw" "[5, 1167, 23]" "daily from the raw table equals the rollup"
@@ -112,12 +114,20 @@ assert_eq "$(jget '(d["total"], d["series"])' <<<"$out")" "(0, [['2026-01-15T00:
 assert_eq "$(q --from ${D}T00:00:00Z --to ${D}T00:00:00Z | jget '(d["total"], len(d["series"]))')" "(0, 0)" "from == to"
 assert_eq "$(q --from ${D}T00:00:00Z --to ${D}T00:10:00Z --chain 9999 | jget 'd["total"]')" 0 "unknown chain"
 
-note "late count for an already rolled-up hour and day"
-psql_q "SELECT seed('gw1','0021','aaa','${D}T00:05Z',4)" >/dev/null
-assert_eq "$(q --from ${D}T00:00:00Z --to ${D}T01:00:00Z --step 1h | jget 'd["total"]')" 1135 "hour after late count"
-assert_eq "$(q --from $D --to 2026-01-11 --step 1d | jget 'd["total"]')" 1171 "day after late count"
-assert_eq "$(q --from $D --to 2026-01-11 --step 1d --source raw | jget 'd["total"]')" 1171 "raw day after late count"
-assert_eq "$(q --from ${D}T00:05:00Z --to ${D}T00:10:00Z | jget 'd["total"]')" 1015 "bucket after late count"
+note "late count for an already rolled-up hour and day, flushed (relay_deltas), then folded"
+psql_q "INSERT INTO relay_deltas VALUES ('gw1','0021','aaa',extract(epoch FROM timestamptz '${D}T00:05Z'),3),
+        ('gw1','0021','aaa',extract(epoch FROM timestamptz '${D}T00:05Z'),1)"
+for when in pending folded; do
+    assert_eq "$(q --from ${D}T00:00:00Z --to ${D}T01:00:00Z --step 1h | jget 'd["total"]')" 1135 "hour after late count ($when)"
+    assert_eq "$(q --from $D --to 2026-01-11 --step 1d | jget 'd["total"]')" 1171 "day after late count ($when)"
+    assert_eq "$(q --from $D --to 2026-01-11 --step 1d --by account | jget 'd["total"]')" 1171 "day by account after late count ($when)"
+    assert_eq "$(q --from $D --to 2026-01-11 --step 1d --source raw | jget 'd["total"]')" 1171 "raw day after late count ($when)"
+    assert_eq "$(q --from ${D}T00:05:00Z --to ${D}T00:10:00Z | jget 'd["total"]')" 1015 "bucket after late count ($when)"
+    [ $when = folded ] && break
+    "$RS" fold || fail "fold"
+    assert_eq "$(psql_q "SELECT count(*) FROM relay_deltas")" 0 "relay_deltas empty after relaystats fold"
+    assert_eq "$(psql_q "SELECT relays FROM relay_counts WHERE gateway='gw1' AND account='aaa' AND bucket_start='${D}T00:05Z'")" 15 "the late count folded into its bucket"
+done
 
 note "query and export agree"
 for range in "$D 2026-01-11 1d" "${D}T00:00:00Z ${D}T02:00:00Z 1h" "${D}T00:05:00Z ${D}T00:15:00Z 5m"; do
