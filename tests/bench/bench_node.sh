@@ -16,7 +16,10 @@
 # request lines. wrk shares the machine's cores with the server under test;
 # on a 2-core machine the ratio is that of whole-machine CPU per request
 # (server plus wrk), so other load on the machine moves both sides: compare
-# ratios of one run, never absolute figures of two.
+# ratios of one run, never absolute figures of two. Each round also reads the
+# CPU time per request of the server (/proc, nginx's workers included) and of
+# wrk: cpu_ratio (nginx's server + wrk over cc-node's) is that comparison
+# without the scheduler's noise that moves requests/s from round to round.
 source "$(dirname "$0")/../integration/lib.sh"
 it_setup
 SECS=${BENCH_SECS:-5}
@@ -63,24 +66,44 @@ LUA
 curl -fsS -d '{"jsonrpc":"1.0","method":"getblockcount","params":[],"id":1}' \
     "http://127.0.0.1:$NPORT/" | grep -q '"result":0' || fail "cc-node does not answer getblockcount"
 
-run_wrk() { # name url -> requests/s; fails on socket errors or non-2xx answers
-    local out=$IT_DIR/wrk-$1.out
-    wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$IT_DIR/post.lua" "$2" >"$out" 2>&1 \
+# server_ticks PID: CPU ticks (utime+stime) of PID and its children (nginx's
+# workers; cc-node's threads are in its own figure)
+server_ticks() {
+    local p t=0
+    for p in "$1" $(pgrep -P "$1"); do
+        t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+# run_wrk NAME URL SERVER_PID -> requests/s; fails on socket errors or
+# non-2xx answers; appends "NAME server_us wrk_us" (CPU per request) to
+# $IT_DIR/cpu
+run_wrk() {
+    local out=$IT_DIR/wrk-$1.out c0 c1
+    c0=$(server_ticks "$3")
+    /usr/bin/time -f '%U %S' -o "$IT_DIR/wrk-$1.time" \
+        wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$IT_DIR/post.lua" "$2" >"$out" 2>&1 \
         || { cat "$out" >&2; fail "wrk $2"; }
+    c1=$(server_ticks "$3")
     grep -qE 'Non-2xx|Socket errors' "$out" && { cat "$out" >&2; fail "errors from $1 ($2)"; }
+    awk -v name="$1" -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v tf="$IT_DIR/wrk-$1.time" '
+        /requests in/ { n = $1 }
+        END { getline t < tf; split(t, w, " ")
+              printf "%s %.2f %.2f\n", name, d / hz * 1e6 / n, (w[1] + w[2]) * 1e6 / n }' \
+        "$out" >>"$IT_DIR/cpu"
     awk '/^Requests\/sec:/ { print $2 }' "$out"
 }
 NODE=() NGINX=()
 for r in $(seq "$ROUNDS"); do
     progress "round $r/$ROUNDS: wrk -t2 -c$CONNS -d${SECS}s against cc-node, then nginx"
-    NODE+=("$(run_wrk node "http://127.0.0.1:$NPORT/")")
-    NGINX+=("$(run_wrk nginx "http://127.0.0.1:$GPORT/")")
+    NODE+=("$(run_wrk node "http://127.0.0.1:$NPORT/" "${IT_PIDS[node]}")")
+    NGINX+=("$(run_wrk nginx "http://127.0.0.1:$GPORT/" "${IT_PIDS[nginx]}")")
     progress "round $r: cc-node ${NODE[-1]} req/s, nginx ${NGINX[-1]} req/s"
 done
 DROPPED=$(curl -fsS "http://127.0.0.1:$NPORT/metrics" \
     | awk '$1 == "ccnode_log_dropped_lines_total" { print $2 }')
 [ -n "$DROPPED" ] || fail "cc-node /metrics has no ccnode_log_dropped_lines_total"
-python3 - "$CONNS" "$SECS" "$LEVEL" "$THREADS" "${NODE[*]}" "${NGINX[*]}" "$DROPPED" <<'PY'
+python3 - "$CONNS" "$SECS" "$LEVEL" "$THREADS" "${NODE[*]}" "${NGINX[*]}" "$DROPPED" "$IT_DIR/cpu" <<'PY'
 import json, statistics, sys
 conns, secs, level, threads = sys.argv[1:5]
 node, nginx = [float(x) for x in sys.argv[5].split()], [float(x) for x in sys.argv[6].split()]
@@ -90,6 +113,16 @@ ratio = best_node / best_nginx
 per_round = [a / b for a, b in zip(node, nginx)]
 rounds = " ".join("%.2f" % r for r in per_round)
 median = statistics.median(per_round)
+# CPU per request (server, wrk), mean of each side's rounds: steadier than
+# requests/s on a shared machine; cpu_ratio = nginx's total / cc-node's
+cpu = {"node": [], "nginx": []}
+for line in open(sys.argv[8]):
+    name, srv, wrk = line.split()
+    cpu[name].append((float(srv), float(wrk)))
+mean = {k: [statistics.mean(c) for c in zip(*v)] for k, v in cpu.items()}
+cpu_ratio = sum(mean["nginx"]) / sum(mean["node"])
+print("CPU us/request: cc-node %.2f (wrk %.2f), nginx %.2f (wrk %.2f): cpu_ratio %.3f"
+      % (mean["node"][0], mean["node"][1], mean["nginx"][0], mean["nginx"][1], cpu_ratio))
 print("cc-node getblockcount: best %.0f req/s; nginx fixed 200: best %.0f req/s; ratio %.2f "
       "(target >= 0.9); per-round ratios %s (median %.2f); cc-node log lines dropped: %d"
       % (best_node, best_nginx, ratio, rounds, median, dropped))
@@ -99,6 +132,9 @@ print(json.dumps({"bench": "node_getblockcount", "metric": "requests/s (best of 
                   "met": ratio >= 0.9 and dropped == 0,
                   "round_ratios": rounds, "median_round_ratio": round(median, 3),
                   "log_dropped": dropped,
+                  "cpu_us_per_req": "cc-node %.2f (wrk %.2f), nginx %.2f (wrk %.2f)"
+                                    % (mean["node"][0], mean["node"][1], mean["nginx"][0], mean["nginx"][1]),
+                  "cpu_ratio": round(cpu_ratio, 3),
                   "command": "wrk -t2 -c%s -d%ss POST getblockcount (keep-alive), alternating rounds; "
                              "cc-node threads %s, log level %s; nginx %s workers, access log on"
                              % (conns, secs, threads, level, threads)}))
