@@ -30,7 +30,8 @@ for t in edge http0 http1; do
 done
 
 # cpu_ticks: "haproxy cc-gateway cc-node" CPU ticks (utime+stime) of the
-# processes of this stack (their command lines name $RUN, or -nolog.cfg)
+# processes of this stack (their command lines name $RUN; the -nolog.cfg
+# configs are there too)
 cpu_ticks() {
     python3 - "$RUN" <<'PY'
 import os, sys
