@@ -23,7 +23,7 @@ GW=$((9101 + OFF))
 TCK=$(getconf CLK_TCK)
 
 pids() { local sup; sup=$(cat "$RUN/pids/gw-http0.pid"); echo "$sup" $(pgrep -P "$sup" -f "^cc-gateway: http0 worker"); }
-cpu_ticks() { local t=0 p; for p in $(pids); do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo $t; }
+cpu_ticks() { proc_ticks $(pids); }
 wakeups() {
     local n=0 p
     for p in $(pids); do

@@ -29,27 +29,13 @@ for t in edge http0 http1; do
     grep -Ev '^[[:space:]]*log[[:space:]]' "$RUN/haproxy/$t.cfg" >"$RUN/haproxy/$t-nolog.cfg"
 done
 
-# cpu_ticks: "haproxy cc-gateway cc-node" CPU ticks (utime+stime) of the
-# processes of this stack (their command lines name $RUN; the -nolog.cfg
-# configs are there too)
+# cpu_ticks: "haproxy cc-gateway cc-node" CPU ticks of this stack's
+# processes: HAProxys on its configs (the -nolog ones are there too), its
+# cc-gateway supervisors and workers, its nodes
 cpu_ticks() {
-    python3 - "$RUN" <<'PY'
-import os, sys
-run, t = sys.argv[1], {"haproxy": 0, "cc-gateway": 0, "cc-node": 0}
-for p in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        cmd = open("/proc/%s/cmdline" % p, "rb").read().replace(b"\0", b" ").decode()
-        st = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()
-    except OSError:
-        continue
-    if run not in cmd:
-        continue
-    # "haproxy -f ...", "/path/cc-node --config ...", "cc-gateway: http0 worker ..."
-    name = os.path.basename(cmd.split()[0]).rstrip(":") if cmd else ""
-    if name in t:
-        t[name] += int(st[11]) + int(st[12])
-print(t["haproxy"], t["cc-gateway"], t["cc-node"])
-PY
+    echo "$(proc_ticks $(pgrep -f "^haproxy -f $RUN/"))" \
+        "$(proc_ticks $(pgrep -f "^cc-gateway: .*--config $RUN/"))" \
+        "$(proc_ticks $(pgrep -f "cc-node --config $RUN/"))"
 }
 # edge_connects: connections the edge opened to http0 so far (show stat)
 edge_connects() {

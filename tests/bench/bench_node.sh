@@ -68,13 +68,7 @@ curl -fsS -d '{"jsonrpc":"1.0","method":"getblockcount","params":[],"id":1}' \
 
 # server_ticks PID: CPU ticks (utime+stime) of PID and its children (nginx's
 # workers; cc-node's threads are in its own figure)
-server_ticks() {
-    local p t=0
-    for p in "$1" $(pgrep -P "$1"); do
-        t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$t"
-}
+server_ticks() { proc_ticks "$1" $(pgrep -P "$1"); }
 # run_wrk NAME URL SERVER_PID -> requests/s; fails on socket errors or
 # non-2xx answers; appends "NAME server_us wrk_us" (CPU per request) to
 # $IT_DIR/cpu

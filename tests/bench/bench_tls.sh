@@ -34,18 +34,17 @@ LUA
 done
 
 haproxy_pid() { echo "show info" | socat -t 5 - "UNIX-CONNECT:$RUN/data/$1.sock" | awk -F': ' '$1 == "Pid" { print $2 }'; }
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 EDGE_PID=$(haproxy_pid edge); H0_PID=$(haproxy_pid http0)
 [ -n "$EDGE_PID" ] && [ -n "$H0_PID" ] || fail "HAProxy pids unknown"
 
 # run NAME MODE URL: one wrk round; prints "rps edge_cpu% http0_cpu% wrk_cpu%".
 run() {
     local out=$IT_DIR/wrk-$1.out e0 h0 e1 h1 t0 t1
-    e0=$(ticks "$EDGE_PID"); h0=$(ticks "$H0_PID"); t0=$(date +%s.%N)
+    e0=$(proc_ticks "$EDGE_PID"); h0=$(proc_ticks "$H0_PID"); t0=$(date +%s.%N)
     /usr/bin/time -f '%U %S' -o "$IT_DIR/time-$1" \
         wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$IT_DIR/post-$2.lua" "$3" >"$out" 2>&1 \
         || { cat "$out" >&2; fail "wrk $3"; }
-    e1=$(ticks "$EDGE_PID"); h1=$(ticks "$H0_PID"); t1=$(date +%s.%N)
+    e1=$(proc_ticks "$EDGE_PID"); h1=$(proc_ticks "$H0_PID"); t1=$(date +%s.%N)
     grep -q "Non-2xx" "$out" && { cat "$out" >&2; fail "wrk $1: non-2xx answers"; }
     grep -q "Socket errors" "$out" && [ "$2" = keep ] && { cat "$out" >&2; fail "wrk $1: socket errors"; }
     python3 - "$out" "$IT_DIR/time-$1" "$e0" "$e1" "$h0" "$h1" "$t0" "$t1" "$HZ" <<'PY'

@@ -84,6 +84,18 @@ wait_http() {
     fail "$url not healthy after ${secs}s"
 }
 
+# proc_ticks PID...: the CPU time (utime + stime, in clock ticks) of these
+# processes, summed; a process that is gone counts 0. The fields are read
+# after the ") " that ends the command name, which may hold blanks.
+proc_ticks() {
+    local p t=0 n
+    for p in "$@"; do
+        n=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || n=0
+        t=$((t + ${n:-0}))
+    done
+    echo "$t"
+}
+
 bg() {
     local name=$1; shift
     "$@" >"$IT_DIR/$name.log" 2>&1 &
