@@ -98,10 +98,14 @@ UNIT_OBJ  := $(UNIT_SRC:%.c=$(OBJDIR)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
 SUITES_H  := $(OBJDIR)/tests/unit/suites.h
 
+# Benchmark helpers, linked with lib/ only; the bench scripts find them in
+# CCGW_BIN/../tests (bench_node.sh: httpd-floor).
+BENCH_TOOLS := $(BUILD)/tests/httpd-floor
+
 .PHONY: all deps test unit integration fuzz bench up down install format lint clean
 .DEFAULT_GOAL := all
 
-all: deps $(BINS) $(UNIT_BIN)
+all: deps $(BINS) $(UNIT_BIN) $(BENCH_TOOLS)
 
 deps:
 	@scripts/install-deps
@@ -146,6 +150,10 @@ integration: all
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run
 
+$(BUILD)/tests/httpd-floor: $(OBJDIR)/tests/bench/httpd_floor.o $(LIBCC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
 bench: all
 	CCGW_BIN=$(abspath $(BINDIR)) tests/bench/run
 
@@ -165,7 +173,7 @@ install: all
 	install -m 644 deploy/ccgw.example.yaml $(DESTDIR)$(PREFIX)/share/ccgw/
 	cp -r haproxy/templates relaystats/sql $(DESTDIR)$(PREFIX)/share/ccgw/ 2>/dev/null || true
 
-SRC_ALL = $(wildcard lib/*.[ch] $(addsuffix /*.[ch],$(COMPONENTS)) tests/unit/*.[ch] tests/fuzz/*.c)
+SRC_ALL = $(wildcard lib/*.[ch] $(addsuffix /*.[ch],$(COMPONENTS)) tests/unit/*.[ch] tests/fuzz/*.c tests/bench/*.c)
 
 format:
 	clang-format -i $(SRC_ALL)

@@ -20,6 +20,13 @@
 # CPU time per request of the server (/proc, nginx's workers included) and of
 # wrk: cpu_ratio (nginx's server + wrk over cc-node's) is that comparison
 # without the scheduler's noise that moves requests/s from round to round.
+# A third server takes its turn in each round: httpd-floor
+# (tests/bench/httpd_floor.c), cc-node's HTTP server (lib/httpd on
+# libmicrohttpd, same threads) and request log line (lib/log's writer)
+# around nginx's fixed answer, without JSON-RPC. floor_ratio (floor over
+# nginx) is what our HTTP and logging layers cost; node_vs_floor (cc-node
+# over the floor) is what JSON-RPC costs: parsing the call (jansson), the
+# dispatch, the reply and the metrics.
 source "$(dirname "$0")/../integration/lib.sh"
 it_setup
 SECS=${BENCH_SECS:-5}
@@ -27,8 +34,10 @@ ROUNDS=${BENCH_ROUNDS:-4}
 CONNS=${BENCH_CONNS:-64}
 LEVEL=${BENCH_NODE_LOG:-info}
 THREADS=2
-NPORT=$(free_port); GPORT=$(free_port)
+NPORT=$(free_port); GPORT=$(free_port); FPORT=$(free_port)
+FLOOR=$CCGW_BIN/../tests/httpd-floor
 [ -x "$CCGW_BIN/cc-node" ] || fail "$CCGW_BIN/cc-node missing: run make first"
+[ -x "$FLOOR" ] || fail "$FLOOR missing: run make first"
 progress() { echo "-- $*" >&2; }
 
 cat >"$IT_DIR/node.yaml" <<YAML
@@ -55,8 +64,11 @@ http {
 }
 CONF
 bg nginx nginx -p "$IT_DIR/nginx" -c "$IT_DIR/nginx/nginx.conf" -g 'daemon off;'
+"$FLOOR" "127.0.0.1:$FPORT" "$THREADS" 2>/dev/null &
+IT_PIDS[floor]=$!
 wait_http "http://127.0.0.1:$NPORT/health/ready"
 wait_port "$GPORT"
+wait_port "$FPORT"
 
 cat >"$IT_DIR/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -87,29 +99,32 @@ run_wrk() {
         "$out" >>"$IT_DIR/cpu"
     awk '/^Requests\/sec:/ { print $2 }' "$out"
 }
-NODE=() NGINX=()
+NODE=() NGINX=() FLOORS=()
 for r in $(seq "$ROUNDS"); do
-    progress "round $r/$ROUNDS: wrk -t2 -c$CONNS -d${SECS}s against cc-node, then nginx"
+    progress "round $r/$ROUNDS: wrk -t2 -c$CONNS -d${SECS}s against cc-node, httpd-floor, nginx"
     NODE+=("$(run_wrk node "http://127.0.0.1:$NPORT/" "${IT_PIDS[node]}")")
+    FLOORS+=("$(run_wrk floor "http://127.0.0.1:$FPORT/" "${IT_PIDS[floor]}")")
     NGINX+=("$(run_wrk nginx "http://127.0.0.1:$GPORT/" "${IT_PIDS[nginx]}")")
-    progress "round $r: cc-node ${NODE[-1]} req/s, nginx ${NGINX[-1]} req/s"
+    progress "round $r: cc-node ${NODE[-1]} req/s, httpd-floor ${FLOORS[-1]}, nginx ${NGINX[-1]}"
 done
 DROPPED=$(curl -fsS "http://127.0.0.1:$NPORT/metrics" \
     | awk '$1 == "ccnode_log_dropped_lines_total" { print $2 }')
 [ -n "$DROPPED" ] || fail "cc-node /metrics has no ccnode_log_dropped_lines_total"
-python3 - "$CONNS" "$SECS" "$LEVEL" "$THREADS" "${NODE[*]}" "${NGINX[*]}" "$DROPPED" "$IT_DIR/cpu" <<'PY'
+python3 - "$CONNS" "$SECS" "$LEVEL" "$THREADS" "${NODE[*]}" "${NGINX[*]}" "$DROPPED" "$IT_DIR/cpu" \
+    "${FLOORS[*]}" <<'PY'
 import json, statistics, sys
 conns, secs, level, threads = sys.argv[1:5]
 node, nginx = [float(x) for x in sys.argv[5].split()], [float(x) for x in sys.argv[6].split()]
 dropped = int(float(sys.argv[7]))
-best_node, best_nginx = max(node), max(nginx)
+floor = [float(x) for x in sys.argv[9].split()]
+best_node, best_nginx, best_floor = max(node), max(nginx), max(floor)
 ratio = best_node / best_nginx
 per_round = [a / b for a, b in zip(node, nginx)]
 rounds = " ".join("%.2f" % r for r in per_round)
 median = statistics.median(per_round)
 # CPU per request (server, wrk), mean of each side's rounds: steadier than
 # requests/s on a shared machine; cpu_ratio = nginx's total / cc-node's
-cpu = {"node": [], "nginx": []}
+cpu = {"node": [], "nginx": [], "floor": []}
 for line in open(sys.argv[8]):
     name, srv, wrk = line.split()
     cpu[name].append((float(srv), float(wrk)))
@@ -117,6 +132,9 @@ mean = {k: [statistics.mean(c) for c in zip(*v)] for k, v in cpu.items()}
 cpu_ratio = sum(mean["nginx"]) / sum(mean["node"])
 print("CPU us/request: cc-node %.2f (wrk %.2f), nginx %.2f (wrk %.2f): cpu_ratio %.3f"
       % (mean["node"][0], mean["node"][1], mean["nginx"][0], mean["nginx"][1], cpu_ratio))
+print("httpd-floor (HTTP server and log line, no JSON-RPC): best %.0f req/s, %.2f of nginx; "
+      "cc-node %.2f of it; CPU us/request %.2f (wrk %.2f)"
+      % (best_floor, best_floor / best_nginx, best_node / best_floor, mean["floor"][0], mean["floor"][1]))
 print("cc-node getblockcount: best %.0f req/s; nginx fixed 200: best %.0f req/s; ratio %.2f "
       "(target >= 0.9); per-round ratios %s (median %.2f); cc-node log lines dropped: %d"
       % (best_node, best_nginx, ratio, rounds, median, dropped))
@@ -129,6 +147,10 @@ print(json.dumps({"bench": "node_getblockcount", "metric": "requests/s (best of 
                   "cpu_us_per_req": "cc-node %.2f (wrk %.2f), nginx %.2f (wrk %.2f)"
                                     % (mean["node"][0], mean["node"][1], mean["nginx"][0], mean["nginx"][1]),
                   "cpu_ratio": round(cpu_ratio, 3),
+                  "floor_value": round(best_floor),
+                  "floor_ratio": round(best_floor / best_nginx, 3),
+                  "node_vs_floor": round(best_node / best_floor, 3),
+                  "floor_cpu_us_per_req": "%.2f (wrk %.2f)" % tuple(mean["floor"]),
                   "command": "wrk -t2 -c%s -d%ss POST getblockcount (keep-alive), alternating rounds; "
                              "cc-node threads %s, log level %s; nginx %s workers, access log on"
                              % (conns, secs, threads, level, threads)}))
