@@ -235,6 +235,9 @@ static int cut(struct delivery_core *c, char *err, size_t errlen)
     if (crash_point("cut"))
         goto crashed;
     seq = journal_next_seq(c->journal);
+    /* the intent makes its cursor durable, like a journal append */
+    if (cursor[0] && c->before_durable)
+        c->before_durable(c->on_durable_ctx, cursor);
     if (journal_intent_write_at(c->journal, seq, covered, &s, cursor[0] ? cursor : NULL, err,
                                 errlen) < 0)
         goto give_back_fail;

@@ -1009,6 +1009,13 @@ int journal_intent_write_at(journal_t *j, int64_t seq, int64_t gen, const struct
     j->intent_gen = gen;
     if (set_cursor(&j->intent_cursor, cursor) < 0)
         goto oom;
+    /* The intent holds every delta counted up to its cursor, journaled or
+     * not: it is the newest durable position now, ahead of the last append
+     * when lines were counted since. journal_commit() keeps it in the state
+     * unless a later append moves it on; keeping the last append's there
+     * instead made a restart count those lines a second time. */
+    if (cursor && set_cursor(&j->cursor, cursor) < 0)
+        goto oom;
     if (seq >= j->next_seq)
         j->next_seq = seq + 1;
     free(b.p);
@@ -1047,8 +1054,8 @@ int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen)
 int journal_commit(journal_t *j, int64_t seq, char *err, size_t errlen)
 {
     int64_t gen = seq == j->intent_seq ? j->intent_gen : j->covered_gen;
-    /* the state keeps the newest position known: a later append's, or the
-     * intent's when nothing was appended since the cut */
+    /* the state keeps the newest position known: the intent's (set as the
+     * journal's by journal_intent_write_at), or a later append's */
     const char *cursor = j->cursor ? j->cursor : (seq == j->intent_seq ? j->intent_cursor : NULL);
     if (save_state(j, seq, gen, cursor, err, errlen) < 0)
         return -1;

@@ -199,6 +199,33 @@ START_TEST(test_journal_cursor)
     ck_assert_int_eq(rec.has_intent, 0);
     ck_assert_str_eq(rec.cursor, "1:250");
     journal_recovery_free(&rec);
+
+    /* a cut whose intent is ahead of the last append (deltas counted since
+     * it, not yet journaled, are in the intent), committed without a reopen
+     * and with nothing appended since: the state keeps the intent's cursor,
+     * or a restart would count the lines between the two again */
+    ck_assert_int_eq(journal_append_at(j, &d, "1:300", err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_rotate(j, &covered, err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_intent_write_at(j, 2, covered, &d, "1:420", err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_drop(j, covered, err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_commit(j, 2, err, sizeof(err)), 0);
+    journal_close(j);
+    j = journal_open(jdir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    ck_assert_int_eq(rec.has_intent, 0);
+    ck_assert_int_eq(total(&rec.replay), 0);
+    ck_assert_str_eq(rec.cursor, "1:420");
+    journal_recovery_free(&rec);
+    /* the same when the process dies between the intent and the commit */
+    ck_assert_int_eq(journal_append_at(j, &d, "1:500", err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_rotate(j, &covered, err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_intent_write_at(j, 3, covered, &d, "1:640", err, sizeof(err)), 0);
+    journal_close(j);
+    j = journal_open(jdir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    ck_assert_int_eq(rec.has_intent, 1);
+    ck_assert_str_eq(rec.cursor, "1:640");
+    journal_recovery_free(&rec);
     journal_close(j);
     counter_deltas_free(&d);
 }
