@@ -13,7 +13,7 @@
 source "$(dirname "$0")/lib.sh"
 it_setup
 # the edge's kept log must keep every probe line until they are counted
-export CCGW_REQUEST_LOG_MAX=400MB
+export CCGW_REQUEST_LOG_MAX=1GB
 stack_start
 HOST=894334g9f403.0021.chains.local.test
 SECS=${CHAOS_SECS:-30}
