@@ -742,7 +742,8 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
         if (rec->intent_gen > j->covered_gen)
             j->covered_gen = rec->intent_gen;
     }
-    qsort(s.gens, s.ngens, sizeof(int64_t), cmp_i64);
+    if (s.ngens > 1) /* gens is NULL when there is none: not for qsort */
+        qsort(s.gens, s.ngens, sizeof(int64_t), cmp_i64);
     int64_t maxgen = j->covered_gen, skip_first = 1, skip_last = 0;
     int found_cursor = 0;
     /* without a position in a generation, the intent's (newer than the

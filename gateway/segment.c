@@ -93,7 +93,8 @@ static int seg_list_read(const char *dir, struct seg_list *l, int want_sizes, ch
         l->num[l->n++] = num;
     }
     closedir(d);
-    qsort(l->num, l->n, sizeof(int64_t), cmp_seg);
+    if (l->n > 1) /* num is NULL when there is none: not for qsort */
+        qsort(l->num, l->n, sizeof(int64_t), cmp_seg);
     for (size_t i = 0; want_sizes && i < l->n; i++) {
         char path[PATH_MAX];
         struct stat st;
