@@ -45,9 +45,8 @@ struct journal {
     int64_t intent_seq;    /* 0: no intent on disk */
     int64_t intent_gen;
     int64_t next_seq;
-    int64_t base_bytes;  /* size of the last compaction's output */
-    char *cursor;        /* last cursor appended or recovered (NULL: none) */
-    char *intent_cursor; /* cursor of the intent on disk (NULL: none) */
+    int64_t base_bytes; /* size of the last compaction's output */
+    char *cursor;       /* newest cursor: appended, an intent's or recovered (NULL: none) */
 };
 
 /* A growable text buffer for records. */
@@ -735,10 +734,6 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
     if (rec->has_intent) {
         j->intent_seq = rec->intent_seq;
         j->intent_gen = rec->intent_gen;
-        if (set_cursor(&j->intent_cursor, rec->intent_cursor) < 0) {
-            sys_set_err(err, errlen, "%s: out of memory", j->dir);
-            goto fail;
-        }
         if (rec->intent_gen > j->covered_gen)
             j->covered_gen = rec->intent_gen;
     }
@@ -874,7 +869,6 @@ void journal_close(journal_t *j)
         close(j->lockfd);
     free(j->dir);
     free(j->cursor);
-    free(j->intent_cursor);
     free(j);
 }
 
@@ -1008,8 +1002,6 @@ int journal_intent_write_at(journal_t *j, int64_t seq, int64_t gen, const struct
         goto fail;
     j->intent_seq = seq;
     j->intent_gen = gen;
-    if (set_cursor(&j->intent_cursor, cursor) < 0)
-        goto oom;
     /* The intent holds every delta counted up to its cursor, journaled or
      * not: it is the newest durable position now, ahead of the last append
      * when lines were counted since. journal_commit() keeps it in the state
@@ -1055,10 +1047,10 @@ int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen)
 int journal_commit(journal_t *j, int64_t seq, char *err, size_t errlen)
 {
     int64_t gen = seq == j->intent_seq ? j->intent_gen : j->covered_gen;
-    /* the state keeps the newest position known: the intent's (set as the
-     * journal's by journal_intent_write_at), or a later append's */
-    const char *cursor = j->cursor ? j->cursor : (seq == j->intent_seq ? j->intent_cursor : NULL);
-    if (save_state(j, seq, gen, cursor, err, errlen) < 0)
+    /* the state keeps the newest position known: the intent's (made the
+     * journal's by journal_intent_write_at and by recovery), or a later
+     * append's */
+    if (save_state(j, seq, gen, j->cursor, err, errlen) < 0)
         return -1;
     j->committed_seq = seq;
     if (gen > j->covered_gen)
