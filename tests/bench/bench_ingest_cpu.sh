@@ -22,7 +22,7 @@ stack_start
 GW=$((9101 + OFF))
 TCK=$(getconf CLK_TCK)
 
-pids() { local sup; sup=$(cat "$RUN/pids/gw-http0.pid"); echo "$sup" $(pgrep -P "$sup" -f "^cc-gateway: http0 worker"); }
+pids() { echo "$(gw_pid http0 supervisor)" $(gw_pid http0 worker); }
 cpu_ticks() { proc_ticks $(pids); }
 wakeups() {
     local n=0 p

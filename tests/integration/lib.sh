@@ -187,6 +187,15 @@ stack_start() {
     EDGE=$((8080 + OFF)); HTTPS=$((8443 + OFF))
 }
 
+# gw_pid TIER supervisor|worker: the pid of the stack's cc-gateway supervisor
+# of TIER, or of its worker (empty when none runs); this stack's processes
+# only (other tests may run stacks of their own)
+gw_pid() {
+    local sup
+    sup=$(cat "$RUN/pids/gw-$1.pid")
+    if [ "$2" = supervisor ]; then echo "$sup"; else pgrep -P "$sup" -f "^cc-gateway: $1 worker" | head -n 1; fi
+}
+
 # stack_flush_total [QUERY OPTIONS...]: make every cc-gateway of the stack
 # flush, then print PostgreSQL's relay total (relaystats query, last day).
 stack_flush_total() {

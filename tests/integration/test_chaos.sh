@@ -56,8 +56,7 @@ while [ $SECONDS -lt $end ]; do
     sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.3 + (r % 200) / 100 }')"
     v=${victims[$((RANDOM % ${#victims[@]}))]}
     case $v in
-        gw:*) t=${v#gw:}
-              pid=$(pgrep -P "$(cat "$RUN/pids/gw-$t.pid")" -f "^cc-gateway: $t worker" | head -n 1) ;;
+        gw:*) pid=$(gw_pid "${v#gw:}" worker) ;;
         postgres) pid=$(head -n 1 "$RUN/pg/postmaster.pid" 2>/dev/null) ;;
         *) pid=$(cat "$RUN/pids/$v.pid" 2>/dev/null) ;;
     esac

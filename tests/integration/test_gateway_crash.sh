@@ -31,13 +31,6 @@ metric() { # metric PORT NAME [LABEL] -> sum of the matching samples
     curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v l="${3:-}" \
         '($1 == n || index($1, n "{") == 1) && index($1, l) { s += $2; f = 1 } END { if (f) print s + 0 }'
 }
-# gw_pid TIER supervisor|worker: this stack's processes only (other tests
-# may run stacks of their own)
-gw_pid() {
-    local sup
-    sup=$(cat "$RUN/pids/gw-$1.pid")
-    if [ "$2" = supervisor ]; then echo "$sup"; else pgrep -P "$sup" -f "^cc-gateway: $1 worker" | head -n 1; fi
-}
 # gone PID: not running (a zombie nobody reaped yet counts as gone)
 gone() { ! kill -0 "$1" 2>/dev/null || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 # edge_lines: request lines in the edge's kept log (a recount of its segments)
