@@ -10,12 +10,37 @@
 
 #define EVENTS_QUEUE_MAX 10000
 #define STATSOCK_INTERVAL_MS 1000
+/* The per-route table every 5 s: its dump grows with the accounts served. */
+#define STATSOCK_TABLE_EVERY 5
 #define DELIVERY_STOP_TIMEOUT_MS 20000
 
 static void on_request(void *ctx, const struct logline *l)
 {
     struct gateway *gw = ctx;
     reconcile_line(gw->reconcile, gw->ingest.haproxy_pid, l);
+}
+
+static void on_relay(void *ctx, const struct logline *l, const struct relay_route *r)
+{
+    struct gateway *gw = ctx;
+    if (routegap_relay(gw->routegap, gw->ingest.haproxy_pid, r->chain, r->account, l->status,
+                       logline_response_ms(l)) < 0)
+        LOG_EVENT(LOG_ERROR, "routegap_failed", NULL,
+                  "out of memory: a relay is missing from the per-account reconciliation");
+}
+
+/* The stats poller's thread: HAProxy's count of relays per route, parsed
+ * before the lock is taken (a big table is tens of MB). */
+static void on_table(void *ctx, long pid, const char *text, size_t len, int64_t t0_ms,
+                     int64_t t1_ms)
+{
+    struct gateway *gw = ctx;
+    struct routegap_sample *s = routegap_sample_parse(pid, text, len, t0_ms, t1_ms);
+    if (!s)
+        return;
+    pthread_mutex_lock(&gw->lock);
+    routegap_add_sample(gw->routegap, gw->ingest.haproxy_pid, s);
+    pthread_mutex_unlock(&gw->lock);
 }
 
 /* The stats poller's thread: a sample of HAProxy's counters. */
@@ -35,6 +60,7 @@ void gateway_close(struct gateway *gw)
     ingest_destroy(&gw->ingest);
     events_close(gw->events);
     reconcile_free(gw->reconcile);
+    routegap_free(gw->routegap);
     counter_free(gw->counter);
     relay_table_free(gw->table);
     pthread_mutex_destroy(&gw->lock);
@@ -66,11 +92,13 @@ int gateway_open(struct gateway *gw, const struct ccgwconf *conf,
                     gw->tier->count_relays, err, sizeof(err)) < 0)
         goto fail;
     if (gw->tier->count_relays) {
-        if (!(gw->reconcile = reconcile_new(conf))) {
+        if (!(gw->reconcile = reconcile_new(conf)) ||
+            !(gw->routegap = routegap_new(gw->started_ms))) {
             snprintf(err, sizeof(err), "out of memory");
             goto fail;
         }
         gw->ingest.on_request = on_request;
+        gw->ingest.on_relay = on_relay;
         gw->ingest.on_request_ctx = gw;
     }
     if (!o->live)
@@ -82,9 +110,14 @@ int gateway_open(struct gateway *gw, const struct ccgwconf *conf,
     const char *listen = o->listen ? o->listen : gw->tier->gateway_listen;
     if (listen && strcmp(listen, "none") != 0 && metrics_start(gw, listen, err, sizeof(err)) < 0)
         goto fail;
-    if (gw->tier->stats_socket &&
-        !(gw->statsock = statsock_start(gw->tier->stats_socket, STATSOCK_INTERVAL_MS,
-                                        gw->reconcile ? on_stat : NULL, gw, err, sizeof(err))))
+    struct statsock_options so = {.path = gw->tier->stats_socket,
+                                  .interval_ms = STATSOCK_INTERVAL_MS,
+                                  .stat_fn = gw->reconcile ? on_stat : NULL,
+                                  .table = gw->routegap ? ROUTEGAP_TABLE : NULL,
+                                  .table_every = STATSOCK_TABLE_EVERY,
+                                  .table_fn = on_table,
+                                  .ctx = gw};
+    if (gw->tier->stats_socket && !(gw->statsock = statsock_start(&so, err, sizeof(err))))
         goto fail;
     return 0;
 fail:

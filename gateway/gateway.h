@@ -2,10 +2,10 @@
  * source), shared by its modules: gateway.c opens and closes it, worker.c
  * feeds it, metrics.c reads it, and the delivery module drains its counter.
  *
- * Locking: `lock` guards `counter`, `ingest`, `cursor` and `reconcile` (the
- * worker holds it for one batch of lines at a time; delivery holds it to
- * take deltas with the cursor; metrics to read). Everything else is
- * immutable after start, atomic, or has its own lock. */
+ * Locking: `lock` guards `counter`, `ingest`, `cursor`, `reconcile` and
+ * `routegap` (the worker holds it for one batch of lines at a time;
+ * delivery holds it to take deltas with the cursor; metrics to read).
+ * Everything else is immutable after start, atomic, or has its own lock. */
 #ifndef CCGW_GATEWAY_H
 #define CCGW_GATEWAY_H
 
@@ -21,6 +21,7 @@
 #include "journal.h"
 #include "reconcile.h"
 #include "relay.h"
+#include "routegap.h"
 #include "statsock.h"
 
 struct httpd;
@@ -34,6 +35,7 @@ struct gateway {
     relay_table_t *table;
     struct ingest ingest;
     reconcile_t *reconcile; /* counting tiers; NULL otherwise */
+    routegap_t *routegap;   /* counting tiers; NULL otherwise */
     /* Where counting stands, as the journal keeps it (worker.c's format:
      * "<segment>:<offset>" then the reconciliation counts). */
     char cursor[JOURNAL_CURSOR_MAX + 1];

@@ -129,4 +129,6 @@ void ingest_line(struct ingest *in, const char *line, size_t len, enum ingest_or
     if (counter_add_relay(in->counter, route.chain, route.account,
                           bucket_start(bucket_floor(l.accept_ms, 1000) / 1000), 1) < 0)
         in->stats.count_errors++;
+    else if (in->on_relay)
+        in->on_relay(in->on_request_ctx, &l, &route);
 }

@@ -33,16 +33,20 @@ struct ingest_stats {
  * reconciliation with HAProxy's own counters needs (see reconcile.h). */
 typedef void (*ingest_request_fn)(void *ctx, const struct logline *l);
 
+/* Called for every relay counted, with its route (see routegap.h). */
+typedef void (*ingest_relay_fn)(void *ctx, const struct logline *l, const struct relay_route *r);
+
 struct ingest {
     logline_parser_t *parser;     /* owned */
     const relay_table_t *table;   /* borrowed */
     counter_t *counter;           /* borrowed */
     events_t *events;             /* borrowed, may be NULL */
     ingest_request_fn on_request; /* may be NULL */
-    void *on_request_ctx;
-    long haproxy_pid;       /* of the segment being read (its first line); 0: unknown */
-    int count_relays;       /* 0: lines are stored, never counted (edge) */
-    int64_t last_accept_ms; /* of the last request line; -1 before one */
+    ingest_relay_fn on_relay;     /* may be NULL */
+    void *on_request_ctx;         /* for both */
+    long haproxy_pid;             /* of the segment being read (its first line); 0: unknown */
+    int count_relays;             /* 0: lines are stored, never counted (edge) */
+    int64_t last_accept_ms;       /* of the last request line; -1 before one */
     struct ingest_stats stats;
 };
 

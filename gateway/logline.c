@@ -20,6 +20,7 @@ enum {
     G_SERVER,
     G_STATUS,
     G_TERMINATION,
+    G_ROUTE,
     G_HOST,
     G_OPEN_QUOTE,
     G_COUNT
@@ -35,7 +36,11 @@ enum {
  * would. The client is `ADDRESS:PORT`, split at its last colon by
  * client_split() (an IPv6 address has colons of its own). The captured-
  * header block and the request line are optional so that a line cut at
- * HAProxy's log size limit still yields everything that precedes the cut. */
+ * HAProxy's log size limit still yields everything that precedes the cut.
+ * The route (an HTTP tier's routing decision, "<chain>/<account>" or "-")
+ * is optional too: the edge does not log one, nor did the HTTP tiers before
+ * it was added, and neither form can be mistaken for the other because a
+ * route never starts with '{' or '"'. */
 static const char REQUEST_PATTERN[] =
     "<6>(\\S++) "
     "\\[(\\d\\d/[A-Z][a-z]{2}/\\d{4}:\\d\\d:\\d\\d:\\d\\d(?:\\.\\d{3})?)\\] "
@@ -46,6 +51,7 @@ static const char REQUEST_PATTERN[] =
     "\\+?\\d++ \\S++ \\S++ "
     "(\\S{4}) "
     "\\d++/\\d++/\\d++/\\d++/\\+?\\d++ \\d++/\\d++"
+    "(?: (-|[a-z0-9-]{1,63}+/[a-z0-9-]{1,63}+))?"
     "(?: \\{([^}]*+)\\}(?: \\{[^}]*+\\})?)?"
     "(?: (\")|$)";
 
@@ -205,8 +211,21 @@ static int parse_request(logline_parser_t *p, const char *line, size_t len, stru
     const char *tend = memchr(t, ' ', (size_t)(line + len - t));
     out->timers = (struct logline_span){t, tend ? (size_t)(tend - t) : 0};
     out->termination = group(p, line, G_TERMINATION);
+    out->route = group(p, line, G_ROUTE);
     out->host = group(p, line, G_HOST);
     return 0;
+}
+
+int logline_route(const struct logline *l, struct logline_span *chain, struct logline_span *account)
+{
+    if (!l->route.p)
+        return -1;
+    const char *slash = memchr(l->route.p, '/', l->route.len);
+    if (!slash)
+        return 0; /* "-": the map had no entry for the Host */
+    *chain = (struct logline_span){l->route.p, (size_t)(slash - l->route.p)};
+    *account = (struct logline_span){slash + 1, l->route.len - chain->len - 1};
+    return 1;
 }
 
 int logline_timers(const struct logline *l, int64_t out[5])

@@ -3,7 +3,12 @@
  *
  * Accepted forms (`log stdout format short`, `option httplog`):
  *   <6>CLIENT:PORT [DATE] FRONTEND BACKEND/SERVER TR/Tw/Tc/Tr/Ta STATUS BYTES
- *      CC CS TSC ac/fc/bc/sc/rc sq/bq {CAPTURED_REQ_HDRS} [{RESP_HDRS}] "REQUEST" [UNIQUE_ID]
+ *      CC CS TSC ac/fc/bc/sc/rc sq/bq [ROUTE] {CAPTURED_REQ_HDRS} [{RESP_HDRS}] "REQUEST"
+ *      [UNIQUE_ID]
+ * where ROUTE is the HTTP tier's routing decision: "<chain>/<account>" (the
+ * host map's value, chain and account being DNS labels) or "-" (no entry).
+ * The edge logs no ROUTE, and neither did the HTTP tiers of releases before
+ * it (their lines are judged by the routing table: gateway/relay.h).
  *   <0>..<5>, <7>MESSAGE                        an event (alert ... notice, debug)
  *   [NOTICE]   (pid) : MESSAGE                  HAProxy's stderr ([WARNING], [ALERT] too)
  * A request line cut at HAProxy's log size limit (1024 bytes by default) loses
@@ -45,6 +50,7 @@ struct logline {
     struct logline_span host;    /* the whole first {...} capture block, raw */
     struct logline_span request; /* without quotes; may be cut when truncated */
     struct logline_span unique_id;
+    struct logline_span route;       /* "<chain>/<account>", "-", or NULL: not logged */
     struct logline_span termination; /* 4 chars: "----", "CD--", "sH--", ... */
     struct logline_span timers;      /* "TR/Tw/Tc/Tr/Ta" */
     struct logline_span message;     /* events: the text after the prefix */
@@ -67,6 +73,12 @@ void logline_parse(logline_parser_t *p, const char *line, size_t len, struct log
  * one trailing dot removed. Writes a NUL-terminated string into `out`.
  * Returns its length, or -1 when it does not fit in `outsize`. */
 int logline_host_normalise(const char *host, size_t len, char *out, size_t outsize);
+
+/* The route an HTTP tier logged: 1 with *chain and *account set (spans
+ * into the line), 0 when it routed nowhere ("-": its map had no entry for
+ * the Host), -1 when the line carries no route field. */
+int logline_route(const struct logline *l, struct logline_span *chain,
+                  struct logline_span *account);
 
 /* The five timers TR, Tw, Tc, Tr, Ta (ms; -1 for a phase never reached).
  * Ta may carry a leading '+' (option logasap). 0, or -1 when the field is

@@ -26,6 +26,8 @@ struct snapshot {
     struct reconcile_backend rec[RECONCILE_MAX];
     size_t nrec;
     int64_t rec_checks, rec_last_ms;
+    int has_routegap;
+    struct routegap_stats routegap;
 };
 
 static void take_snapshot(struct gateway *gw, struct snapshot *s)
@@ -44,6 +46,10 @@ static void take_snapshot(struct gateway *gw, struct snapshot *s)
             reconcile_backend(gw->reconcile, i, &s->rec[i]);
         s->rec_checks = reconcile_checks(gw->reconcile);
         s->rec_last_ms = reconcile_last_check_ms(gw->reconcile);
+    }
+    if (gw->routegap) {
+        s->has_routegap = 1;
+        routegap_stats(gw->routegap, &s->routegap);
     }
     pthread_mutex_unlock(&gw->lock);
     if (gw->events)
@@ -175,6 +181,25 @@ char *metrics_render(struct gateway *gw, size_t *len)
                   "Samples of HAProxy's counters judged.", (double)s.rec_checks);
         rc |= one(p, base, "ccgw_gateway_reconcile_last_check_timestamp_seconds", PROM_GAUGE,
                   "Time of the last judged sample (0: none).", (double)s.rec_last_ms / 1000.0);
+    }
+    if (s.has_routegap) {
+        const struct routegap_stats *g = &s.routegap;
+        rc |= one(p, base, "ccgw_gateway_reconcile_account_gap_relays", PROM_GAUGE,
+                  "Relays HAProxy answered per account (st_routes gpc0) that were not billed to "
+                  "that account, summed over accounts, at the last check.",
+                  (double)g->gap);
+        rc |= one(p, base, "ccgw_gateway_reconcile_account_excess_relays", PROM_GAUGE,
+                  "Relays billed to an account beyond what HAProxy answered for it, summed over "
+                  "accounts, at the last check.",
+                  (double)g->excess);
+        rc |= one(p, base, "ccgw_gateway_reconcile_accounts_with_gap", PROM_GAUGE,
+                  "Accounts whose billed relays differ from HAProxy's count at the last check.",
+                  (double)(g->routes_gap + g->routes_excess));
+        rc |= one(p, base, "ccgw_gateway_reconcile_account_checks_total", PROM_COUNTER,
+                  "Samples of HAProxy's per-account table judged.", (double)g->checks);
+        rc |= one(p, base, "ccgw_gateway_reconcile_account_last_check_timestamp_seconds",
+                  PROM_GAUGE, "Time of the last judged per-account sample (0: none).",
+                  (double)g->last_check_ms / 1000.0);
     }
     rc |= one(p, base, "ccgw_gateway_events_total", PROM_COUNTER,
               "Notice, warning and alert lines.", (double)s.events.added);

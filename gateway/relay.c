@@ -226,10 +226,10 @@ int relay_table_find(const relay_table_t *t, const char *host, size_t len, struc
         const struct relay_host *h = &t->hosts[t->slots[s] - 1];
         if (host_matches(t, h, host, len)) {
             const struct relay_chain *c = &t->chains[h->chain];
-            *out = (struct relay_route){.chain = c->id,
-                                        .account = t->arena + t->accounts[h->account].off,
-                                        .backend = c->backend,
-                                        .backend_len = c->backend_len};
+            out->chain = c->id;
+            out->account = t->arena + t->accounts[h->account].off;
+            out->backend = c->backend;
+            out->backend_len = c->backend_len;
             return 1;
         }
         s = (s + 1) & t->mask;
@@ -244,6 +244,27 @@ static int span_eq(struct logline_span s, const char *str, size_t len)
     return s.len == len && memcmp(s.p, str, len) == 0;
 }
 
+/* The route an HTTP tier logged, copied into *route: 1, or 0 when a part is
+ * longer than a DNS label (never from our map). */
+static int route_from_line(struct logline_span chain, struct logline_span account,
+                           struct relay_route *route)
+{
+    if (chain.len >= sizeof(route->chain_id) || account.len >= sizeof(route->account_id))
+        return 0;
+    memcpy(route->chain_id, chain.p, chain.len);
+    route->chain_id[chain.len] = '\0';
+    memcpy(route->account_id, account.p, account.len);
+    route->account_id[account.len] = '\0';
+    memcpy(route->backend_name, "be_", 3);
+    memcpy(route->backend_name + 3, chain.p, chain.len);
+    route->backend_name[3 + chain.len] = '\0';
+    route->chain = route->chain_id;
+    route->account = route->account_id;
+    route->backend = route->backend_name;
+    route->backend_len = chain.len + 3;
+    return 1;
+}
+
 int relay_rule_check(const relay_table_t *t, const struct logline *line, struct relay_route *route,
                      enum non_relay_reason *reason)
 {
@@ -255,10 +276,12 @@ int relay_rule_check(const relay_table_t *t, const struct logline *line, struct 
         {"be_refuse_upgrade", NR_UPGRADE_REFUSED},
         {"be_refuse_connect", NR_CONNECT_REFUSED},
     };
+    struct logline_span chain, account;
     char host[RELAY_HOST_MAX];
-    int hl, websocket;
+    int hl, websocket, routed;
 
-    memset(route, 0, sizeof(*route));
+    route->chain = route->account = route->backend = NULL;
+    route->backend_len = 0;
     if (line->kind != LOGLINE_REQUEST) {
         *reason = NR_UNPARSABLE;
         return 0;
@@ -271,11 +294,22 @@ int relay_rule_check(const relay_table_t *t, const struct logline *line, struct 
             return 0;
         }
     }
-    hl = line->host.p ? logline_host_normalise(line->host.p, line->host.len, host, sizeof(host))
-                      : -1;
-    if (hl <= 0 || !relay_table_find(t, host, (size_t)hl, route)) {
-        *reason = NR_INVALID_HOST;
-        return 0;
+    /* The HTTP tier logged its routing decision: count what it routed,
+     * whatever the Host looked like and whatever the map held then. Only a
+     * line without one (an older HTTP tier's) is judged by the table. */
+    routed = logline_route(line, &chain, &account);
+    if (routed >= 0) {
+        if (!routed || !route_from_line(chain, account, route)) {
+            *reason = NR_INVALID_HOST;
+            return 0;
+        }
+    } else {
+        hl = line->host.p ? logline_host_normalise(line->host.p, line->host.len, host, sizeof(host))
+                          : -1;
+        if (hl <= 0 || !relay_table_find(t, host, (size_t)hl, route)) {
+            *reason = NR_INVALID_HOST;
+            return 0;
+        }
     }
     /* be_<chain>_ws carries the upgrades of a chain that opted in: a session
      * (101) is counted as one, never as a relay; any other answer there is an

@@ -1,9 +1,15 @@
-/* The relay rule (DESIGN.md, "The relay rule"), decided against the routing
- * config rather than against what HAProxy did: a request counts only if its
- * Host is a host of the routing table, HAProxy sent it to that host's chain
- * backend `be_<chain>` and to a real server (not <NOSRV>), and the status is
- * 100-499. The host table is built once at start from the config and is
- * read-only afterwards (safe to share between threads).
+/* The relay rule (DESIGN.md, "The relay rule"): a request counts when the
+ * HTTP tier routed it (its line carries the route "<chain>/<account>" that
+ * the tier's host map answered), HAProxy sent it to that chain's backend
+ * `be_<chain>` and to a real server (not <NOSRV>), and the status is
+ * 100-499. The routing decision is HAProxy's, made once; the worker reads it
+ * from the line and never looks the Host up again, so a live map change or
+ * any Host form HAProxy accepts is counted exactly as it was routed.
+ *
+ * The host table below is only for lines without a route field, which HTTP
+ * tiers before the route was logged wrote (a worker resuming in such a
+ * segment after an upgrade). It is built once at start from the config and
+ * is read-only afterwards (safe to share between threads).
  *
  * Hosts are not stored as strings: a host is `<account>.<chain>.<domain>`,
  * so the table keeps each account and chain id once, and a host is a pair of
@@ -21,12 +27,14 @@
 /* Longest host we look up; longer hosts are never valid. */
 #define RELAY_HOST_MAX 256
 
-/* A host's route. The strings are owned by the table. */
+/* A request's route. The strings point into the table, or into the
+ * struct's own buffers when the route came from the line. */
 struct relay_route {
     const char *chain;   /* chain id: "0021" */
     const char *account; /* account id: "894334g9f403" */
     const char *backend; /* "be_<chain>" */
     size_t backend_len;
+    char chain_id[64], account_id[64], backend_name[68]; /* DNS labels, "be_" + one */
 };
 
 typedef struct relay_table relay_table_t;
@@ -48,7 +56,8 @@ size_t relay_table_bytes(const relay_table_t *t);
 int relay_table_find(const relay_table_t *t, const char *host, size_t len, struct relay_route *out);
 
 /* Judge one request line (kind LOGLINE_REQUEST). Returns 1 for a relay, with
- * *route filled; 0 for a non-relay, with *reason set. */
+ * *route filled (valid while *route and `t` live); 0 for a non-relay, with
+ * *reason set. `t` is read only for a line without a route field. */
 int relay_rule_check(const relay_table_t *t, const struct logline *line, struct relay_route *route,
                      enum non_relay_reason *reason);
 

@@ -17,6 +17,8 @@
 #define STATSOCK_TIMEOUT_MS 2000
 #define STATSOCK_MAX_ANSWER (64 * 1024)
 #define STATSOCK_MAX_STAT (4 * 1024 * 1024)
+/* A stick table of a million routes is about 70 MB of text. */
+#define STATSOCK_MAX_TABLE (128 * 1024 * 1024)
 
 struct statsock {
     char *path;
@@ -30,6 +32,10 @@ struct statsock {
     struct statsock_stats stats;
     statsock_stat_fn stat_fn; /* may be NULL */
     void *stat_ctx;
+    char *table; /* may be NULL */
+    int table_every;
+    statsock_table_fn table_fn;
+    int64_t polls;
 };
 
 int statsock_parse_field(const char *info, size_t len, const char *name, int64_t *value)
@@ -83,11 +89,23 @@ int statsock_command(const char *path, const char *cmd, char **answer, size_t *l
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
-    if (!(buf = malloc(max + 1))) {
+    /* grown as the answer comes: a big table's dump may be tens of MB */
+    size_t cap = max < STATSOCK_MAX_ANSWER ? max : STATSOCK_MAX_ANSWER;
+    if (!(buf = malloc(cap + 1))) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
     for (;;) {
+        if (got == cap) {
+            size_t ncap = cap * 2 < max ? cap * 2 : max;
+            char *nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+        }
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int pr = poll(&pfd, 1, STATSOCK_TIMEOUT_MS);
         if (pr < 0 && errno == EINTR)
@@ -96,15 +114,20 @@ int statsock_command(const char *path, const char *cmd, char **answer, size_t *l
             snprintf(err, errlen, "%s: no answer to %.*s", path, (int)strcspn(cmd, "\n"), cmd);
             goto out;
         }
-        ssize_t n = read(fd, buf + got, max - got);
+        ssize_t n = read(fd, buf + got, cap - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             goto out;
         }
-        if (n == 0 || (got += (size_t)n) == max)
+        if (n == 0)
             break;
+        if ((got += (size_t)n) == max) {
+            snprintf(err, errlen, "%s: answer to %.*s longer than %zu bytes", path,
+                     (int)strcspn(cmd, "\n"), cmd, max);
+            goto out;
+        }
     }
     buf[got] = '\0';
     *answer = buf;
@@ -167,6 +190,21 @@ static void poll_once(statsock_t *s)
                    (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     }
     free(stat);
+    if (ok && s->table_fn && s->polls++ % s->table_every == 0) {
+        char cmd[256], *text = NULL;
+        size_t tlen = 0;
+        struct timespec t0, t1;
+        snprintf(cmd, sizeof(cmd), "show table %s\n", s->table);
+        clock_gettime(CLOCK_REALTIME, &t0);
+        if (statsock_command(s->path, cmd, &text, &tlen, STATSOCK_MAX_TABLE, err, sizeof(err)) ==
+            0) {
+            clock_gettime(CLOCK_REALTIME, &t1);
+            s->table_fn(s->stat_ctx, (long)pid, text, tlen,
+                        (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000,
+                        (int64_t)t1.tv_sec * 1000 + t1.tv_nsec / 1000000);
+        }
+        free(text);
+    }
 
     pthread_mutex_lock(&s->lock);
     int64_t grew = 0;
@@ -219,18 +257,21 @@ static void *poll_thread(void *arg)
     return NULL;
 }
 
-statsock_t *statsock_start(const char *path, int64_t interval_ms, statsock_stat_fn stat_fn,
-                           void *stat_ctx, char *err, size_t errlen)
+statsock_t *statsock_start(const struct statsock_options *o, char *err, size_t errlen)
 {
     statsock_t *s = calloc(1, sizeof(*s));
-    if (!s || !(s->path = strdup(path))) {
+    if (!s || !(s->path = strdup(o->path)) || (o->table && !(s->table = strdup(o->table)))) {
         snprintf(err, errlen, "out of memory");
+        if (s)
+            free(s->path);
         free(s);
         return NULL;
     }
-    s->interval_ms = interval_ms > 0 ? interval_ms : 1000;
-    s->stat_fn = stat_fn;
-    s->stat_ctx = stat_ctx;
+    s->interval_ms = o->interval_ms > 0 ? o->interval_ms : 1000;
+    s->stat_fn = o->stat_fn;
+    s->stat_ctx = o->ctx;
+    s->table_fn = o->table ? o->table_fn : NULL;
+    s->table_every = o->table_every > 0 ? o->table_every : 1;
     s->last_seen = -1;
     s->stats.last_ok = 1;
     pthread_mutex_init(&s->lock, NULL);
@@ -241,6 +282,7 @@ statsock_t *statsock_start(const char *path, int64_t interval_ms, statsock_stat_
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->lock);
         free(s->path);
+        free(s->table);
         free(s);
         return NULL;
     }
@@ -259,6 +301,7 @@ void statsock_stop(statsock_t *s)
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free(s->path);
+    free(s->table);
     free(s);
 }
 

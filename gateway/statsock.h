@@ -25,6 +25,22 @@ struct statsock_stats {
  * wall-clock time just after the answer. */
 typedef void (*statsock_stat_fn)(void *ctx, long pid, const char *stat, size_t len, int64_t t_ms);
 
+/* Called from the poller's thread with the answer to `show table <table>`
+ * of HAProxy `pid`, and the wall-clock times (epoch ms) just before the
+ * command was sent and just after the answer ended. */
+typedef void (*statsock_table_fn)(void *ctx, long pid, const char *text, size_t len, int64_t t0_ms,
+                                  int64_t t1_ms);
+
+struct statsock_options {
+    const char *path;         /* the stats socket */
+    int64_t interval_ms;      /* `show info` (DroppedLogs) every interval */
+    statsock_stat_fn stat_fn; /* `show stat` of backends after each; may be NULL */
+    const char *table;        /* a stick table to dump, NULL: none */
+    int table_every;          /* ... every this many polls */
+    statsock_table_fn table_fn;
+    void *ctx; /* for stat_fn and table_fn */
+};
+
 /* Parse the DroppedLogs value out of a `show info` answer. 0, or -1 when
  * the field is absent or malformed. */
 int statsock_parse_dropped(const char *info, size_t len, int64_t *dropped);
@@ -46,11 +62,10 @@ int statsock_query_pid(const char *path, int64_t *pid, char *err, size_t errlen)
 /* One synchronous `show info` on the UNIX socket `path`. 0 or -1 with err. */
 int statsock_query(const char *path, int64_t *dropped, char *err, size_t errlen);
 
-/* Start polling `path` every `interval_ms`. NULL with err on failure to
- * start the thread (an absent socket is not an error: HAProxy may be
- * starting; failed polls are counted). */
-statsock_t *statsock_start(const char *path, int64_t interval_ms, statsock_stat_fn stat_fn,
-                           void *stat_ctx, char *err, size_t errlen);
+/* Start polling as `o` says (copied). NULL with err on failure to start the
+ * thread (an absent socket is not an error: HAProxy may be starting; failed
+ * polls are counted). */
+statsock_t *statsock_start(const struct statsock_options *o, char *err, size_t errlen);
 
 /* Stop the thread and free; NULL is a no-op. */
 void statsock_stop(statsock_t *s);

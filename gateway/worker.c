@@ -45,6 +45,7 @@ struct worker {
     int64_t max_bytes;
     int64_t now_ms; /* of the batch being read */
     int64_t gap_logged[64];
+    int64_t route_gap_logged, route_excess_logged; /* per-account gap last reported */
     int64_t synced_seg; /* the journal thread's: last segment fdatasync'ed */
 };
 
@@ -155,6 +156,45 @@ static void report_gaps(struct worker *w)
     }
 }
 
+/* Under gw.lock: a changed per-account gap is logged and becomes an
+ * event, naming the accounts with the largest gaps. */
+static void report_route_gaps(struct worker *w)
+{
+    struct routegap_stats st;
+    struct routegap_route worst[5];
+    char msg[1024];
+    routegap_stats(w->gw.routegap, &st);
+    /* an event when accounts start or stop disagreeing, or the gap doubles:
+     * not one per sample while a gap of a few requests wobbles under load */
+    int was_bad = w->route_gap_logged > 0 || w->route_excess_logged > 0;
+    int grew = st.gap > 2 * w->route_gap_logged || st.excess > 2 * w->route_excess_logged;
+    if ((st.gap > 0 || st.excess > 0) == was_bad && !grew)
+        return;
+    w->route_gap_logged = st.gap;
+    w->route_excess_logged = st.excess;
+    size_t n = routegap_worst(w->gw.routegap, worst, ARRAY_LEN(worst));
+    int off = 0;
+    if (st.gap == 0 && st.excess == 0)
+        off = snprintf(msg, sizeof(msg),
+                       "reconciliation per account: every account agrees with HAProxy again");
+    else
+        off = snprintf(msg, sizeof(msg),
+                       "reconciliation per account: HAProxy answered %" PRId64
+                       " relays of %zu accounts that were not billed to them, and %" PRId64
+                       " relays of %zu accounts were billed that HAProxy did not answer there:",
+                       st.gap, st.routes_gap, st.excess, st.routes_excess);
+    for (size_t i = 0; i < n && off > 0 && (size_t)off < sizeof(msg); i++)
+        off +=
+            snprintf(msg + off, sizeof(msg) - (size_t)off, " %s %+" PRId64 " (HAProxy %" PRId64 ")",
+                     worst[i].route, worst[i].gap, worst[i].haproxy);
+    int bad = st.gap > 0 || st.excess > 0;
+    LOG_EVENT(bad ? LOG_WARN : LOG_INFO, "reconcile_account_gap", NULL, msg, LF_INT("gap", st.gap),
+              LF_INT("excess", st.excess), LF_INT("accounts_gap", (int64_t)st.routes_gap),
+              LF_STR("source", w->gw.source));
+    if (w->gw.events)
+        events_add(w->gw.events, sys_wall_ms(), bad ? 4 : 6, msg, strlen(msg));
+}
+
 /* Read and count one batch. Returns bytes read, -1 on error (logged). */
 static int64_t step(struct worker *w, int *at_end)
 {
@@ -168,6 +208,8 @@ static int64_t step(struct worker *w, int *at_end)
         atomic_store(&w->gw.caught_up_ms, w->now_ms);
         if (w->gw.reconcile)
             judged = reconcile_evaluate(w->gw.reconcile, w->now_ms);
+        if (w->gw.routegap && routegap_evaluate(w->gw.routegap, w->now_ms))
+            report_route_gaps(w);
     }
     pthread_mutex_unlock(&w->gw.lock);
     atomic_store(&w->gw.segments_skipped, w->follow.skipped_segments);

@@ -353,7 +353,7 @@ static int load_map(const char *sock, const char *map_path, const struct routes_
         routes_error(err, "%s: \"%s\": %.*s", sock, cmd, (int)strcspn(reply, "\n"), reply);
         goto out;
     }
-    payload = malloc(APPLY_MAP_PAYLOAD + ROUTES_HOST_MAX + 80);
+    payload = malloc(APPLY_MAP_PAYLOAD + ROUTES_MAP_ENTRY_MAX + 2);
     if (!payload) {
         routes_error(err, "out of memory");
         goto out;
@@ -362,8 +362,9 @@ static int load_map(const char *sock, const char *map_path, const struct routes_
     for (size_t i = 0; i < nhosts;) {
         size_t used = 0;
         while (i < nhosts && used < APPLY_MAP_PAYLOAD) {
-            used += (size_t)sprintf(payload + used, "%s%s be_%s", used ? "\n" : "", hosts[i].host,
-                                    hosts[i].chain);
+            if (used)
+                payload[used++] = '\n';
+            used += (size_t)routes_map_entry(&hosts[i], payload + used, ROUTES_MAP_ENTRY_MAX + 1);
             i++;
         }
         if (hapi_expect(sock, cmd, payload, NULL, err) < 0)

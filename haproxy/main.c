@@ -47,7 +47,7 @@ static void usage(FILE *f)
         "                                each checked with `haproxy -c`, atomically\n"
         "  check  --config F             validate the config and check the rendered files\n"
         "                                with `haproxy -c`; writes nothing\n"
-        "  hosts  --config F             print the host map (\"<host> be_<chain>\")\n"
+        "  hosts  --config F             print the host map (\"<host> <chain>/<account>\")\n"
         "  apply  --config NEW --out DIR [--previous OLD]\n"
         "                                render NEW into DIR, then apply host and server\n"
         "                                changes to the running HTTP tiers without restart\n"

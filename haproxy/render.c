@@ -425,15 +425,14 @@ static int render_tls_lines(const struct ccgwconf *c, const struct ccgwconf_tier
             goto oom;
         for (size_t i = 0; i < c->nchains; i++)
             if (c->chains[i].websocket)
-                fprintf(f, " be_%s", c->chains[i].id), nws++;
+                fprintf(f, " %s", c->chains[i].id), nws++;
         if (fclose(f) != 0)
             goto oom;
-        if (nws > 0 &&
-            asprintf(&l->websocket,
-                     "use_backend %%[req.hdr(host),lower,field(1,:),map(%s,be_reject)]_ws if "
-                     "{ req.fhdr(upgrade) -m str -i websocket } "
-                     "{ req.hdr(host),lower,field(1,:),map(%s,be_reject) -m str%s }",
-                     map_path, map_path, list) < 0)
+        if (nws > 0 && asprintf(&l->websocket,
+                                "use_backend be_%%[var(txn.route),field(1,/)]_ws if "
+                                "{ req.fhdr(upgrade) -m str -i websocket } "
+                                "{ var(txn.route),field(1,/) -m str%s }",
+                                list) < 0)
             goto oom;
         free(list);
         list = NULL;
@@ -565,15 +564,18 @@ int render_map(const struct routes_host *hosts, size_t n, char **out, size_t *le
     char *buf, *p;
 
     for (size_t i = 0; i < n; i++)
-        total += strlen(hosts[i].host) + strlen(hosts[i].chain) + 5;
+        total += strlen(hosts[i].host) + strlen(hosts[i].chain) + strlen(hosts[i].account) + 3;
     buf = malloc(total);
     if (!buf) {
         routes_error(err, "out of memory");
         return -1;
     }
     p = buf;
-    for (size_t i = 0; i < n; i++)
-        p += sprintf(p, "%s be_%s\n", hosts[i].host, hosts[i].chain);
+    for (size_t i = 0; i < n; i++) {
+        p += routes_map_entry(&hosts[i], p, total - (size_t)(p - buf));
+        *p++ = '\n';
+    }
+    *p = '\0';
     *out = buf;
     *len = (size_t)(p - buf);
     return 0;

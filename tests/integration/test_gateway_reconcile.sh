@@ -8,8 +8,11 @@
 #   - PostgreSQL holds wrk's relays minus exactly that gap;
 #   - the gap is on /metrics, in `scripts/stack status`, written to
 #     gateway_events, and the CcgwReconcileGap alert of
-#     deploy/prometheus/alerts.yml fires in a real Prometheus.
-# Before the stop, with the same load, the gap is 0.
+#     deploy/prometheus/alerts.yml fires in a real Prometheus;
+#   - at the billing key too: HAProxy's per-account count (stick table
+#     st_routes) is ahead of the relays billed to the account by exactly
+#     DroppedLogs, the event names the account, CcgwAccountReconcileGap fires.
+# Before the stop, with the same load, both gaps are 0.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/prom.sh"
 it_setup
@@ -31,6 +34,16 @@ one_more_check() {
     done
     fail "no reconciliation check in 15 s"
 }
+# one_more_account_check: the same for the per-account table (every 5 s)
+one_more_account_check() {
+    local c0
+    c0=$(metric $M_H0 ccgw_gateway_reconcile_account_checks_total)
+    for _ in $(seq 300); do
+        [ "$(metric $M_H0 ccgw_gateway_reconcile_account_checks_total)" -gt "${c0:-0}" ] && return 0
+        sleep 0.1
+    done
+    fail "no per-account reconciliation check in 30 s"
+}
 psql_stack() { psql -h 127.0.0.1 -p $((55432 + OFF)) -U postgres -XAtq ccgw -c "$1"; }
 
 PROM_SCRAPE_INTERVAL=1s PROM_PORT_OFFSET=$OFF PROM_RULE_FOR=1s prom_start "$CCGW_ROOT/deploy/prometheus/prometheus.yml"
@@ -42,6 +55,9 @@ wrk_relay_lua "$IT_DIR/a.lua" "$HOST" getblockcount "$IT_DIR/a.stop" 5
 wrk -t2 -c32 -d7s -s "$IT_DIR/a.lua" "http://127.0.0.1:$EDGE/" >"$IT_DIR/a.wrk" 2>&1
 one_more_check; one_more_check
 assert_eq "$(metric $M_H0 ccgw_gateway_reconcile_gap_relays 'chain="0021"')" 0 "gap after a clean run"
+one_more_account_check
+assert_eq "$(metric $M_H0 ccgw_gateway_reconcile_account_gap_relays)" 0 "per-account gap after a clean run"
+assert_eq "$(metric $M_H0 ccgw_gateway_reconcile_account_excess_relays)" 0 "per-account excess after a clean run"
 T=$(stack_flush_total) || fail "flush"
 assert_eq "$((T - BASE))" "$(wrk_field "$IT_DIR/a.wrk" relays)" "relays in PostgreSQL after a clean run"
 BASE=$T
@@ -81,3 +97,21 @@ for _ in $(seq 20); do # pending, then firing once its (shortened) `for:` has pa
     sleep 1
 done
 assert_eq "$(prom_rules | awk '$1 == "CcgwReconcileGap" { print $2 }')" firing "CcgwReconcileGap fires"
+
+note "the same loss at the billing key: account 894334g9f403 on chain 0021"
+one_more_account_check; one_more_account_check
+assert_eq "$(metric $M_H0 ccgw_gateway_reconcile_account_gap_relays)" "$DROPPED" \
+    "per-account gap = HAProxy's DroppedLogs"
+assert_eq "$(metric $M_H0 ccgw_gateway_reconcile_accounts_with_gap)" 1 "one account with a gap"
+for _ in $(seq 50); do
+    [ "$(psql_stack "SELECT count(*) FROM gateway_events WHERE source = 'http0' AND message LIKE 'reconciliation per account: HAProxy answered % relays of 1 accounts%: 0021/894334g9f403 +%'")" -ge 1 ] && break
+    sleep 0.2
+done
+assert_eq "$(psql_stack "SELECT count(*) > 0 FROM gateway_events WHERE source = 'http0' AND message LIKE 'reconciliation per account: HAProxy answered % relays of 1 accounts%: 0021/894334g9f403 +%'")" t \
+    "the per-account gap is an event naming the account (logged when it appears or doubles)"
+note "alert CcgwAccountReconcileGap: $(prom_wait_alert CcgwAccountReconcileGap 30)"
+for _ in $(seq 20); do
+    [ "$(prom_rules | awk '$1 == "CcgwAccountReconcileGap" { print $2 }')" = firing ] && break
+    sleep 1
+done
+assert_eq "$(prom_rules | awk '$1 == "CcgwAccountReconcileGap" { print $2 }')" firing "CcgwAccountReconcileGap fires"

@@ -36,8 +36,8 @@ haproxy: {timeout_connect_ms: 1000, timeout_client_ms: 5000, timeout_server_ms: 
 YAML
 
 "$CC_ROUTES" render --config "$IT_DIR/ccgw.yaml" --out "$IT_DIR/out" || fail "render"
-assert_eq "$(cat "$IT_DIR/out/hosts.map")" "894334g9f403.0001.$D be_0001
-$GOOD be_0021" "map: lower-case, sorted, one line per account and chain"
+assert_eq "$(cat "$IT_DIR/out/hosts.map")" "894334g9f403.0001.$D 0001/894334g9f403
+$GOOD 0021/894334g9f403" "map: lower-case, sorted, one line per account and chain, valued <chain>/<account>"
 
 backend_start b21 "$B21"; backend_start b01 "$B01"
 wait_port "$B21"; wait_port "$B01"
@@ -60,7 +60,7 @@ assert_eq "$(http_code "$EDGE" "894334g9f403.9999.$D")" 404 "unknown chain -> 40
 assert_eq "$(python3 "$ROUTES_DATA/client.py" nohost "$EDGE")" 404 "no Host header -> 404"
 assert_eq "$(http_tag "$EDGE" "894334G9F403.0021.CHAINS.IT.TEST")" b21 "upper-case Host is routed"
 assert_eq "$(http_tag "$EDGE" "$GOOD:$EDGE")" b21 "host:port is routed (port stripped)"
-assert_eq "$(http_code "$EDGE" "[::1]:$EDGE")" 404 "IPv6 literal Host -> 404"
+assert_eq "$(http_code "$EDGE" "[::1]:$EDGE")" 400 "IPv6 literal Host (two colons) -> 400, refused as bad_host"
 assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $GOOD" "http://[::1]:$EDGE/")" 200 "IPv6 client"
 assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: evil.0021.$D" "http://127.0.0.1:$EDGE/" --request-target "http://$GOOD/")" 400 "absolute URI naming another host than Host -> 400"
 assert_eq "$(http_code "$EDGE" "$GOOD.")" 404 "trailing-dot Host -> 404 (not normalised)"
@@ -83,7 +83,7 @@ note "log format"
 # are those of that instant, with a leading '+'
 line=$(grep -F "{unknown.0021.$D}" "$IT_DIR/http0.log" | head -n 1)
 echo "$line"
-[[ "$line" =~ ^\<6\>127\.0\.0\.1:[0-9]+\ \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:.]+\]\ fe_http0\ be_reject/\<NOSRV\>\ [-0-9/]+\+[0-9]+\ 404\ \+[0-9]+\ -\ -\ PR--\ [0-9/]+\ [0-9/]+\ \{unknown\.0021\.$D\}\ \"GET\ /\ HTTP/1\.1\"\ [0-9A-F]+:[0-9A-F]+_[0-9A-F]+:[0-9A-F]+_[0-9A-F]+_[0-9A-F]+:[0-9A-F]+$ ]] \
+[[ "$line" =~ ^\<6\>127\.0\.0\.1:[0-9]+\ \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:.]+\]\ fe_http0\ be_reject/\<NOSRV\>\ [-0-9/]+\+[0-9]+\ 404\ \+[0-9]+\ -\ -\ PR--\ [0-9/]+\ [0-9/]+\ -\ \{unknown\.0021\.$D\}\ \"GET\ /\ HTTP/1\.1\"\ [0-9A-F]+:[0-9A-F]+_[0-9A-F]+:[0-9A-F]+_[0-9A-F]+_[0-9A-F]+:[0-9A-F]+$ ]] \
     || fail "reject line does not match the httplog + request id format"
 echo "ok: reject line format"
 grep -q "{}" "$IT_DIR/http0.log" || fail "no log line for the request without Host"

@@ -5,7 +5,10 @@
 # persistent-socket attack, a stopped chain giving 503s, which makes the
 # backend-down and node-not-ready alerts fire), scripts/stack flush, and
 # `relaystats query --format json` totals equal the expected relays exactly;
-# scripts/stack down leaves no process behind.
+# scripts/stack down leaves no process behind. Then two scripts/stack up at
+# the same instant: both exit 0 (one waits for run/stack.lock), one healthy
+# stack (one HAProxy per tier, one listener per port), no daemon holding the
+# lock, and down again leaves nothing.
 #
 # Prometheus runs a generated copy of deploy/prometheus/: the stack's ports,
 # a 1 s scrape and evaluation interval, and every alert's `for:` cut to 1s.
@@ -228,3 +231,46 @@ done
 left=$(pgrep -f "$CCGW_RUN_DIR" || true)
 [ -z "$left" ] || fail "processes under $CCGW_RUN_DIR left behind: $left"
 echo "ok: stack down left no process (of $before that named the run dir)"
+
+note "two scripts/stack up at the same instant: one waits for the other, both exit 0, one stack"
+"$CCGW_ROOT/scripts/stack" up >"$IT_DIR/upA.log" 2>&1 &
+UPA=$!
+"$CCGW_ROOT/scripts/stack" up >"$IT_DIR/upB.log" 2>&1 &
+UPB=$!
+rca=0; wait $UPA || rca=$?
+rcb=0; wait $UPB || rcb=$?
+[ "$rca $rcb" = "0 0" ] || { cat "$IT_DIR/upA.log" "$IT_DIR/upB.log"; fail "concurrent ups exited $rca and $rcb"; }
+echo "ok: both concurrent ups exited 0"
+grep -h "stack.lock" "$IT_DIR/upA.log" "$IT_DIR/upB.log"
+grep -q "^stack: waiting for $CCGW_RUN_DIR/stack.lock" "$IT_DIR/upA.log" "$IT_DIR/upB.log" \
+    || fail "neither up waited for the other's lock"
+"$CCGW_ROOT/scripts/stack" status >"$IT_DIR/status2.log" 2>&1 || true
+for p in gw-edge gw-http0 gw-http1 relaystats btc-a btc-b evm-a evm-b; do
+    grep -Eq "^$p +[0-9]+ +running +200 " "$IT_DIR/status2.log" \
+        || { cat "$IT_DIR/status2.log"; fail "after the concurrent ups, status does not show $p running and ready"; }
+done
+for t in edge http0 http1; do
+    assert_eq "$(pgrep -fc "^haproxy -f $CCGW_RUN_DIR/haproxy/$t.cfg")" 1 "HAProxy processes of $t after the concurrent ups"
+done
+for port in $EDGE $((8081 + OFF)) $((8082 + OFF)); do
+    assert_eq "$(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | sort -u | wc -l)" 1 \
+        "processes listening on :$port after the concurrent ups"
+done
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: 894334g9f403.0021.chains.local.test" \
+    -d '{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[]}' "http://127.0.0.1:$EDGE/")" 200 \
+    "a relay through the stack of the concurrent ups"
+# No process the stack started may hold the lock: it would block every later up or down.
+for p in $(cat "$CCGW_RUN_DIR"/pids/*.pid) $(pgrep -f "$CCGW_RUN_DIR"); do
+    if find "/proc/$p/fd" -lname "$CCGW_RUN_DIR/stack.lock" 2>/dev/null | grep -q .; then
+        fail "process $p ($(cat "/proc/$p/comm" 2>/dev/null)) holds $CCGW_RUN_DIR/stack.lock"
+    fi
+done
+echo "ok: no process of the stack holds its lock"
+pids=$(cat "$CCGW_RUN_DIR"/pids/*.pid)
+"$CCGW_ROOT/scripts/stack" down >"$IT_DIR/down2.log" 2>&1 || { cat "$IT_DIR/down2.log"; fail "stack down after the concurrent ups"; }
+for p in $pids; do
+    [ -d "/proc/$p" ] && fail "process $p ($(cat "/proc/$p/comm" 2>/dev/null)) still running after the second down"
+done
+left=$(pgrep -f "$CCGW_RUN_DIR" || true)
+[ -z "$left" ] || fail "processes under $CCGW_RUN_DIR left behind after the second down: $left"
+echo "ok: the stack of the concurrent ups went down without leftovers"

@@ -10,6 +10,11 @@
 # HTTP tier itself, never forwarded, never logged) instead of the relay, and
 # wrk is stopped a few seconds later. What is in flight then is no relay, and
 # every relay was answered to wrk.
+#
+# Then, without load: two live swaps that each add an account, the first with
+# a relaystats that fails (the swap warns, exits 3, routing has changed), the
+# second syncing both accounts into PostgreSQL; `scripts/stack up` afterwards
+# keeps the swapped run/ccgw.yaml, and hosts.map and the edge still route both.
 source "$(dirname "$0")/lib.sh"
 it_setup
 CONNS=16
@@ -121,3 +126,74 @@ after=$(stack_flush_total) && [[ "$after" =~ ^[0-9]+$ ]] || fail "relay total af
 dropped=$(cat "$RUN"/logs/gw-*.out | grep -c '"event":"haproxy_dropped_logs"' || true)
 assert_eq "$dropped" 0 "HAProxy dropped-logs warnings of the gateways"
 assert_eq "$((after - base))" "$ok" "relays counted in PostgreSQL during the load"
+
+# The swap syncs PostgreSQL's providers and accounts from the new config
+# (relaystats sync) once routing has changed; `stack up` afterwards keeps the
+# swapped config (live state is the truth) and renders from it.
+grep -q "relaystats sync done" "$IT_DIR/swap.log" || fail "the restart-path swap did not run relaystats sync"
+PG_URL="postgresql://postgres@127.0.0.1:$((55432 + OFF))/ccgw"   # for psql_q (lib.sh)
+export PG_URL
+D=chains.local.test
+# add_account SRC DST ID: SRC with account ID (provider globex, chain 0021) added
+add_account() {
+    sed "s/      - {id: a1b2c3d4e5f6, chains: \[\"0021\"\]}/&\n      - {id: $3, chains: [\"0021\"]}/" "$1" >"$2"
+    grep -q "id: $3," "$2" || fail "could not add account $3 to $2"
+}
+relay_code() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: $1.0021.$D" \
+        -d '{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[]}' "http://127.0.0.1:$EDGE/"
+}
+# wait_routed ACCOUNT: the edge answers a relay of ACCOUNT with 200 (the live
+# map change reaches both HTTP tiers through their runtime API)
+wait_routed() {
+    local c=
+    for _ in $(seq 100); do
+        c=$(relay_code "$1"); [ "$c" = 200 ] && return 0
+        sleep 0.1
+    done
+    fail "account $1 not routed after 10 s (last answer $c)"
+}
+owner() { psql_q "SELECT provider FROM accounts WHERE account = '$1' AND chain = '0021'"; }
+
+note "a live swap whose relaystats sync fails: WARNING, exit 3, routing changed anyway"
+FAKE=$IT_DIR/fakebin
+mkdir -p "$FAKE"
+for b in cc-routes cc-gateway cc-node; do ln -s "$CCGW_BIN/$b" "$FAKE/$b"; done
+printf '#!/bin/sh\necho "relaystats (test double): PostgreSQL unreachable" >&2\nexit 1\n' >"$FAKE/relaystats"
+chmod +x "$FAKE/relaystats"
+add_account "$RUN/ccgw.yaml" "$IT_DIR/new2.yaml" c0ffee000001
+rc=0
+CCGW_BIN=$FAKE "$CCGW_ROOT/scripts/swap-backends" "$IT_DIR/new2.yaml" >"$IT_DIR/swap2.log" 2>"$IT_DIR/swap2.err" || rc=$?
+cat "$IT_DIR/swap2.log" "$IT_DIR/swap2.err"
+assert_eq "$rc" 3 "exit status of a swap whose sync failed"
+grep -q "applied live, no restart needed" "$IT_DIR/swap2.log" || fail "the account swap did not take the live path"
+grep -q "WARNING: relaystats sync FAILED (exit 1); the swap itself is complete" "$IT_DIR/swap2.err" \
+    || fail "no loud warning on stderr for the failed sync"
+cmp -s "$IT_DIR/new2.yaml" "$RUN/ccgw.yaml" || fail "run/ccgw.yaml is not the new config after the failed sync"
+wait_routed c0ffee000001
+# (Whether PostgreSQL has c0ffee000001 now is not asserted: a relaystats serve
+# that watches its config file may have synced it on its own.)
+
+note "a live swap with its sync: PostgreSQL follows the config"
+add_account "$RUN/ccgw.yaml" "$IT_DIR/new3.yaml" c0ffee000002
+"$CCGW_ROOT/scripts/swap-backends" "$IT_DIR/new3.yaml" >"$IT_DIR/swap3.log" 2>&1 \
+    || { cat "$IT_DIR/swap3.log"; fail "account swap"; }
+cat "$IT_DIR/swap3.log"
+grep -q "relaystats sync done" "$IT_DIR/swap3.log" || fail "the account swap did not sync"
+wait_routed c0ffee000002
+assert_eq "$(owner c0ffee000002)" globex "provider of the swapped-in account c0ffee000002 in PostgreSQL"
+assert_eq "$(owner c0ffee000001)" globex "provider of c0ffee000001 (the failed sync's account, synced now)"
+
+note "stack up after the swaps keeps run/ccgw.yaml"
+"$CCGW_ROOT/scripts/stack" up >"$IT_DIR/up-after-swap.log" 2>&1 \
+    || { cat "$IT_DIR/up-after-swap.log"; fail "stack up after the swaps"; }
+grep "ccgw.yaml" "$IT_DIR/up-after-swap.log" | head -n 3
+grep -q "^stack: kept $RUN/ccgw.yaml: it is not what up wrote" "$IT_DIR/up-after-swap.log" \
+    || fail "stack up did not say that it kept the swapped config"
+cmp -s "$IT_DIR/new3.yaml" "$RUN/ccgw.yaml" || fail "stack up changed the swapped run/ccgw.yaml"
+for a in c0ffee000001 c0ffee000002; do
+    grep -q "^$a\.0021\.$D " "$RUN/haproxy/hosts.map" || fail "hosts.map lost $a after stack up"
+    assert_eq "$(relay_code "$a")" 200 "a relay of $a after stack up"
+done
+grep -q "id: c0ffee000002," "$RUN/ccgw.template.yaml" && fail "the swapped account leaked into the template"
+echo "ok: stack up keeps the swapped config, its accounts routed and in PostgreSQL"

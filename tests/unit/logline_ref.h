@@ -25,6 +25,7 @@ static const char LOGLINE_REF_PATTERN[] =
     "\\+?\\d++ \\S++ \\S++ "
     "(\\S{4}) "
     "\\d++/\\d++/\\d++/\\d++/\\+?\\d++ \\d++/\\d++"
+    "(?: (-|[a-z0-9-]{1,63}+/[a-z0-9-]{1,63}+))?"
     "(?: \\{([^}]*+)\\}(?: \\{[^}]*+\\})?)?"
     "(?: \"([^\"]*+)(?:(\")(?: (.*+))?)?)?"
     "$";
@@ -82,19 +83,20 @@ static const char *logline_ref_diff(struct logline_ref *r, const char *line, siz
         return got->kind == LOGLINE_UNPARSABLE ? NULL : "kind (reference: bad date)";
     if (got->kind != LOGLINE_REQUEST)
         return "kind (reference: request)";
-    static const char *const names[] = {NULL,      "client",  "date",        "frontend",
-                                        "backend", "server",  "status",      "termination",
-                                        "host",    "request", "close quote", "unique_id"};
-    const struct logline_span *spans[] = {NULL,          &got->client,  NULL, &got->frontend,
-                                          &got->backend, &got->server,  NULL, &got->termination,
-                                          &got->host,    &got->request, NULL, &got->unique_id};
-    for (int g = 1; g <= 11; g++)
+    static const char *const names[] = {
+        NULL,          "client", "date", "frontend", "backend",     "server",   "status",
+        "termination", "route",  "host", "request",  "close quote", "unique_id"};
+    const struct logline_span *spans[] = {
+        NULL,           &got->client,      NULL,        &got->frontend, &got->backend, &got->server,
+        NULL,           &got->termination, &got->route, &got->host,     &got->request, NULL,
+        &got->unique_id};
+    for (int g = 1; g <= 12; g++)
         if (spans[g] && !logline_ref_span_eq(ov, g, line, *spans[g]))
             return names[g];
     int status = line[ov[12]] == '-' ? -1 : atoi(line + ov[12]);
     if (got->status != status)
         return "status";
-    if (got->truncated != (ov[20] == PCRE2_UNSET))
+    if (got->truncated != (ov[22] == PCRE2_UNSET))
         return "truncated";
     return NULL;
 }

@@ -133,6 +133,74 @@ START_TEST(test_rule)
 }
 END_TEST
 
+/* A line with the HTTP tier's route: what HAProxy routed is counted, to the
+ * account it routed, whatever the table or the Host say. */
+static void check_routed(const relay_table_t *t, logline_parser_t *p, const char *line,
+                         const char *chain, const char *account, int reason)
+{
+    struct logline l;
+    struct relay_route r;
+    enum non_relay_reason why = NR_COUNT;
+    logline_parse(p, line, strlen(line), &l);
+    ck_assert_msg(l.kind == LOGLINE_REQUEST, "%s", line);
+    int relay = relay_rule_check(t, &l, &r, &why);
+    if (chain) {
+        ck_assert_msg(relay == 1, "%s: not a relay (reason %d)", line, (int)why);
+        ck_assert_str_eq(r.chain, chain);
+        ck_assert_str_eq(r.account, account);
+        ck_assert_uint_eq(r.backend_len, strlen(chain) + 3);
+    } else {
+        ck_assert_msg(relay == 0, "%s: a relay", line);
+        ck_assert_msg((int)why == reason, "%s: reason %d, expected %d", line, (int)why, reason);
+    }
+}
+
+START_TEST(test_rule_routed)
+{
+    struct ccgwconf conf;
+    char err[256];
+    relay_table_t *t = table_from(routing, &conf);
+    logline_parser_t *p = logline_parser_new(0, err, sizeof(err));
+    ck_assert_msg(p != NULL, "%s", err);
+#define L(be, srv, st, route, host)                                                                \
+    "<6>1.2.3.4:5 [21/Nov/2026:10:22:33.685] fe " be "/" srv " 0/0/0/1/1 " st " 1 - - ---- "       \
+    "1/1/0/0/0 0/0 " route " {" host "} \"POST / HTTP/1.1\""
+    /* Host forms the table would not find: HAProxy routed them, so they count. */
+    check_routed(t, p, L("be_0021", "a", "200", "0021/894334g9f403", "894334g9f403.0021.x:0:0"),
+                 "0021", "894334g9f403", 0);
+    check_routed(t, p, L("be_0021", "a", "200", "0021/894334g9f403", ""), "0021", "894334g9f403",
+                 0);
+    /* An account added live, unknown to the worker's config. */
+    check_routed(t, p, L("be_0001", "b", "404", "0001/new-acct", "new-acct.0001.chains.x"), "0001",
+                 "new-acct", 0);
+    /* The map had no entry: never a relay, even for a host of the table. */
+    check_routed(t, p,
+                 L("be_reject", "<NOSRV>", "404", "-", "894334g9f403.0021.chains.example.tech"),
+                 NULL, NULL, NR_INVALID_HOST);
+    /* Routed, but not to the route's backend or to no server. */
+    check_routed(t, p, L("be_0001", "b", "200", "0021/894334g9f403", "h"), NULL, NULL, NR_UNROUTED);
+    check_routed(t, p, L("be_reject", "<NOSRV>", "404", "0021/894334g9f403", "h"), NULL, NULL,
+                 NR_UNROUTED);
+    check_routed(t, p, L("be_0021", "<NOSRV>", "503", "0021/894334g9f403", "h"), NULL, NULL,
+                 NR_UNROUTED);
+    check_routed(t, p, L("be_0021", "a", "500", "0021/894334g9f403", "h"), NULL, NULL,
+                 NR_SERVER_ERROR);
+    check_routed(t, p, L("be_0021", "a", "-1", "0021/894334g9f403", "h"), NULL, NULL,
+                 NR_NO_RESPONSE);
+    check_routed(t, p, L("be_0021_ws", "a", "101", "0021/894334g9f403", "h"), NULL, NULL,
+                 NR_WEBSOCKET);
+    check_routed(t, p, L("be_0021_ws", "a", "200", "0021/894334g9f403", "h"), "0021",
+                 "894334g9f403", 0);
+    /* Refusals win over a route (a valid host with a bad port). */
+    check_routed(t, p, L("be_refuse_host", "<NOSRV>", "400", "0021/894334g9f403", "h:x"), NULL,
+                 NULL, NR_BAD_HOST);
+#undef L
+    logline_parser_free(p);
+    relay_table_free(t);
+    ccgwconf_free(&conf);
+}
+END_TEST
+
 /* 2,000 accounts x 20 chains: every host is found, and the table stays
  * under 32 bytes a host (hosts are id pairs, names are stored once). */
 START_TEST(test_large_table)
@@ -208,6 +276,7 @@ Suite *relay_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_find);
     tcase_add_test(tc, test_rule);
+    tcase_add_test(tc, test_rule_routed);
     tcase_add_test(tc, test_large_table);
     tcase_add_test(tc, test_refusals);
     suite_add_tcase(s, tc);

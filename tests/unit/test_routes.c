@@ -2,6 +2,7 @@
  * (from the real templates), Basic auth, and the runtime API client against a
  * scripted stand-in for HAProxy's stats socket. */
 #include <check.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,9 +126,9 @@ START_TEST(hosts_sorted_lower_case)
     ck_assert_int_eq(routes_hosts(&c, &h, &n, &err), 0);
     ck_assert_uint_eq(n, 3);
     ck_assert_int_eq(render_map(h, n, &map, &len, &err), 0);
-    ck_assert_str_eq(map, "aaa.0001.chains.unit.test be_0001\n"
-                          "aaa.0021.chains.unit.test be_0021\n"
-                          "zzz.0021.chains.unit.test be_0021\n");
+    ck_assert_str_eq(map, "aaa.0001.chains.unit.test 0001/aaa\n"
+                          "aaa.0021.chains.unit.test 0021/aaa\n"
+                          "zzz.0021.chains.unit.test 0021/zzz\n");
     ck_assert_uint_eq(len, strlen(map));
     free(map);
     routes_hosts_free(h, n);
@@ -158,6 +159,98 @@ START_TEST(check_refuses)
     ck_assert_int_eq(routes_check(&c, &err), -1);
     ck_assert_str_eq(err.text, refused[_i].message);
     ccgwconf_free(&c);
+}
+END_TEST
+
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            char *b = realloc(buf, cap = cap * 2 + 4096 + 1);
+            ck_assert_ptr_nonnull(b);
+            buf = b;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* tests/data/routes/{bad,good}/<case>.yaml: each is loaded under the name
+ * "<case>.yaml" (so the expected text does not depend on where the tests
+ * run from) and must pass ccgwconf_load(); then routes_check() must refuse a
+ * bad case with exactly the message of its .expected twin, and accept a
+ * good one. Returns the number of cases. */
+static int check_case_dir(const char *kind)
+{
+    const char *d = getenv("CCGW_TESTDATA");
+    char dir[512];
+    struct dirent *e;
+    DIR *dh;
+    int cases = 0;
+
+    snprintf(dir, sizeof(dir), "%s/routes/%s", d && *d ? d : "tests/data", kind);
+    dh = opendir(dir);
+    ck_assert_msg(dh != NULL, "%s: cannot open", dir);
+    while ((e = readdir(dh))) {
+        size_t len = strlen(e->d_name), ylen, elen = 0;
+        char path[1024];
+        char *yaml, *expected = NULL;
+        struct yamlcfg_error err = {0};
+        struct ccgwconf c;
+        int rc;
+
+        if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        yaml = read_text(path, &ylen);
+        ck_assert_msg(yaml != NULL, "%s: cannot read", path);
+        if (strcmp(kind, "bad") == 0) {
+            snprintf(path, sizeof(path), "%s/%.*s.expected", dir, (int)(len - 5), e->d_name);
+            expected = read_text(path, &elen);
+            ck_assert_msg(expected != NULL, "%s: missing", path);
+            while (elen && (expected[elen - 1] == '\n' || expected[elen - 1] == '\r'))
+                expected[--elen] = '\0';
+        }
+        if (ccgwconf_load_string(e->d_name, yaml, ylen, &c, &err) < 0)
+            ck_abort_msg("%s/%s: ccgwconf_load: %s", dir, e->d_name, err.text);
+        rc = routes_check(&c, &err);
+        if (expected) {
+            ck_assert_msg(rc == -1, "%s/%s: routes_check() accepted it", dir, e->d_name);
+            ck_assert_msg(strcmp(err.text, expected) == 0, "%s/%s:\n  got      %s\n  expected %s",
+                          dir, e->d_name, err.text, expected);
+        } else {
+            ck_assert_msg(rc == 0, "%s/%s: %s", dir, e->d_name, err.text);
+        }
+        ccgwconf_free(&c);
+        free(yaml);
+        free(expected);
+        cases++;
+    }
+    closedir(dh);
+    return cases;
+}
+
+START_TEST(check_bad_files)
+{
+    ck_assert_int_ge(check_case_dir("bad"), 10);
+}
+END_TEST
+
+START_TEST(check_good_files)
+{
+    ck_assert_int_ge(check_case_dir("good"), 2);
 }
 END_TEST
 
@@ -219,8 +312,14 @@ START_TEST(render_tiers)
     ck_assert_ptr_nonnull(strstr(http0, "\n    log stdout len 4096 format short local0 info\n"));
     ck_assert_ptr_nonnull(strstr(http0, "stats socket unix@run/http0.sock mode 600 level admin"));
     ck_assert_ptr_nonnull(strstr(http0, "\n    bind 0.0.0.0:8081 accept-proxy\n"));
+    /* One lookup, whose answer is routed and logged. */
     ck_assert_ptr_nonnull(strstr(
-        http0, "use_backend %[req.hdr(host),lower,field(1,:),map(/x/hosts.map,be_reject)]\n"));
+        http0,
+        "http-request set-var(txn.route) req.hdr(host),lower,field(1,:),map(/x/hosts.map)\n"));
+    ck_assert_ptr_nonnull(strstr(
+        http0, "use_backend be_%[var(txn.route),field(1,/)] if { var(txn.route) -m found }\n"));
+    ck_assert_ptr_nonnull(strstr(http0, " %sq/%bq %[var(txn.route)] %hr "));
+    ck_assert_ptr_nonnull(strstr(http0, "http-request track-sc0 var(txn.route) table st_routes"));
     ck_assert_ptr_nonnull(strstr(http0, "http-request capture req.fhdr(host) len 253\n"));
     /* Refusals come before routing; without TLS or WebSocket no such line. */
     ck_assert_ptr_nonnull(strstr(http0, "use_backend be_refuse_host if bad_host\n"
@@ -236,9 +335,13 @@ START_TEST(render_tiers)
                                         "    option httpchk GET /health/ready\n"));
     ck_assert_ptr_nonnull(strstr(
         http0, "    http-request set-header Authorization \"Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\"\n"
+               "    http-request track-sc0 var(txn.route) table st_routes if { var(txn.route) -m "
+               "found }\n"
+               "    http-response sc-inc-gpc0(0) if { status 200:499 }\n"
                "    server n0021a 127.0.0.1:18332 weight 1 check"));
     ck_assert_ptr_nonnull(strstr(http0, "    server n0021b [::1]:18333 weight 7 check"));
-    ck_assert_ptr_nonnull(strstr(http0, "    option redispatch\n    server n0001a "));
+    ck_assert_ptr_nonnull(strstr(http0, "    option redispatch\n    http-request track-sc0 "));
+    ck_assert_ptr_nonnull(strstr(http0, "status 200:499 }\n    server n0001a "));
     ck_assert_ptr_null(strstr(http0, "frontend stats"));
     ck_assert_ptr_null(strstr(http0, " \n"));
 
@@ -305,12 +408,11 @@ START_TEST(render_tls_and_websocket)
                                        "    http-request use-service prometheus-exporter"));
     ck_assert_ptr_nonnull(strstr(edge, "http-request set-header X-Ccgw-Refuse bad-host if "
                                        "bad_host\n"));
-    ck_assert_ptr_nonnull(strstr(
-        http0, "use_backend be_refuse_connect if METH_CONNECT\n"
-               "    use_backend %[req.hdr(host),lower,field(1,:),map(/x/hosts.map,be_reject)]"
-               "_ws if { req.fhdr(upgrade) -m str -i websocket } "
-               "{ req.hdr(host),lower,field(1,:),map(/x/hosts.map,be_reject) -m str "
-               "be_0001 }\n    use_backend be_refuse_upgrade if upgrade\n"));
+    ck_assert_ptr_nonnull(strstr(http0, "use_backend be_refuse_connect if METH_CONNECT\n"
+                                        "    use_backend be_%[var(txn.route),field(1,/)]"
+                                        "_ws if { req.fhdr(upgrade) -m str -i websocket } "
+                                        "{ var(txn.route),field(1,/) -m str "
+                                        "0001 }\n    use_backend be_refuse_upgrade if upgrade\n"));
     ck_assert_ptr_nonnull(strstr(http0, "\nbackend be_0001_ws\n"));
     ck_assert_ptr_nonnull(strstr(http0, "    timeout tunnel 1h\n"));
     ck_assert_ptr_null(strstr(http0, "backend be_0021_ws"));
@@ -589,6 +691,8 @@ Suite *routes_suite(void)
     tcase_add_test(tc, hosts_sorted_lower_case);
     tcase_add_loop_test(tc, check_refuses, 0, ARRAY_LEN(refused));
     tcase_add_test(tc, check_refuses_colon_user);
+    tcase_add_test(tc, check_bad_files);
+    tcase_add_test(tc, check_good_files);
     tcase_add_test(tc, tier_address);
     suite_add_tcase(s, tc);
     tc = tcase_create("tls");
