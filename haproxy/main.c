@@ -283,9 +283,10 @@ static int cmd_rotate(const struct ccgwconf *c, const char *out)
         fprintf(stderr, "cc-routes: rotate: %s\n", err.text);
         return EXIT_ERROR;
     }
-    LOG_EVENT(LOG_INFO, "rotated", NULL, NULL, LF_STR("dir", out), LF_INT("rotated", r.rotated),
-              LF_INT("unchanged", r.unchanged));
-    printf("%s: %zu certificate(s) rotated, %zu already served\n", c->path, r.rotated, r.unchanged);
+    LOG_EVENT(LOG_INFO, "rotated", NULL, NULL, LF_STR("dir", out), LF_INT("added", r.added),
+              LF_INT("rotated", r.rotated), LF_INT("unchanged", r.unchanged));
+    printf("%s: %zu certificate(s) added, %zu rotated, %zu already served\n", c->path, r.added,
+           r.rotated, r.unchanged);
     return EXIT_OK;
 }
 

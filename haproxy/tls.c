@@ -423,6 +423,22 @@ abort:
     return -1;
 }
 
+/* A certificate the running edge does not have yet: an empty store, filled
+ * and committed like a replacement, then inserted into the bind's crt-list
+ * (a new chain's certificate, added with its chain; no restart). */
+static int add_cert(const char *sock, const char *dir, const char *file, const char *pem,
+                    struct yamlcfg_error *err)
+{
+    char cmd[2 * PATH_MAX + 64];
+
+    snprintf(cmd, sizeof(cmd), "new ssl cert %s", file);
+    if (hapi_expect(sock, cmd, NULL, "New empty certificate store", err) < 0 ||
+        push_cert(sock, file, pem, err) < 0)
+        return -1;
+    snprintf(cmd, sizeof(cmd), "add ssl crt-list %s/%s %s", dir, TLS_CRT_LIST, file);
+    return hapi_expect(sock, cmd, NULL, "Inserting certificate", err);
+}
+
 int tls_rotate(const struct ccgwconf *c, const char *dir, struct tls_rotate_report *report,
                struct yamlcfg_error *err)
 {
@@ -455,13 +471,10 @@ int tls_rotate(const struct ccgwconf *c, const char *dir, struct tls_rotate_repo
         if (live_serial(edge->stats_socket, file, live, sizeof(live), err) < 0)
             goto out;
         if (!live[0]) {
-            routes_error(err,
-                         "the running edge has no certificate %s: render and restart the edge to "
-                         "add certificate \"%s\"",
-                         file, certs[i].conf->name);
-            goto out;
-        }
-        if (same_serial(live, certs[i].serial)) {
+            if (add_cert(edge->stats_socket, abs, file, certs[i].pem, err) < 0)
+                goto out;
+            report->added++;
+        } else if (same_serial(live, certs[i].serial)) {
             report->unchanged++;
         } else {
             if (push_cert(edge->stats_socket, file, certs[i].pem, err) < 0)
@@ -481,8 +494,8 @@ int tls_rotate(const struct ccgwconf *c, const char *dir, struct tls_rotate_repo
         old = NULL;
         /* The metric follows what the edge serves, also when unchanged. The
          * map is loaded only by the stats listener's metric rule. */
-        snprintf(cmd, sizeof(cmd), "set map %s/%s %s %lld", abs, TLS_EXPIRY_MAP,
-                 certs[i].conf->name, (long long)certs[i].not_after);
+        snprintf(cmd, sizeof(cmd), "%s map %s/%s %s %lld", live[0] ? "set" : "add", abs,
+                 TLS_EXPIRY_MAP, certs[i].conf->name, (long long)certs[i].not_after);
         if (edge->stats_bind && hapi_expect(edge->stats_socket, cmd, NULL, NULL, err) < 0)
             goto out;
     }
@@ -518,17 +531,22 @@ void tls_restart_reasons(const struct ccgwconf *old, const struct ccgwconf *cur,
                          size_t len)
 {
     char what[200];
-    int names = old->tls.ncertificates != cur->tls.ncertificates;
+    int names = 0;
 
     if (str_differs(old->tls.bind, cur->tls.bind))
         add_reason(buf, len, "edge HTTPS listener changed");
     if (old->tls.plain_http != cur->tls.plain_http ||
         old->tls.hsts_max_age_secs != cur->tls.hsts_max_age_secs)
         add_reason(buf, len, "edge plain HTTP policy or HSTS changed");
-    for (size_t i = 0; !names && i < cur->tls.ncertificates; i++)
-        names = strcmp(old->tls.certificates[i].name, cur->tls.certificates[i].name) != 0;
+    /* A new certificate is added live (tls_rotate); one removed or renamed
+     * stays in the running edge's crt-list until a restart. */
+    for (size_t i = 0; !names && i < old->tls.ncertificates; i++) {
+        names = 1;
+        for (size_t j = 0; names && j < cur->tls.ncertificates; j++)
+            names = strcmp(old->tls.certificates[i].name, cur->tls.certificates[j].name) != 0;
+    }
     if (names && old->tls.bind && cur->tls.bind)
-        add_reason(buf, len, "edge certificate names changed");
+        add_reason(buf, len, "edge certificate removed or renamed");
     for (size_t i = 0; i < cur->nchains; i++) {
         const struct ccgwconf_chain *nc = &cur->chains[i];
         const struct ccgwconf_chain *oc = ccgwconf_chain_find(old, nc->id);

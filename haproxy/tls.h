@@ -60,6 +60,7 @@ int tls_render_metrics_lf(const struct ccgwconf *c, const struct tls_cert *certs
                           const char *map_path, char **out, struct yamlcfg_error *err);
 
 struct tls_rotate_report {
+    size_t added;     /* certificates the running edge did not have, added live */
     size_t rotated;   /* certificates replaced live */
     size_t unchanged; /* already served */
 };
@@ -68,14 +69,16 @@ struct tls_rotate_report {
  * for each whose PEM differs from `<dir>/<pem name>`, replace it in the
  * running edge (`set ssl cert` + `commit ssl cert`, `abort` on failure), write
  * the new PEM file (so a restart loads it) and update the expiry map, live and
- * on disk. A certificate name the running edge does not know needs a
- * restart: -1 with err saying so. 0, or -1 with err filled. */
+ * on disk. A certificate the running edge does not have is added: `new ssl
+ * cert`, filled and committed the same way, then `add ssl crt-list` (its
+ * notAfter line in the stats listener's metric waits for a restart). 0, or
+ * -1 with err filled. */
 int tls_rotate(const struct ccgwconf *c, const char *dir, struct tls_rotate_report *report,
                struct yamlcfg_error *err);
 
 /* Append to `buf` ("; "-separated) what only a restart applies between the
  * config the tiers run and `cur`: the HTTPS listener, the plain port's
- * policy, HSTS, the set of certificate names, a chain's WebSocket opt-in or
+ * policy, HSTS, a certificate removed or renamed, a chain's WebSocket opt-in or
  * the servers of a chain that has one (apply changes be_<chain> only). */
 void tls_restart_reasons(const struct ccgwconf *old, const struct ccgwconf *cur, char *buf,
                          size_t len);

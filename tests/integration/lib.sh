@@ -217,6 +217,9 @@ haproxy_dropped_logs() {
 # so whatever is in flight when wrk stops is no relay. At the end it prints
 # "relays N", "monitors N", "bad N" (any other answer), "errors N" (socket
 # errors) and "requests N" (answers of any kind); read them with wrk_field.
+# Also "answered N" (a node's JSON-RPC answer, status below 500: what the
+# relay rule bills, 4xx included) and "refused N" (404 without a JSON-RPC
+# body: the HTTP tier had no route for the Host), both among "bad" or "relays".
 wrk_relay_lua() {
     local secs=${5:-0}
     cat >"$1" <<LUA
@@ -226,7 +229,7 @@ local monitor = wrk.format("GET", "/ccgw-health")
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args)
-    relays = 0; monitors = 0; bad = 0; checked = 0; stopping = false
+    relays = 0; monitors = 0; bad = 0; answered = 0; refused = 0; checked = 0; stopping = false
     switch_at = $secs > 0 and os.time() + $secs or nil
 end
 function request()
@@ -242,17 +245,24 @@ function request()
 end
 -- cc-node answers JSON-RPC; the HTTP tier answers the monitor request itself.
 function response(status, headers, body)
-    if status >= 200 and status < 300 and body:find('"jsonrpc"', 1, true) then relays = relays + 1
+    local rpc = body:find('"jsonrpc"', 1, true)
+    if rpc and status < 500 then answered = answered + 1
+    elseif not rpc and status == 404 then refused = refused + 1 end
+    if status >= 200 and status < 300 and rpc then relays = relays + 1
     elseif status >= 200 and status < 300 and body:find("Service ready", 1, true) then
         monitors = monitors + 1
     else bad = bad + 1; io.stderr:write("non-2xx or unexpected answer: ", status, "\\n") end
 end
 function done(summary, latency, requests)
-    local r, m, b = 0, 0, 0
-    for _, t in ipairs(threads) do r = r + t:get("relays"); m = m + t:get("monitors"); b = b + t:get("bad") end
+    local r, m, b, a, x = 0, 0, 0, 0, 0
+    for _, t in ipairs(threads) do
+        r = r + t:get("relays"); m = m + t:get("monitors"); b = b + t:get("bad")
+        a = a + t:get("answered"); x = x + t:get("refused")
+    end
     io.write(string.format("relays %d\\nmonitors %d\\nbad %d\\nerrors %d\\nrequests %d\\n", r, m, b,
                            summary.errors.connect + summary.errors.read + summary.errors.write +
                            summary.errors.timeout, summary.requests))
+    io.write(string.format("answered %d\\nrefused %d\\n", a, x))
 end
 LUA
 }

@@ -199,7 +199,7 @@ sleep 3
 new_serial=$(openssl x509 -in "$RUN/tls/0021.crt" -noout -serial | cut -d= -f2)
 "$CCGW_BIN/cc-routes" rotate --config "$RUN/ccgw.yaml" --out "$RUN/haproxy" >"$IT_DIR/rotate.out" 2>&1 \
     || { cat "$IT_DIR/rotate.out"; fail "cc-routes rotate"; }
-grep -q "1 certificate(s) rotated, 1 already served" "$IT_DIR/rotate.out" || fail "rotate: $(cat "$IT_DIR/rotate.out")"
+grep -q "0 certificate(s) added, 1 rotated, 1 already served" "$IT_DIR/rotate.out" || fail "rotate: $(cat "$IT_DIR/rotate.out")"
 sleep 3
 touch "$IT_DIR/stop"
 wait "$wrk_pid" || fail "wrk: $(cat "$IT_DIR/wrk.out")"
@@ -216,7 +216,7 @@ assert_eq "$(served_serial)" "$new_serial" "the new certificate is served"
 [ "$new_serial" != "$serial0" ] || fail "the serial did not change"
 assert_eq "$(tls_metric chain-0021)" "$(date -d "$(openssl x509 -in "$RUN/tls/0021.crt" -noout -enddate | cut -d= -f2)" +%s)" \
     "notAfter metric follows the rotation"
-"$CCGW_BIN/cc-routes" rotate --config "$RUN/ccgw.yaml" --out "$RUN/haproxy" | grep -q "0 certificate(s) rotated, 2 already served" \
+"$CCGW_BIN/cc-routes" rotate --config "$RUN/ccgw.yaml" --out "$RUN/haproxy" | grep -q "0 certificate(s) added, 0 rotated, 2 already served" \
     || fail "a second rotate changes nothing"
 # Every answer wrk and the handshake loop got was one relay, none lost or
 # doubled across the rotation.

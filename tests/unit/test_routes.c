@@ -666,7 +666,8 @@ START_TEST(tls_restart)
     memcpy(strstr(text, "websocket: true"), "websocket: no  ", 15);
     ck_assert_int_eq(ccgwconf_load_string("b.yaml", text, strlen(text), &b, &err), 0);
     tls_restart_reasons(&a, &b, why, sizeof(why));
-    ck_assert_str_eq(why, "edge plain HTTP policy or HSTS changed; edge certificate names changed; "
+    ck_assert_str_eq(why, "edge plain HTTP policy or HSTS changed; edge certificate removed or "
+                          "renamed; "
                           "WebSocket opt-in of chain 0001 changed");
     free(text);
     ccgwconf_free(&a);
