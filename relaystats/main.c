@@ -2,6 +2,7 @@
  * tokens, schema migrations, config sync and the HTTP API + dashboard.
  * main() only parses options, loads the config and calls the modules. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bucket.h"
 #include "ccgwconf.h"
 #include "httpd.h"
 #include "log.h"
@@ -23,6 +25,7 @@
 #include "rsquery.h"
 #include "rssync.h"
 #include "rstime.h"
+#include "rswatch.h"
 #include "sys.h"
 
 #ifndef CCGW_VERSION
@@ -45,18 +48,26 @@ static const char usage_text[] =
     "  query   --from T --to T [--step 5m|1h|1d] [--gateway G] [--chain C] [--account A]\n"
     "          [--provider P] [--by gateway,chain,account] [--format table|json|csv]\n"
     "          [--source auto|raw|hourly|daily]\n"
-    "  export  --provider P --from T --to T [--format csv|json]\n"
+    "  export  --provider P | --all  --from T --to T [--format csv|json]\n"
+    "                                relays per account and chain, attributed to the provider\n"
+    "                                that owned the account at each relay's bucket; --all: every\n"
+    "                                provider, then the relays nobody owned, as (unowned)\n"
     "  migrate [--to-version N]      apply the schema migrations (up to N), then add the\n"
     "                                monthly relay_counts partitions of the next 12 months\n"
-    "  sync                          upsert providers and accounts from the config\n"
+    "  sync                          bring providers and account ownership in line with the\n"
+    "                                config: a moved account changes owner at the next\n"
+    "                                five-minute boundary, its past relays stay with the old one\n"
     "  fold                          fold every gateway's pending relay deltas into relay_counts\n"
     "                                and its rollups (queries count them either way)\n"
     "  token create --provider P | --admin\n"
     "                                print a new API token once (only its SHA-256 is stored)\n"
-    "  serve   [--listen ADDR] [--threads N] [--fold-every SECS]\n"
+    "  serve   [--listen ADDR] [--threads N] [--fold-every SECS] [--config-poll SECS]\n"
+    "          [--unowned-every SECS]\n"
     "                                HTTP API under /api/v1/, dashboard at /, /metrics, /health;\n"
     "                                folds pending relay deltas at start and every SECS (60,\n"
-    "                                0: never)\n"
+    "                                0: never); syncs the config at start and when the file\n"
+    "                                changes (checked every 2 s); counts unowned relays of the\n"
+    "                                last 24 hours for /metrics every 60 s\n"
     "\n"
     "Times are ISO 8601 UTC (2026-11-21T10:20:00Z, 2026-11-21) or relative (now, -24h, -7d).\n"
     "Ranges are half-open [from, to). Absolute times must sit on a step boundary (an error\n"
@@ -114,6 +125,9 @@ enum {
     O_LISTEN,
     O_THREADS,
     O_FOLD_EVERY,
+    O_CONFIG_POLL,
+    O_UNOWNED_EVERY,
+    O_ALL,
     O_TO_VERSION,
     O_CONFIG,
     O_DB,
@@ -276,11 +290,10 @@ static int cmd_query(struct globals *g, const char **v)
     return rc ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-static const struct option export_opts[] = {{"provider", required_argument, NULL, O_PROVIDER},
-                                            {"from", required_argument, NULL, O_FROM},
-                                            {"to", required_argument, NULL, O_TO},
-                                            {"format", required_argument, NULL, O_FORMAT},
-                                            {NULL, 0, NULL, 0}};
+static const struct option export_opts[] = {
+    {"provider", required_argument, NULL, O_PROVIDER}, {"all", no_argument, NULL, O_ALL},
+    {"from", required_argument, NULL, O_FROM},         {"to", required_argument, NULL, O_TO},
+    {"format", required_argument, NULL, O_FORMAT},     {NULL, 0, NULL, 0}};
 
 static int cmd_export(struct globals *g, const char **v)
 {
@@ -294,8 +307,8 @@ static int cmd_export(struct globals *g, const char **v)
     format = v[O_FORMAT] ? v[O_FORMAT] : "csv";
     if (strcmp(format, "json") && strcmp(format, "csv"))
         return usage_error("--format must be csv or json, not '%s'", format);
-    if (!v[O_PROVIDER])
-        return usage_error("%s", "export needs --provider");
+    if (!v[O_PROVIDER] == !v[O_ALL])
+        return usage_error("%s", "export needs exactly one of --provider P or --all");
     if (check_names(v, &err) != 0)
         return fail_with(&err);
     if (rstime_range_parse(v[O_FROM], v[O_TO], RSTIME_STEP_5M, (int64_t)time(NULL), &range,
@@ -304,11 +317,19 @@ static int cmd_export(struct globals *g, const char **v)
         return fail_with(&err);
     }
     pg = connect_db(g, &err);
-    if (!pg || rsexport_run(pg, v[O_PROVIDER], &range, &e, &err) != 0) {
+    /* the unowned relays too, for the warning: nobody's export holds them */
+    if (!pg || rsexport_run(pg, v[O_PROVIDER], 1, &range, &e, &err) != 0) {
         PQfinish(pg);
         return fail_with(&err);
     }
     PQfinish(pg);
+    if (e.unowned_total > 0)
+        fprintf(stderr,
+                "relaystats: warning: %" PRId64 " relays of %zu"
+                " account/chain pairs in this range had no owner at their bucket time; %s\n",
+                e.unowned_total, e.nunowned,
+                v[O_PROVIDER] ? "they are in no provider's export (see export --all)"
+                              : "listed as " RSEXPORT_UNOWNED);
     if (strcmp(format, "json") == 0) {
         json_t *j = rsexport_json(&e);
         rc = !j || json_dumpf(j, stdout, JSON_INDENT(2)) != 0 || puts("") == EOF;
@@ -358,6 +379,7 @@ static const struct option sync_opts[] = {{NULL, 0, NULL, 0}};
 
 static int cmd_sync(struct globals *g, const char **v)
 {
+    char at[32];
     struct rssync_stats st;
     struct rserr err = {0};
     PGconn *pg;
@@ -371,8 +393,13 @@ static int cmd_sync(struct globals *g, const char **v)
         return fail_with(&err);
     }
     PQfinish(pg);
-    LOG_EVENT(LOG_INFO, "synced", NULL, "providers and accounts upserted from the config",
-              LF_INT("providers", st.providers), LF_INT("accounts", st.accounts));
+    bucket_format_iso(st.at, at, sizeof(at));
+    LOG_EVENT(LOG_INFO, "synced", NULL,
+              st.wrote ? "account ownership synced from the config" : "nothing to change",
+              LF_INT("providers_added", st.providers_added), LF_INT("added", st.added),
+              LF_INT("moved", st.moved), LF_INT("unchanged", st.unchanged),
+              LF_INT("unconfigured", st.unconfigured), LF_STR("moves_at", at),
+              LF_BOOL("wrote", st.wrote));
     return EXIT_SUCCESS;
 }
 
@@ -422,10 +449,25 @@ static int cmd_token(struct globals *g, const char **v)
     return EXIT_SUCCESS;
 }
 
-static const struct option serve_opts[] = {{"listen", required_argument, NULL, O_LISTEN},
-                                           {"threads", required_argument, NULL, O_THREADS},
-                                           {"fold-every", required_argument, NULL, O_FOLD_EVERY},
-                                           {NULL, 0, NULL, 0}};
+/* A whole number of seconds in [min, max]. 0 or -1. */
+static int seconds_option(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long n = strtol(s, &end, 10);
+
+    if (*end || end == s || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static const struct option serve_opts[] = {
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"threads", required_argument, NULL, O_THREADS},
+    {"fold-every", required_argument, NULL, O_FOLD_EVERY},
+    {"config-poll", required_argument, NULL, O_CONFIG_POLL},
+    {"unowned-every", required_argument, NULL, O_UNOWNED_EVERY},
+    {NULL, 0, NULL, 0}};
 
 static int cmd_serve(struct globals *g, const char **v)
 {
@@ -435,10 +477,12 @@ static int cmd_serve(struct globals *g, const char **v)
     struct rsapi *api = NULL;
     struct httpd *h = NULL;
     struct rsfold_loop *fold = NULL;
+    struct rswatch *watch = NULL;
+    struct rswatch_options wopts = {0};
     char err[256] = "";
     sigset_t set;
     int rc, sig = 0;
-    long threads = 4, fold_every = 60;
+    long threads = 4, fold_every = 60, config_poll = 2, unowned_every = 60;
 
     if (v[O_THREADS]) {
         char *end;
@@ -453,6 +497,11 @@ static int cmd_serve(struct globals *g, const char **v)
             return usage_error("--fold-every must be 0 to 86400 seconds, not '%s'",
                                v[O_FOLD_EVERY]);
     }
+    if (v[O_CONFIG_POLL] && seconds_option(v[O_CONFIG_POLL], 1, 3600, &config_poll) != 0)
+        return usage_error("--config-poll must be 1 to 3600 seconds, not '%s'", v[O_CONFIG_POLL]);
+    if (v[O_UNOWNED_EVERY] && seconds_option(v[O_UNOWNED_EVERY], 1, 86400, &unowned_every) != 0)
+        return usage_error("--unowned-every must be 1 to 86400 seconds, not '%s'",
+                           v[O_UNOWNED_EVERY]);
     if (!url)
         return usage_error("%s", "serve needs --db or a config with postgres.url");
     hopts.listen = v[O_LISTEN]
@@ -473,6 +522,18 @@ static int cmd_serve(struct globals *g, const char **v)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* the config's account ownership, synced at start and on every change
+     * of the file, and the unowned-relays gauge */
+    wopts.conninfo = url;
+    wopts.config_path = g->have_conf ? g->config_path : NULL;
+    wopts.poll_secs = (int)config_poll;
+    wopts.unowned_every_secs = (int)unowned_every;
+    if (!(watch = rswatch_start(&wopts))) {
+        fprintf(stderr, "relaystats: serve: cannot start the config watch thread\n");
+        rc = EXIT_FAILURE;
+        goto done;
+    }
+    api->watch = watch;
     h = httpd_start(&hopts, rsapi_handle, api, err, sizeof(err));
     if (!h) {
         fprintf(stderr, "relaystats: serve: %s\n", err);
@@ -493,6 +554,7 @@ static int cmd_serve(struct globals *g, const char **v)
 done:
     rsfold_loop_stop(fold);
     httpd_stop(h);
+    rswatch_stop(watch);
     free(api);
     rsdb_pool_free(pool);
     return rc;

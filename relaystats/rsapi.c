@@ -216,7 +216,7 @@ static int handle_export(struct call *c)
             c->err.status = 400;
         return -1;
     }
-    if (rsexport_run(c->pg, provider, &range, &e, &c->err) != 0)
+    if (rsexport_run(c->pg, provider, 0, &range, &e, &c->err) != 0)
         return -1;
     if (format && strcmp(format, "csv") == 0) {
         char *buf = NULL;
@@ -244,7 +244,7 @@ static int row_allowed(const struct rsrealtime_row *r, const char *gateway, cons
 {
     if ((gateway && strcmp(r->gateway, gateway) != 0) || (chain && strcmp(r->chain, chain) != 0))
         return 0;
-    return admin || rscatalog_accounts_has(owned, r->chain, r->account);
+    return admin || rscatalog_accounts_has(owned, r->chain, r->account, r->bucket);
 }
 
 /* Add `n` to the "current"/"total" members of obj[name]. */
@@ -493,6 +493,7 @@ static int handle_metrics(struct call *c)
                 (double)__atomic_load_n(&api->redis_errors, __ATOMIC_RELAXED));
     prom_family(p, "relaystats_start_time_seconds", PROM_GAUGE, "Start time of the process.");
     prom_sample(p, "relaystats_start_time_seconds", NULL, (double)api->started);
+    rswatch_metrics(api->watch, p);
     text = prom_text(p, &len);
     if (!text)
         goto oom;

@@ -21,6 +21,7 @@
 #include "httpd.h"
 #include "prom.h"
 #include "rsdb.h"
+#include "rswatch.h"
 
 enum rsapi_endpoint {
     RSAPI_EP_RELAYS = 0,
@@ -41,6 +42,7 @@ enum rsapi_endpoint {
 struct rsapi {
     const struct ccgwconf *conf; /* redis settings, admin token hash, chain names */
     struct rsdb_pool *pool;
+    struct rswatch *watch; /* its metrics are on /metrics; NULL: none. Set before serving */
     int64_t started;
     /* metrics, updated atomically from the server's threads */
     uint64_t requests[RSAPI_EP_COUNT][RSAPI_NCLASSES];

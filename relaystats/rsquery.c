@@ -9,6 +9,7 @@
 
 #include "bucket.h"
 #include "rsdb.h"
+#include "rsowner.h"
 
 const char *const rsquery_dim_names[RSQUERY_NDIMS] = {"gateway", "chain", "account"};
 
@@ -138,13 +139,17 @@ static int sql_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
     return 0;
 }
 
+/* With a provider filter, a bucket counts when that provider owned its
+ * (account, chain) at its bucket_start (rsowner.h); a rollup bucket that an
+ * owner change cuts in two is read as its five-minute rows, which the step
+ * folds back. */
 static int build_sql(const struct rsquery *q, char *sql, size_t size, const char **params,
                      int *nparams, char *from_iso, char *to_iso)
 {
     int64_t gran;
     const char *table = query_table(q, &gran);
     const char *filters[4] = {q->gateway, q->chain, q->account, q->provider};
-    char dims[64] = "";
+    char dims[64] = "", src[2048];
     size_t len = 0, dlen = 0;
     int n = 0;
 
@@ -156,19 +161,24 @@ static int build_sql(const struct rsquery *q, char *sql, size_t size, const char
     bucket_format_iso(q->range.to, to_iso, 32);
     params[n++] = from_iso;
     params[n++] = to_iso;
+    if (q->provider) {
+        if (rsowner_source_sql(table, gran, src, sizeof(src)) != 0)
+            return -1;
+        table = src;
+    }
     /* A table finer than the step is folded to the step in SQL (this is how
      * the raw-table comparison of the benchmark runs). */
-    if (gran == q->range.step) {
+    if (gran == q->range.step && !q->provider) {
         if (sql_add(sql, size, &len,
                     "SELECT %sextract(epoch FROM bucket_start)::bigint AS b, sum(relays)::bigint "
-                    "FROM %s WHERE bucket_start >= $1::timestamptz AND bucket_start < "
+                    "FROM %s t WHERE bucket_start >= $1::timestamptz AND bucket_start < "
                     "$2::timestamptz",
                     dims, table) != 0)
             return -1;
     } else if (sql_add(sql, size, &len,
                        "SELECT %s(extract(epoch FROM bucket_start)::bigint / %" PRId64
                        ") * %" PRId64
-                       " AS b, sum(relays)::bigint FROM %s WHERE bucket_start >= $1::timestamptz "
+                       " AS b, sum(relays)::bigint FROM %s t WHERE bucket_start >= $1::timestamptz "
                        "AND bucket_start < $2::timestamptz",
                        dims, q->range.step, q->range.step, table) != 0) {
         return -1;
@@ -183,8 +193,8 @@ static int build_sql(const struct rsquery *q, char *sql, size_t size, const char
     if (filters[3]) {
         params[n++] = filters[3];
         if (sql_add(sql, size, &len,
-                    " AND (chain, account) IN (SELECT chain, account FROM accounts WHERE "
-                    "provider = $%d)",
+                    " AND EXISTS (SELECT 1 FROM account_owners o WHERE o.provider = $%d "
+                    "AND " RSOWNER_OWNS("o", "t") ")",
                     n) != 0)
             return -1;
     }
@@ -244,7 +254,7 @@ oom:
 
 int rsquery_run(PGconn *pg, const struct rsquery *q, struct rsquery_result *r, struct rserr *err)
 {
-    char sql[1024], from_iso[32], to_iso[32];
+    char sql[4096], from_iso[32], to_iso[32];
     const char *params[8];
     int nparams = 0, ndims = 0;
     PGresult *res = NULL;

@@ -7,7 +7,9 @@
  * not folded yet to relay_counts and its rollups (relaystats/schema.c,
  * migration 4), so a query is exact, late counts included. Series are
  * dense: every bucket of [from, to) has a point, 0 where nothing was
- * counted. */
+ * counted. A provider filter counts a bucket when the provider owned its
+ * (account, chain) at its bucket_start (account_owners, rsowner.h), reading
+ * five-minute rows where an owner change cuts a rollup bucket in two. */
 #ifndef CCGW_RSQUERY_H
 #define CCGW_RSQUERY_H
 

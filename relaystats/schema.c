@@ -285,11 +285,43 @@ static const char MIGRATION_004[] =
     "    UNION ALL\n"
     "    SELECT gateway, chain, to_timestamp(bucket / 86400 * 86400), relays FROM relay_deltas;\n";
 
+/* Who owned which (account, chain) when: billing attributes a bucket's relays
+ * to the owner whose [valid_from, valid_to) holds its bucket_start (valid_to
+ * NULL: still owned), so moving an account to another provider leaves its
+ * past where it was. No two rows of a pair overlap (an exclusion constraint
+ * over btree_gist, which Debian's postgresql-15 and the postgres:15 images
+ * ship), so a pair has at most one open row and one owner at any instant.
+ * `relaystats sync` (rssync.c) writes it: a pair it has never seen gets a
+ * row from -infinity, a move closes the open row at the next five-minute
+ * bucket boundary and opens the new owner's there, a pair that left the
+ * config keeps its open row. `accounts` stays the table of each pair's
+ * latest owner (its open row), which sync keeps equal to the open rows;
+ * they start equal here, every row from -infinity. The provider reference
+ * does not cascade: a provider with billed history cannot be dropped. */
+static const char MIGRATION_005[] =
+    "CREATE EXTENSION IF NOT EXISTS btree_gist;\n"
+    "CREATE TABLE account_owners (\n"
+    "    account text COLLATE \"C\" NOT NULL,\n"
+    "    chain text COLLATE \"C\" NOT NULL,\n"
+    "    provider text NOT NULL REFERENCES providers (name),\n"
+    "    valid_from timestamptz NOT NULL,\n"
+    "    valid_to timestamptz,\n"
+    /* open is NULL, never 'infinity': one way to say it */
+    "    CONSTRAINT account_owners_range\n"
+    "        CHECK (valid_to IS NULL OR (valid_to > valid_from AND isfinite(valid_to))),\n"
+    "    CONSTRAINT account_owners_no_overlap EXCLUDE USING gist\n"
+    "        (account WITH =, chain WITH =, tstzrange(valid_from, valid_to) WITH &&)\n"
+    ");\n"
+    "CREATE INDEX account_owners_provider ON account_owners (provider);\n"
+    "INSERT INTO account_owners (account, chain, provider, valid_from)\n"
+    "    SELECT account, chain, provider, '-infinity' FROM accounts;\n";
+
 static const struct schema_migration MIGRATIONS[] = {
     {1, "init: counts, rollups, ledger, events, providers, accounts, tokens", MIGRATION_001},
     {2, "relay_counts partitioned by month", MIGRATION_002},
     {3, "relay_counts_daily_chain: daily totals per gateway and chain", MIGRATION_003},
     {4, "relay_deltas: flushes append, folds add; relay_totals views", MIGRATION_004},
+    {5, "account_owners: who owned which account when", MIGRATION_005},
 };
 
 _Static_assert(ARRAY_LEN(MIGRATIONS) == SCHEMA_VERSION,

@@ -7,7 +7,7 @@
 #ifndef CCGW_SCHEMA_VERSION_H
 #define CCGW_SCHEMA_VERSION_H
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 /* The statement that reads a database's version; 0 when none was applied. */
 #define SCHEMA_VERSION_QUERY "SELECT coalesce(max(version), 0) FROM schema_migrations"

@@ -270,6 +270,21 @@ LUA
 # wrk_field FILE KEY: a count wrk_relay_lua's script printed into FILE.
 wrk_field() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
 
+# pg_create_seed: the SQL function seed(gateway, chain, account, bucket_start,
+# n) in the test's database, which adds n relays to relay_counts and its
+# hourly and daily rollups (a database populated without a gateway).
+pg_create_seed() {
+    psql_q "CREATE FUNCTION seed(g text, c text, a text, t timestamptz, n bigint) RETURNS void
+LANGUAGE sql AS \$\$
+  INSERT INTO relay_counts AS r VALUES (g, c, a, t, n)
+    ON CONFLICT (gateway, chain, account, bucket_start) DO UPDATE SET relays = r.relays + EXCLUDED.relays;
+  INSERT INTO relay_counts_hourly AS r VALUES (g, c, a, date_trunc('hour', t, 'UTC'), n)
+    ON CONFLICT (gateway, chain, account, bucket_start) DO UPDATE SET relays = r.relays + EXCLUDED.relays;
+  INSERT INTO relay_counts_daily AS r VALUES (g, c, a, date_trunc('day', t, 'UTC'), n)
+    ON CONFLICT (gateway, chain, account, bucket_start) DO UPDATE SET relays = r.relays + EXCLUDED.relays;
+\$\$"
+}
+
 pg_start() {
     PG_PORT=${PG_PORT:-$(free_port)}
     PG_DATA=$IT_DIR/pg

@@ -90,14 +90,14 @@ note "schema: migrate twice, global options after and before the command"
 "$RS" migrate --bogus 2>/dev/null; assert_eq "$?" "2" "unknown option after the command: usage error"
 "$RS" migrate extra --config "$IT_DIR/ccgw.yaml" 2>/dev/null; assert_eq "$?" "2" "stray argument: usage error"
 "$RS" sync --help | grep -q "global options (before or after COMMAND)" || fail "--help after the command"
-assert_eq "$(psql_q "SELECT count(*) || '/' || max(version) FROM schema_migrations")" "4/4" "schema_migrations rows/version"
+assert_eq "$(psql_q "SELECT count(*) || '/' || max(version) FROM schema_migrations")" "5/5" "schema_migrations rows/version"
 runuser -u postgres -- "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres ccgw_race
 RACE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/ccgw_race"
 "$RS" --db "$RACE_URL" migrate >"$IT_DIR/race1.log" 2>&1 & r1=$!
 "$RS" --db "$RACE_URL" migrate >"$IT_DIR/race2.log" 2>&1 & r2=$!
 wait $r1 || { cat "$IT_DIR/race1.log"; fail "concurrent migrate 1"; }
 wait $r2 || { cat "$IT_DIR/race2.log"; fail "concurrent migrate 2"; }
-assert_eq "$(psql "$RACE_URL" -XAtqc "SELECT count(*) FROM schema_migrations")" "4" "two concurrent migrates applied once"
+assert_eq "$(psql "$RACE_URL" -XAtqc "SELECT count(*) FROM schema_migrations")" "5" "two concurrent migrates applied once"
 psql_q "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')"
 if "$GW" --config "$IT_DIR/ccgw.yaml" --source http0 --listen none </dev/null >"$IT_DIR/refused2.log" 2>&1; then
     fail "cc-gateway started against a newer schema"

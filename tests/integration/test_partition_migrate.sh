@@ -69,7 +69,7 @@ start=$(date +%s.%N)
 "${RS[@]}" migrate >"$IT_DIR/migrate2.log" 2>&1 || { cat "$IT_DIR/migrate2.log"; fail "migrate"; }
 note "migration 002 of $(psql_q "SELECT count(*) FROM relay_counts") rows: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 
-assert_eq "$(psql_q "SELECT max(version) FROM schema_migrations")" 4 "schema version after migrate"
+assert_eq "$(psql_q "SELECT max(version) FROM schema_migrations")" 5 "schema version after migrate"
 assert_eq "$(psql_q "SELECT relkind FROM pg_class WHERE relname = 'relay_counts'")" p "relay_counts is partitioned"
 assert_eq "$(psql_q "$SNAP")" "$before" "rows, relays and md5 of every row"
 assert_eq "$(psql_q "$MONTHS")" "$months_before" "rows and relays per month"

@@ -60,15 +60,7 @@ jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 assert_eq "$(psql_q "SELECT count(*) FROM accounts")" 3 "accounts synced"
 assert_eq "$(psql_q "SELECT provider FROM accounts WHERE account='bbb'")" beta "bbb belongs to beta"
 
-psql_q "CREATE FUNCTION seed(g text, c text, a text, t timestamptz, n bigint) RETURNS void
-LANGUAGE sql AS \$\$
-  INSERT INTO relay_counts AS r VALUES (g, c, a, t, n)
-    ON CONFLICT (gateway, chain, account, bucket_start) DO UPDATE SET relays = r.relays + EXCLUDED.relays;
-  INSERT INTO relay_counts_hourly AS r VALUES (g, c, a, date_trunc('hour', t, 'UTC'), n)
-    ON CONFLICT (gateway, chain, account, bucket_start) DO UPDATE SET relays = r.relays + EXCLUDED.relays;
-  INSERT INTO relay_counts_daily AS r VALUES (g, c, a, date_trunc('day', t, 'UTC'), n)
-    ON CONFLICT (gateway, chain, account, bucket_start) DO UPDATE SET relays = r.relays + EXCLUDED.relays;
-\$\$"
+pg_create_seed
 D=2026-01-10
 psql_q "SELECT seed('gw1','0021','aaa','2026-01-09T23:55Z',5),
                seed('gw1','0021','aaa','${D}T00:00Z',7),
@@ -141,6 +133,10 @@ done
 out=$("$RS" export --provider acme --from $D --to 2026-01-11 --format json)
 assert_eq "$(jget '[(r["account"], r["chain"], r["relays"]) for r in d["rows"]]' <<<"$out")" \
     "[('aaa', '0001', 100), ('aaa', '0021', 71)]" "export rows per account and chain"
+out=$("$RS" export --all --from $D --to 2026-01-11 --format json 2>"$IT_DIR/all.err") || fail "export --all"
+assert_eq "$(jget '(d["total"], [(p["provider"], p["total"]) for p in d["providers"]], d["unowned"]["total"])' <<<"$out")" \
+    "(1171, [('acme', 171), ('beta', 1000)], 0)" "export --all: every relay owned, by provider"
+assert_eq "$(cat "$IT_DIR/all.err")" "" "export --all: no unowned warning"
 "$RS" query --from $D --to 2026-01-11 --step 1d --format table --by chain >"$IT_DIR/table.txt" || fail "table format"
 grep -q '^total .* 1171$' "$IT_DIR/table.txt" || fail "table total line"
 "$RS" query --from $D --to 2026-01-11 --step 1d --format csv >"$IT_DIR/q.csv" || fail "csv format"
