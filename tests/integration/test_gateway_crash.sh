@@ -22,6 +22,9 @@ it_setup
 # the edge's kept log of case 1 (about 500,000 lines) must not be rotated
 # away before it is recounted
 export CCGW_REQUEST_LOG_MAX=400MB
+# this test kills supervisors and looks at what their tier does without one:
+# no keeper restarting them behind its back
+export CCGW_STACK_KEEPER=off
 stack_start
 H0=$((8081 + OFF)); M_H0=$((9101 + OFF)); M_H1=$((9102 + OFF))
 HOST=894334g9f403.0021.chains.local.test

@@ -143,9 +143,13 @@ YML
 }
 
 start_patroni() { # N
+    # from a directory postgres may enter: a clone may sit in one only root
+    # can (mode 0700, /root), and Patroni's initdb cannot start in it
+    cd "$HA/pg$1"
     env HOME="$HA/pg$1" setpriv --reuid=postgres --regid=postgres --clear-groups -- \
         patroni "$HA/pg$1.yml" >>"$IT_DIR/patroni$1.log" 2>&1 </dev/null &
     HA_PID[$1]=$!
+    cd - >/dev/null
 }
 
 # wait_primary N [secs]: member N is Patroni's leader and takes writes

@@ -30,11 +30,11 @@ note "Prometheus against the stack"
 PROM_SCRAPE_INTERVAL=1s PROM_PORT_OFFSET=$OFF PROM_RULE_FOR=1s prom_start "$CCGW_ROOT/deploy/prometheus/prometheus.yml"
 prom_wait_up 60
 # Targets the stack runs: each cc-gateway and the HAProxy under it, each
-# cc-node, relaystats (PostgreSQL and Redis are not scraped).
+# cc-node, relaystats (PostgreSQL, Redis and the keeper are not scraped).
 want=0
 for f in "$CCGW_RUN_DIR"/pids/*.pid; do
     case $(basename "$f" .pid) in
-        gw-*) want=$((want + 2)) ;; postgres|redis) ;; *) want=$((want + 1)) ;;
+        gw-*) want=$((want + 2)) ;; postgres|redis|keeper) ;; *) want=$((want + 1)) ;;
     esac
 done
 want=$((want + 1))   # the edge's certificate expiry (/metrics/tls)
@@ -219,6 +219,23 @@ done
 assert_eq "$(sed -n '/relays in PostgreSQL/,$p' "$IT_DIR/status.log" | awk '$1 == "total" { print $2 }')" \
     "$((base_0021 + base_0001 + exp_0021 + exp_0001))" "relay total shown by status"
 
+note "the edge's supervisor killed: the stack's keeper starts it again, no person needed"
+old_sup=$(cat "$CCGW_RUN_DIR/pids/gw-edge.pid")
+kill -9 "$old_sup"
+back=""
+for _ in $(seq 300); do
+    new_sup=$(cat "$CCGW_RUN_DIR/pids/gw-edge.pid" 2>/dev/null || true)
+    if [ -n "$new_sup" ] && [ "$new_sup" != "$old_sup" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+            -H "Host: 894334g9f403.0021.chains.local.test" -d '{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[]}' \
+            "http://127.0.0.1:$EDGE/?ccgw-stack-probe")" = 200 ]; then
+        back=yes; break
+    fi
+    sleep 0.1
+done
+[ -n "$back" ] || { tail -n 20 "$CCGW_RUN_DIR/logs/keeper.out" >&2; fail "the edge did not come back within 30 s of its supervisor's death"; }
+grep -q "keeper: gw-edge is gone: starting it again" "$CCGW_RUN_DIR/logs/keeper.out" || fail "keeper.out does not say it restarted gw-edge"
+echo "ok: edge supervisor $old_sup killed, $new_sup started by the keeper, the edge routes again"
+
 pids=$(cat "$CCGW_RUN_DIR"/pids/*.pid)
 # HAProxy children have no pid file but name the run dir: they must go too.
 # At least the three cc-gateways and their HAProxy name it (config paths).
@@ -260,7 +277,10 @@ assert_eq "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: 8943
     -d '{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[]}' "http://127.0.0.1:$EDGE/")" 200 \
     "a relay through the stack of the concurrent ups"
 # No process the stack started may hold the lock: it would block every later up or down.
+# (The keeper opens it for a moment each second, with flock -n: it never blocks one.)
+keeper=$(cat "$CCGW_RUN_DIR/pids/keeper.pid" 2>/dev/null || true)
 for p in $(cat "$CCGW_RUN_DIR"/pids/*.pid) $(pgrep -f "$CCGW_RUN_DIR"); do
+    [ "$p" = "$keeper" ] && continue
     if find "/proc/$p/fd" -lname "$CCGW_RUN_DIR/stack.lock" 2>/dev/null | grep -q .; then
         fail "process $p ($(cat "/proc/$p/comm" 2>/dev/null)) holds $CCGW_RUN_DIR/stack.lock"
     fi

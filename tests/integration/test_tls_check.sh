@@ -117,7 +117,11 @@ if [ "$(id -u)" = 0 ] && runuser -u nobody -- true 2>/dev/null; then
     chmod 755 "$IT_DIR" "$IT_DIR/pub"; chmod 644 "$IT_DIR"/pub/*
     config "$IT_DIR/locked.yaml" "$IT_DIR/pub/0021.crt" "$IT_DIR/pub/0021.key" "$IT_DIR/locked.crt" "$IT_DIR/pub/0001.key"
     chmod 644 "$IT_DIR/locked.yaml"
-    out=$(cd / && runuser -u nobody -- "$CC_ROUTES" check --config "$IT_DIR/locked.yaml" 2>&1) \
+    # nobody runs a copy: the clone may sit in a directory only root can enter
+    cp "$CC_ROUTES" "$IT_DIR/pub/cc-routes" && cp -r "$CCGW_ROOT/haproxy/templates" "$IT_DIR/pub/"
+    chmod -R a+rX "$IT_DIR/pub"
+    out=$(cd / && runuser -u nobody -- "$IT_DIR/pub/cc-routes" check --templates "$IT_DIR/pub/templates" \
+        --config "$IT_DIR/locked.yaml" 2>&1) \
         && fail "unreadable certificate accepted"
     echo "$out" | grep -q "certificate $IT_DIR/locked.crt: Permission denied" || fail "unreadable: $out"
     echo "ok: unreadable refused: $out"
