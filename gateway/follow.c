@@ -64,6 +64,14 @@ static int seg_exists(const struct follow *f, int64_t seg)
     return segment_path(f->dir, seg, path, sizeof(path)) == 0 && stat(path, &st) == 0;
 }
 
+/* Whether the writer has started a segment after f->seg: the next one by
+ * name, or requests.log naming a later one (the next may have been renamed;
+ * open_current finds it by its header line). */
+static int later_started(const struct follow *f)
+{
+    return seg_exists(f, f->seg + 1) || segment_linked(f->dir) > f->seg;
+}
+
 /* Open f->seg, or the first segment after it when it is gone (loudly: its
  * uncounted bytes are lost). 1 when open, 0 when there is nothing to open
  * yet, -1 with err. */
@@ -91,6 +99,17 @@ static int open_current(struct follow *f, char *err, size_t errlen)
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             return -1;
         }
+        /* renamed (mv) but still here: its header line names it */
+        char moved[PATH_MAX];
+        if (segment_find_moved(f->dir, f->seg, moved, sizeof(moved)) == 0 &&
+            (f->fd = open(moved, O_RDONLY | O_CLOEXEC)) >= 0) {
+            LOG_EVENT(LOG_WARN, "segment_moved", NULL,
+                      "a request-log segment not counted yet was renamed: found by its header "
+                      "line, counted there",
+                      LF_STR("dir", f->dir), LF_INT("segment", f->seg), LF_STR("path", moved),
+                      LF_INT("offset", f->read_off));
+            return 1;
+        }
         int64_t next = segment_next(f->dir, f->seg);
         if (next == 0)
             return 0; /* not written yet */
@@ -102,6 +121,23 @@ static int open_current(struct follow *f, char *err, size_t errlen)
         f->seg = next;
         f->read_off = 0;
     }
+}
+
+/* At the end of the current segment: one that someone deleted (its link
+ * count is 0) is still read through the open file, so nothing goes
+ * uncounted, but the kept request log (the audit trail) lost it: said once
+ * per segment. */
+static void note_deleted(struct follow *f)
+{
+    struct stat st;
+    if (f->deleted_seen_seg == f->seg || fstat(f->fd, &st) < 0 || st.st_nlink > 0)
+        return;
+    f->deleted_seen_seg = f->seg;
+    f->deleted_segments++;
+    LOG_EVENT(LOG_ERROR, "segment_deleted", NULL,
+              "the request-log segment being written was deleted: its lines are still counted, "
+              "but the kept request log has lost them",
+              LF_STR("dir", f->dir), LF_INT("segment", f->seg));
 }
 
 int64_t follow_step(struct follow *f, size_t max_bytes, lines_fn fn, void *ctx, int *at_end,
@@ -141,8 +177,9 @@ int64_t follow_step(struct follow *f, size_t max_bytes, lines_fn fn, void *ctx, 
          * again once the next one exists: read once more after seeing the
          * next one, then this one is complete. */
         if (!next_seen) {
-            if (!seg_exists(f, f->seg + 1)) {
+            if (!later_started(f)) {
                 *at_end = 1;
+                note_deleted(f);
                 break;
             }
             next_seen = 1;

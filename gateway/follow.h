@@ -22,6 +22,10 @@ struct follow {
     struct lines lines;
     int64_t missing_bytes; /* segment bytes found deleted before being read */
     int64_t skipped_segments;
+    /* segments found deleted while still being written: their lines are
+     * still read (the file stays open), the kept log lost them */
+    int64_t deleted_segments;
+    int64_t deleted_seen_seg; /* the last one reported, 0: none */
 };
 
 /* Start at `from` (seg 0: the oldest segment there is, or the first one to

@@ -56,6 +56,12 @@ struct gateway {
     atomic_llong worker_restarts;  /* earlier workers under this supervisor */
     atomic_llong caught_up_ms;     /* last time the worker was at the end */
     atomic_llong segments_skipped; /* uncounted segments found deleted */
+    atomic_llong segments_deleted; /* segments deleted while written (counted) */
+    /* The supervisor's word on the request log (segment_status): 1 while
+     * it cannot write HAProxy's lines (not ready); its blocked episodes;
+     * when the current one began (epoch ms, 0 when none). */
+    atomic_int request_log_blocked;
+    atomic_llong request_log_blocked_total, request_log_blocked_since_ms;
     int64_t started_ms;
 };
 

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -47,7 +49,17 @@ struct journal {
     int64_t next_seq;
     int64_t base_bytes; /* size of the last compaction's output */
     char *cursor;       /* newest cursor: appended, an intent's or recovered (NULL: none) */
+    /* The cursor of the intent on disk, and of the last committed flush (the
+     * state's "flushed" line): PostgreSQL holds every delta counted before
+     * it. A damaged first group resumes there. */
+    char *intent_cursor;
+    char *flushed_cursor;
+    int has_flushed_cursor; /* the state file has the line (older ones do not) */
 };
+
+/* Damaged records found by journal_open in this process, for /metrics. */
+static pthread_mutex_t distrust_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct journal_distrust distrust_seen;
 
 /* A growable text buffer for records. */
 struct buf {
@@ -393,21 +405,28 @@ static int header_i64(char **cursor, const char *key, int64_t *out)
     return parse_i64(line + klen + 1, out);
 }
 
-/* An optional "cursor WORD" line: 0 with *out set (a copy) when the next line
- * is one, 0 leaving *out and the cursor alone when it is not, -1 when it is
- * malformed or out of memory. */
-static int header_cursor(char **cursor, char **out)
+/* An optional "<key> WORD" line: 0 with *out set (a copy; NULL for "-") and
+ * *found (may be NULL) set when the next line is one, 0 leaving *out and
+ * the cursor alone when it is not, -1 when it is malformed or out of memory. */
+static int header_word(char **cursor, const char *key, char **out, int *found)
 {
-    static const char key[] = "cursor ";
+    size_t klen = strlen(key);
     char *line = *cursor, *nl = strchr(line, '\n');
-    if (!nl || strncmp(line, key, sizeof(key) - 1) != 0)
+    if (!nl || strncmp(line, key, klen) != 0 || line[klen] != ' ')
         return 0;
     *nl = '\0';
     *cursor = nl + 1;
-    char *w = line + sizeof(key) - 1;
+    char *w = line + klen + 1;
     if (!cursor_ok(w))
         return -1;
+    if (found)
+        *found = 1;
     return set_cursor(out, strcmp(w, "-") == 0 ? NULL : w);
+}
+
+static int header_cursor(char **cursor, char **out)
+{
+    return header_word(cursor, "cursor", out, NULL);
 }
 
 static int load_state(journal_t *j, char *err, size_t errlen)
@@ -427,7 +446,8 @@ static int load_state(journal_t *j, char *err, size_t errlen)
     cur += mlen + 1;
     if (header_i64(&cur, "seq", &j->committed_seq) < 0 ||
         header_i64(&cur, "gen", &j->covered_gen) < 0 || j->committed_seq < 0 ||
-        header_cursor(&cur, &j->cursor) < 0) {
+        header_cursor(&cur, &j->cursor) < 0 ||
+        header_word(&cur, "flushed", &j->flushed_cursor, &j->has_flushed_cursor) < 0) {
         sys_set_err(err, errlen, "%s/state: corrupt (expected seq, gen and cursor lines)", j->dir);
         goto fail;
     }
@@ -438,31 +458,48 @@ fail:
     return -1;
 }
 
-static int save_state(journal_t *j, int64_t seq, int64_t gen, const char *cursor, char *err,
-                      size_t errlen)
+/* "flushed" (read since the journal distrusts damaged records; older
+ * versions ignore it): the cursor of the committed flush's intent. */
+static int save_state(journal_t *j, int64_t seq, int64_t gen, const char *cursor,
+                      const char *flushed, char *err, size_t errlen)
 {
-    char text[128 + JOURNAL_CURSOR_MAX];
-    int n =
-        snprintf(text, sizeof(text), STATE_MAGIC "\nseq %" PRId64 "\ngen %" PRId64 "\ncursor %s\n",
-                 seq, gen, cursor ? cursor : "-");
+    char text[128 + 2 * JOURNAL_CURSOR_MAX];
+    int n = snprintf(text, sizeof(text),
+                     STATE_MAGIC "\nseq %" PRId64 "\ngen %" PRId64 "\ncursor %s\nflushed %s\n", seq,
+                     gen, cursor ? cursor : "-", flushed ? flushed : "-");
     return write_atomic(j, "state", text, (size_t)n, NULL, err, errlen);
 }
 
+/* What parse_records found besides the deltas. */
+struct parse_out {
+    size_t torn;        /* a last line without its newline (the tail of a crashed write) */
+    size_t dropped;     /* records of a trailing group without its "P" */
+    char *cursor;       /* the last "P" cursor seen (NULL: none, or "-") */
+    int bad_line;       /* the first record failing its check (0: none) */
+    size_t discarded;   /* records from the bad one on (it included), not applied */
+    size_t trusted_len; /* bytes of text up to the end of the last record applied */
+};
+
 /* Parse the records of `text` into d; name is for messages. With `strict`
  * (an intent, written atomically) any bad record is an error; otherwise
- * (a journal generation) bad records are skipped and counted.
+ * (a journal generation) `o` says what was found (o->cursor is the
+ * caller's to free).
  *
  * A generation that starts with "H 2" is grouped: its deltas count only once
  * a "P <cursor>" record follows them (one append = deltas + P in one write),
  * so a group torn by a crash is dropped whole, and the caller recounts it
- * from its log. Compacted generations ("C ...") and older ones (no header)
- * count every good record up to their first "P" (a compacted body ends with
- * one; appends after it are grouped). `cursor`, when not NULL, gets the last cursor
- * seen (replacing what it held) and `dropped` the records of a trailing
- * group without its "P". */
+ * from its log. A compacted generation ("C ...") is one group ending with
+ * its "P". Older ones (no header) count every good record up to their first
+ * "P".
+ *
+ * A whole line that fails its check is not the tail of a crashed append
+ * (one write, kill -9 cannot tear it in the middle): the file is damaged
+ * there. Like PostgreSQL's WAL replay at a bad record, reading stops: its
+ * group and everything after it are not applied (o->bad_line,
+ * o->discarded), and o->cursor stays at the last "P" before it, from
+ * which the caller recounts. */
 static int parse_records(const char *name, char *text, size_t len, int line0, int strict,
-                         struct counter_deltas *d, size_t *bad, char **cursor, size_t *dropped,
-                         char *err, size_t errlen)
+                         struct counter_deltas *d, struct parse_out *o, char *err, size_t errlen)
 {
     char *p = text, *end = text + len;
     int grouped = 0, rc = -1;
@@ -475,6 +512,7 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
         int64_t first, last;
         char *cur = NULL;
         if (!strict && lineno == line0 && nl && compact_header_parse(p, llen, &first, &last) == 0) {
+            grouped = 1; /* the summed body counts with its closing P */
             p += llen + 1;
             continue;
         }
@@ -482,6 +520,7 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
         if (kind == 'H' && lineno == line0) {
             grouped = 1;
             p += llen + 1;
+            o->trusted_len = (size_t)(p - text);
             continue;
         }
         if (kind == 'P') {
@@ -497,13 +536,14 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
                 counter_deltas_free(&pending);
                 counter_deltas_init(&pending);
             }
-            /* from here on appends are grouped (after a compacted body) */
+            /* from here on appends are grouped (after an old-format body) */
             grouped = 1;
-            if (cursor && set_cursor(cursor, cur) < 0) {
+            if (set_cursor(&o->cursor, cur) < 0) {
                 sys_set_err(err, errlen, "%s:%d: out of memory", name, lineno);
                 goto out;
             }
             p += llen + 1;
+            o->trusted_len = (size_t)(p - text);
             continue;
         }
         int prc = nl ? record_parse(p, llen, grouped ? &pending : d) : -1;
@@ -511,20 +551,35 @@ static int parse_records(const char *name, char *text, size_t len, int line0, in
             sys_set_err(err, errlen, "%s:%d: out of memory", name, lineno);
             goto out;
         }
+        if (prc == -1 && strict) {
+            sys_set_err(err, errlen, "%s:%d:1: corrupt record", name, lineno);
+            goto out;
+        }
+        if (prc == -1 && nl) {
+            /* damaged: distrust it, its group and every record after it */
+            o->bad_line = lineno;
+            o->discarded = pending.nrows + 1;
+            for (char *q = nl + 1; q < end; q++)
+                o->discarded += *q == '\n' || q + 1 == end;
+            counter_deltas_free(&pending);
+            counter_deltas_init(&pending);
+            log_msg(LOG_ERROR, "journal_record_distrusted",
+                    "%s:%d:1: record fails its check: it and the %zu records after it are not "
+                    "applied; counting resumes at the last good position",
+                    name, lineno, o->discarded - 1);
+            break;
+        }
         if (prc == -1) {
-            if (strict) {
-                sys_set_err(err, errlen, "%s:%d:1: corrupt record", name, lineno);
-                goto out;
-            }
-            (*bad)++;
-            log_msg(LOG_WARN, "journal_record_skipped", "%s:%d:1: %s record skipped", name, lineno,
-                    nl ? "corrupt" : "torn (incomplete) tail");
+            o->torn++;
+            log_msg(LOG_WARN, "journal_record_skipped", "%s:%d:1: torn (incomplete) tail skipped",
+                    name, lineno);
+        } else if (!grouped) {
+            o->trusted_len = (size_t)(p + llen + 1 - text);
         }
         p += llen + 1;
     }
     if (pending.nrows > 0) {
-        if (dropped)
-            *dropped += pending.nrows;
+        o->dropped += pending.nrows;
         log_msg(LOG_WARN, "journal_group_dropped",
                 "%s: %zu records of an append without its position record dropped (a crash "
                 "during the append; they are recounted from the request log)",
@@ -573,9 +628,9 @@ static int load_intent(journal_t *j, int64_t seq, struct journal_recovery *rec, 
     }
     free(rec->intent_cursor);
     rec->intent_cursor = icursor;
-    size_t bad = 0;
-    if (parse_records(path, cur, len - (size_t)(cur - text), icursor ? 7 : 6, 1, &rec->intent, &bad,
-                      NULL, NULL, err, errlen) < 0)
+    struct parse_out po = {0};
+    if (parse_records(path, cur, len - (size_t)(cur - text), icursor ? 7 : 6, 1, &rec->intent, &po,
+                      err, errlen) < 0)
         goto fail;
     if ((int64_t)rec->intent.nrows != rows) {
         sys_set_err(err, errlen, "%s: %zu records, header says %" PRId64, path, rec->intent.nrows,
@@ -709,11 +764,130 @@ static int drop_intent(journal_t *j, int64_t seq, char *err, size_t errlen)
     return 0;
 }
 
+/* Whether generation `name` starts with a compaction header (0, filling
+ * first and last) or not (-1). */
+static int gen_compact_header(journal_t *j, const char *name, int64_t *first, int64_t *last)
+{
+    char head[128];
+    int fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+    close(fd);
+    char *nl = n > 0 ? memchr(head, '\n', (size_t)n) : NULL;
+    return nl ? compact_header_parse(head, (size_t)(nl - head), first, last) : -1;
+}
+
+static size_t count_lines(const char *text, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n' || i + 1 == len;
+    return n;
+}
+
+/* Generation live[k] has a damaged record after its first `keep` bytes:
+ * set aside (as distrusted.<gen>, never read again) the generations after
+ * it, newest first, then a copy of it, and cut it to those bytes, so that
+ * the next start reads what this one applied and nothing else. A crash
+ * half-way leaves the damaged record in place, and the next start does the
+ * same again. `discarded` gets the records of the later generations. */
+static int distrust_from(journal_t *j, const int64_t *live, size_t k, size_t keep,
+                         size_t *discarded, char *err, size_t errlen)
+{
+    char name[64], aside[64], *text = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i <= k; i++) {
+        snprintf(name, sizeof(name), "journal.%" PRId64, live[i]);
+        snprintf(aside, sizeof(aside), "distrusted.%" PRId64, live[i]);
+        if (i < k && read_file_at(j->dirfd, name, &text, &len, err, errlen) == 0) {
+            *discarded += count_lines(text, len);
+            free(text);
+            text = NULL;
+        }
+        if (i == k && keep > 0)
+            break;
+        if (renameat(j->dirfd, name, j->dirfd, aside) < 0 && errno != ENOENT) {
+            sys_set_err(err, errlen, "%s/%s: rename: %s", j->dir, name, strerror(errno));
+            return -1;
+        }
+    }
+    if (fsync(j->dirfd) < 0) {
+        sys_set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+        return -1;
+    }
+    if (keep == 0)
+        return 0;
+    if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
+        return -1;
+    int rc = write_atomic(j, aside, text, len, NULL, err, errlen);
+    free(text);
+    if (rc < 0)
+        return -1;
+    int fd = openat(j->dirfd, name, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)keep) < 0 || fsync(fd) < 0) {
+        sys_set_err(err, errlen, "%s/%s: truncate: %s", j->dir, name, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static void journal_distrust_note(const struct journal_recovery *rec, const char *cursor)
+{
+    LOG_EVENT(LOG_ERROR, "journal_distrusted", NULL,
+              "a journal record fails its check: it and every record after it are set aside, "
+              "and counting resumes at the last good position before it",
+              LF_STR("at", rec->distrusted_at),
+              LF_INT("distrusted_records", rec->distrusted_records),
+              LF_INT("discarded_records", rec->discarded_records),
+              LF_STR("cursor", cursor ? cursor : "-"));
+    pthread_mutex_lock(&distrust_lock);
+    distrust_seen.records += (int64_t)rec->distrusted_records;
+    distrust_seen.discarded += (int64_t)rec->discarded_records;
+    snprintf(distrust_seen.at, sizeof(distrust_seen.at), "%s", rec->distrusted_at);
+    snprintf(distrust_seen.cursor, sizeof(distrust_seen.cursor), "%s", cursor ? cursor : "-");
+    pthread_mutex_unlock(&distrust_lock);
+}
+
+void journal_distrust_stats(struct journal_distrust *out)
+{
+    pthread_mutex_lock(&distrust_lock);
+    *out = distrust_seen;
+    pthread_mutex_unlock(&distrust_lock);
+}
+
+/* After a distrust the resume cursor may be older than the state's: an
+ * empty group at it in the new generation makes the next start resume there
+ * too, before anything is appended. */
+static int resume_mark(journal_t *j, char *err, size_t errlen)
+{
+    struct buf b = {0};
+    int rc = -1;
+    if (cursor_record_format(&b, j->cursor) < 0) {
+        sys_set_err(err, errlen, "%s: out of memory", j->dir);
+        goto out;
+    }
+    if (sys_write_all(j->fd, b.p, b.len) < 0 || fdatasync(j->fd) < 0) {
+        sys_set_err(err, errlen, "%s/journal.%" PRId64 ": write: %s", j->dir, j->gen,
+                    strerror(errno));
+        goto out;
+    }
+    j->size += (int64_t)b.len;
+    rc = 0;
+out:
+    free(b.p);
+    return rc;
+}
+
 /* Recovery after load of instance and state: see journal_open. */
 static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t errlen)
 {
     struct dir_scan s = {0};
     char *text = NULL;
+    int64_t *live = NULL; /* generations to read, newest first */
     if (scan_dir(j, &s, err, errlen) < 0)
         goto fail;
     qsort(s.intent_seq, s.nintents, sizeof(int64_t), cmp_i64);
@@ -734,6 +908,10 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
     if (rec->has_intent) {
         j->intent_seq = rec->intent_seq;
         j->intent_gen = rec->intent_gen;
+        if (set_cursor(&j->intent_cursor, rec->intent_cursor) < 0) {
+            sys_set_err(err, errlen, "%s: out of memory", j->dir);
+            goto fail;
+        }
         if (rec->intent_gen > j->covered_gen)
             j->covered_gen = rec->intent_gen;
     }
@@ -741,6 +919,11 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
         qsort(s.gens, s.ngens, sizeof(int64_t), cmp_i64);
     int64_t maxgen = j->covered_gen, skip_first = 1, skip_last = 0;
     int found_cursor = 0;
+    size_t nlive = 0;
+    if (s.ngens && !(live = calloc(s.ngens, sizeof(*live)))) {
+        sys_set_err(err, errlen, "%s: out of memory", j->dir);
+        goto fail;
+    }
     /* without a position in a generation, the intent's (newer than the
      * state's) or the state's holds */
     if (rec->has_intent && rec->intent_cursor && set_cursor(&j->cursor, rec->intent_cursor) < 0) {
@@ -751,8 +934,7 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
     /* newest first: a compacted generation (header "C first last") holds
      * the deltas of generations first..last, which are deleted unread */
     for (size_t k = s.ngens; k-- > 0;) {
-        char name[64], path[PATH_MAX];
-        size_t len = 0;
+        char name[64];
         int64_t g = s.gens[k], first, last;
         snprintf(name, sizeof(name), "journal.%" PRId64, g);
         if (g > maxgen)
@@ -765,38 +947,69 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
             }
             continue;
         }
-        snprintf(path, sizeof(path), "%s/%s", j->dir, name);
-        if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
-            goto fail;
-        char *nl = memchr(text, '\n', len);
-        if (nl && compact_header_parse(text, (size_t)(nl - text), &first, &last) == 0 && last < g) {
+        if (gen_compact_header(j, name, &first, &last) == 0 && last < g) {
             skip_first = first;
             skip_last = last;
         }
-        /* newest first: the newest generation with a position gives it */
-        char *gcursor = NULL;
-        if (parse_records(path, text, len, 1, 0, &rec->replay, &rec->torn_records, &gcursor,
-                          &rec->dropped_records, err, errlen) < 0) {
-            free(gcursor);
-            goto fail;
-        }
-        if (gcursor && !found_cursor) {
-            free(j->cursor);
-            j->cursor = gcursor;
-            found_cursor = 1;
-        } else {
-            free(gcursor);
-        }
-        j->old_bytes += (int64_t)len;
-        free(text);
-        text = NULL;
+        live[nlive++] = g;
     }
     if (fsync(j->dirfd) < 0) {
         sys_set_err(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
         goto fail;
     }
+    /* oldest first, stopping at the first record that fails its check */
+    for (size_t k = nlive; k-- > 0;) {
+        char name[64], path[PATH_MAX];
+        size_t len = 0;
+        int64_t g = live[k];
+        snprintf(name, sizeof(name), "journal.%" PRId64, g);
+        snprintf(path, sizeof(path), "%s/%s", j->dir, name);
+        if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
+            goto fail;
+        struct parse_out po = {0};
+        int prc = parse_records(path, text, len, 1, 0, &rec->replay, &po, err, errlen);
+        free(text);
+        text = NULL;
+        if (prc < 0) {
+            free(po.cursor);
+            goto fail;
+        }
+        rec->torn_records += po.torn;
+        rec->dropped_records += po.dropped;
+        if (po.cursor) {
+            free(j->cursor);
+            j->cursor = po.cursor;
+            found_cursor = 1;
+        }
+        if (!po.bad_line) {
+            j->old_bytes += (int64_t)len;
+            continue;
+        }
+        rec->distrusted_records = 1;
+        rec->discarded_records = po.discarded;
+        snprintf(rec->distrusted_at, sizeof(rec->distrusted_at), "%s:%d", name, po.bad_line);
+        j->old_bytes += (int64_t)po.trusted_len;
+        if (distrust_from(j, live, k, po.trusted_len, &rec->discarded_records, err, errlen) < 0)
+            goto fail;
+        if (!found_cursor && !rec->has_intent && j->has_flushed_cursor &&
+            set_cursor(&j->cursor, j->flushed_cursor) < 0) {
+            sys_set_err(err, errlen, "%s: out of memory", j->dir);
+            goto fail;
+        }
+        if (!found_cursor && !rec->has_intent && !j->has_flushed_cursor)
+            log_msg(LOG_ERROR, "journal_distrusted_unknown_position",
+                    "%s: no position before the damaged record (a state file of an older "
+                    "version): resuming at the state's, relays between the two are lost",
+                    j->dir);
+        journal_distrust_note(rec, j->cursor);
+        break;
+    }
+    free(live);
+    live = NULL;
     j->next_seq = (rec->has_intent ? rec->intent_seq : j->committed_seq) + 1;
     if (open_gen(j, maxgen + 1, err, errlen) < 0)
+        goto fail;
+    if (rec->distrusted_records && resume_mark(j, err, errlen) < 0)
         goto fail;
     if (j->cursor && !(rec->cursor = strdup(j->cursor))) {
         sys_set_err(err, errlen, "%s: out of memory", j->dir);
@@ -805,6 +1018,7 @@ static int recover(journal_t *j, struct journal_recovery *rec, char *err, size_t
     free(s.gens);
     return 0;
 fail:
+    free(live);
     free(text);
     free(s.gens);
     return -1;
@@ -869,6 +1083,8 @@ void journal_close(journal_t *j)
         close(j->lockfd);
     free(j->dir);
     free(j->cursor);
+    free(j->intent_cursor);
+    free(j->flushed_cursor);
     free(j);
 }
 
@@ -1002,6 +1218,8 @@ int journal_intent_write_at(journal_t *j, int64_t seq, int64_t gen, const struct
         goto fail;
     j->intent_seq = seq;
     j->intent_gen = gen;
+    if (set_cursor(&j->intent_cursor, cursor) < 0)
+        goto oom;
     /* The intent holds every delta counted up to its cursor, journaled or
      * not: it is the newest durable position now, ahead of the last append
      * when lines were counted since. journal_commit() keeps it in the state
@@ -1047,11 +1265,17 @@ int journal_drop(journal_t *j, int64_t gen, char *err, size_t errlen)
 int journal_commit(journal_t *j, int64_t seq, char *err, size_t errlen)
 {
     int64_t gen = seq == j->intent_seq ? j->intent_gen : j->covered_gen;
+    const char *flushed = seq == j->intent_seq ? j->intent_cursor : j->flushed_cursor;
     /* the state keeps the newest position known: the intent's (made the
      * journal's by journal_intent_write_at and by recovery), or a later
-     * append's */
-    if (save_state(j, seq, gen, j->cursor, err, errlen) < 0)
+     * append's; and the intent's as "flushed" */
+    if (save_state(j, seq, gen, j->cursor, flushed, err, errlen) < 0)
         return -1;
+    if (flushed != j->flushed_cursor && set_cursor(&j->flushed_cursor, flushed) < 0) {
+        sys_set_err(err, errlen, "%s: out of memory", j->dir);
+        return -1;
+    }
+    j->has_flushed_cursor = 1;
     j->committed_seq = seq;
     if (gen > j->covered_gen)
         j->covered_gen = gen;
@@ -1085,8 +1309,18 @@ static int compact_read(journal_t *j, int64_t g, counter_t *sum, size_t *bad, in
         return 0;
     if (read_file_at(j->dirfd, name, &text, &len, err, errlen) < 0)
         goto fail;
-    if (parse_records(path, text, len, 1, 0, &d, bad, NULL, NULL, err, errlen) < 0)
+    struct parse_out po = {0};
+    int prc = parse_records(path, text, len, 1, 0, &d, &po, err, errlen);
+    free(po.cursor);
+    if (prc < 0)
         goto fail;
+    *bad += po.torn;
+    if (po.bad_line) {
+        /* keep the generations as they are: the next start distrusts them */
+        sys_set_err(err, errlen, "%s:%d:1: record fails its check: not compacting", path,
+                    po.bad_line);
+        goto fail;
+    }
     if (counter_give_back(sum, COUNTER_PG, &d) < 0) {
         sys_set_err(err, errlen, "%s: out of memory", path);
         goto fail;

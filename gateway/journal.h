@@ -16,8 +16,12 @@
  *                    crash mid-append drops the group whole and the caller
  *                    resumes from the last cursor (nothing twice)
  *                    <check> is the first 4 bytes of the SHA-256 of the text
- *                    before it, in hex; a torn or corrupt record (the tail of
- *                    a crashed append) is skipped on replay and counted.
+ *                    before it, in hex. A last line without its newline
+ *                    (the tail of a crashed append) is skipped on replay and
+ *                    counted. A whole line that fails its check is damage,
+ *                    not a crash (an append is one write()): replay stops
+ *                    there, as PostgreSQL's WAL replay stops at a bad
+ *                    record. See "Distrust" below.
  *                    A compacted generation starts with
  *                      C <first> <last> <check>
  *                    and holds the summed deltas of generations first..last,
@@ -27,8 +31,31 @@
  *   flush.<seq>      intent of an unfinished flush: seq, the generations it
  *                    covers and every delta of it (written to a temp file,
  *                    fsynced, renamed, directory fsynced)
- *   state            last committed seq, covered generation and the newest
- *                    cursor known then (same way)
+ *   state            last committed seq, covered generation, the newest
+ *                    cursor known then and ("flushed") the committed
+ *                    intent's cursor (same way; "flushed" is optional)
+ *   distrusted.<gen> generations (or copies of them) set aside by
+ *                    recovery after a damaged record; never read again
+ *
+ * Distrust. PostgreSQL holds every delta counted before the cursor of the
+ * newest flush whose ledger row exists: the intent on disk (retried; the
+ * ledger finds it if it was applied), else the state's "flushed". Every
+ * generation after it holds only deltas counted after that cursor (the
+ * flush cut a new generation). So the records of those generations before
+ * the first damaged one, group by group, are exact, and the rule is:
+ *   - replay generations oldest first; at the first whole line failing its
+ *     check, apply nothing of its group and nothing after it;
+ *   - resume at the last P record before it; when there is none, at the
+ *     intent's cursor, else at the state's "flushed" one (a state file
+ *     without it: the state's cursor, logged as a possible loss);
+ *   - set aside the later generations and cut the damaged one at the end of
+ *     its last good group (a copy is kept), so that the next start reads
+ *     what this one applied; the lines after the cursor are recounted from
+ *     the request log. Nothing before the cursor is counted twice (it is in
+ *     PostgreSQL or applied from the journal), nothing after it is in
+ *     PostgreSQL (flushes only cover what the journal had before them).
+ * The damaged record is reported (event journal_distrusted,
+ * journal_distrust_stats() for /metrics).
  *
  * Not thread-safe: delivery.c serialises access. */
 #ifndef CCGW_JOURNAL_H
@@ -53,6 +80,9 @@ struct journal_recovery {
     struct counter_deltas replay; /* deltas of journal generations after it */
     size_t torn_records;          /* bad tail records ignored */
     size_t dropped_records;       /* records of an append torn before its P record */
+    size_t distrusted_records;    /* 1 when a record failed its check (replay stopped) */
+    size_t discarded_records;     /* records from it on, not applied (it included) */
+    char distrusted_at[96];       /* "journal.<gen>:<line>" of it, or "" */
     /* The caller's position when it took the newest deltas recovered (the
      * last P record, else the intent's, else the state's); NULL: none. */
     char *cursor;
@@ -135,6 +165,16 @@ struct journal_compaction {
  * generations or the new one counting, never both. 0 (res filled), -1 with
  * err (the old generations stay in use), or JOURNAL_CRASHED. */
 int journal_compact(journal_t *j, struct journal_compaction *res, char *err, size_t errlen);
+
+/* Damaged records that journal_open found in this process (all journals),
+ * and the last one's place and the cursor counting resumed at. */
+struct journal_distrust {
+    int64_t records;   /* records that failed their check */
+    int64_t discarded; /* records not applied because of them */
+    char at[96];
+    char cursor[128]; /* truncated */
+};
+void journal_distrust_stats(struct journal_distrust *out);
 
 /* Test hook for crash points: when set, journal.c and delivery.c call it
  * with a step name at each point where a crash is interesting; non-zero

@@ -20,8 +20,10 @@ struct snapshot {
     size_t keys;
     struct events_stats events;
     struct statsock_stats statsock;
-    int has_statsock, has_delivery, source_up;
-    int64_t lag, segments_bytes, retention_blocked, segments_skipped, restarts, caught_up_ms;
+    int has_statsock, has_delivery, source_up, log_blocked;
+    int64_t log_blocked_total, log_blocked_since_ms;
+    int64_t lag, segments_bytes, retention_blocked, segments_skipped, segments_deleted, restarts,
+        caught_up_ms;
     struct delivery_stats delivery;
     struct reconcile_backend rec[RECONCILE_MAX];
     size_t nrec;
@@ -63,17 +65,21 @@ static void take_snapshot(struct gateway *gw, struct snapshot *s)
         gw->delivery_stats_fn(gw->delivery, &s->delivery);
     }
     s->source_up = atomic_load(&gw->source_up);
+    s->log_blocked = atomic_load(&gw->request_log_blocked);
+    s->log_blocked_total = atomic_load(&gw->request_log_blocked_total);
+    s->log_blocked_since_ms = atomic_load(&gw->request_log_blocked_since_ms);
     s->lag = atomic_load(&gw->lag_bytes);
     s->segments_bytes = atomic_load(&gw->segments_bytes);
     s->retention_blocked = atomic_load(&gw->retention_blocked_total);
     s->segments_skipped = atomic_load(&gw->segments_skipped);
+    s->segments_deleted = atomic_load(&gw->segments_deleted);
     s->restarts = atomic_load(&gw->worker_restarts);
     s->caught_up_ms = atomic_load(&gw->caught_up_ms);
 }
 
 static int ready(const struct snapshot *s)
 {
-    return s->source_up && (!s->has_statsock || s->statsock.last_ok);
+    return s->source_up && !s->log_blocked && (!s->has_statsock || s->statsock.last_ok);
 }
 
 /* One family with a single sample labelled gateway/source (+ one pair). */
@@ -154,9 +160,35 @@ char *metrics_render(struct gateway *gw, size_t *len)
     rc |= one(p, base, "ccgw_gateway_request_log_retention_blocked_total", PROM_COUNTER,
               "Times retention kept segments over the limit because they were not counted yet.",
               (double)s.retention_blocked);
+    rc |= one(p, base, "ccgw_gateway_request_log_blocked", PROM_GAUGE,
+              "1 while the supervisor cannot write HAProxy's lines into the request log (disk "
+              "full, I/O errors): they wait in the pipe, HAProxy drops what does not fit "
+              "(ccgw_gateway_haproxy_dropped_logs_total), and the tier is not ready.",
+              s.log_blocked);
+    rc |= one(p, base, "ccgw_gateway_request_log_blocked_total", PROM_COUNTER,
+              "Times the request log became unwritable since the supervisor started.",
+              (double)s.log_blocked_total);
+    rc |= one(p, base, "ccgw_gateway_request_log_blocked_seconds", PROM_GAUGE,
+              "How long the request log has been unwritable (0 while it is written).",
+              s.log_blocked && s.log_blocked_since_ms > 0
+                  ? (double)(sys_wall_ms() - s.log_blocked_since_ms) / 1000.0
+                  : 0);
     rc |= one(p, base, "ccgw_gateway_request_log_segments_lost_total", PROM_COUNTER,
               "Request-log segments found deleted before they were counted.",
               (double)s.segments_skipped);
+    rc |= one(p, base, "ccgw_gateway_request_log_segments_deleted_total", PROM_COUNTER,
+              "Request-log segments deleted while still written: counted, but gone from the kept "
+              "log.",
+              (double)s.segments_deleted);
+    struct journal_distrust jd;
+    journal_distrust_stats(&jd);
+    rc |= one(p, base, "ccgw_gateway_journal_distrusted_records_total", PROM_COUNTER,
+              "Journal records that failed their check at this worker's start: replay stopped "
+              "there and the request log was recounted from the last good position.",
+              (double)jd.records);
+    rc |= one(p, base, "ccgw_gateway_journal_discarded_records_total", PROM_COUNTER,
+              "Journal records not applied because a record before them failed its check.",
+              (double)jd.discarded);
     rc |= one(p, base, "ccgw_gateway_caught_up_timestamp_seconds", PROM_GAUGE,
               "Last time the worker had counted everything written.",
               (double)s.caught_up_ms / 1000.0);
@@ -270,6 +302,8 @@ static int health_json(struct gateway *gw, struct httpd_response *resp)
                           (json_int_t)(sys_wall_ms() - gw->started_ms), "postgres",
                           postgres_state(&s), "pending_rows", (json_int_t)s.delivery.pending_rows,
                           "worker_restarts", (json_int_t)s.restarts);
+    if (j)
+        json_object_set_new(j, "request_log_blocked", json_boolean(s.log_blocked));
     if (!j)
         return -1;
     int rc = httpd_reply_json(resp, ok ? 200 : 503, j);
@@ -285,6 +319,12 @@ static int health_ready(struct gateway *gw, struct httpd_response *resp)
     struct snapshot s;
     char body[160];
     take_snapshot(gw, &s);
+    if (s.log_blocked) {
+        int n = snprintf(body, sizeof(body),
+                         "not ready (request log blocked: HAProxy's lines are not kept, "
+                         "see ccgw_gateway_haproxy_dropped_logs_total)\n");
+        return httpd_reply(resp, 503, NULL, body, (size_t)n);
+    }
     if (!ready(&s))
         return httpd_reply(resp, 503, NULL, "not ready\n", 10);
     const char *pg = postgres_state(&s);

@@ -52,6 +52,15 @@ int64_t segment_next(const char *dir, int64_t after);
 int segment_retain(const char *dir, int64_t keep_from, int64_t max_bytes, int *blocked, char *err,
                    size_t errlen);
 
+/* The segment requests.log names (the newest the writer started, even when
+ * it was renamed since), 0 when none. One readlink. */
+int64_t segment_linked(const char *dir);
+
+/* A segment moved away from its name (mv) but still in `dir`: the path of
+ * the regular file whose first line is segment `seg`'s header, into out.
+ * 0, or -1 when there is none. */
+int segment_find_moved(const char *dir, int64_t seg, char *out, size_t outlen);
+
 /* The HAProxy pid a segment's first line names; 0 when unknown. */
 long segment_pid(const char *dir, int64_t seg);
 
@@ -72,7 +81,12 @@ void segment_writer_close(segment_writer_t *w);
 
 /* Start a new segment (the highest number on disk + 1) for the HAProxy
  * process `pid`: its first line says so, and requests.log points at it.
- * 0 or -1 with err. */
+ * Its space, up to `max_bytes`, is preallocated where the file system can
+ * (fallocate, KEEP_SIZE: the size stays what is written; the rest is given
+ * back when the next segment starts). 0, or -1 with err and errno. For a
+ * new pid, a failure leaves the writer without a segment: the next
+ * segment_writer_move tries to start it again (the pid's lines never go
+ * into another pid's segment). */
 int segment_writer_start(segment_writer_t *w, pid_t pid, char *err, size_t errlen);
 
 /* Continue the newest segment on disk where it ends (the worker, draining
@@ -81,9 +95,11 @@ int segment_writer_adopt(segment_writer_t *w, char *err, size_t errlen);
 
 /* Move what the pipe `fd` holds now into the segment (splice; read/write
  * when fd is no pipe). Returns bytes moved (> 0), 0 at the end of the input,
- * -1 with errno EAGAIN when nothing waits, -1 with err on failure. When the
- * segment is over its size and ends with a line, a new one is started for
- * the same pid first. */
+ * -1 with errno EAGAIN when nothing waits, -1 with err and errno on failure
+ * (ENOSPC, EIO, ...: what splice could not write stays in the pipe, so a
+ * later call carries on where this one stopped). When the segment is over
+ * its size and ends with a line, a new one is started for the same pid
+ * first; when that fails, this one takes the lines meanwhile. */
 ssize_t segment_writer_move(segment_writer_t *w, int fd, char *err, size_t errlen);
 
 /* Append one whole line of our own (a SEGMENT_META_PREFIX line, without its
@@ -92,8 +108,43 @@ ssize_t segment_writer_move(segment_writer_t *w, int fd, char *err, size_t errle
 int segment_writer_line(segment_writer_t *w, const char *line, size_t len, char *err,
                         size_t errlen);
 
+/* Whether `bytes` more could be written now: reserves them past the end
+ * (fallocate, KEEP_SIZE). 0 (also where the file system cannot tell), or -1
+ * with err and errno (ENOSPC). Used to see that a full disk has room again
+ * while the pipe is empty. */
+int segment_writer_probe(segment_writer_t *w, int64_t bytes, char *err, size_t errlen);
+
 /* The segment being written (0 before the first) and its size. */
 int64_t segment_writer_current(const segment_writer_t *w);
 int64_t segment_writer_size(const segment_writer_t *w);
+
+/* Whether the supervisor can write the request log, told to the worker
+ * (which says it on /health/ready, /metrics and as events). The supervisor
+ * keeps it in a small file under its state dir, written in place at a
+ * fixed size, so that saying "blocked" never needs space on a full disk:
+ *
+ *   state=<ok|blocked> since_ms=<epoch ms> episodes=<n> error=<text> end
+ *
+ * padded with blanks to SEGMENT_STATUS_BYTES. */
+#define SEGMENT_STATUS_FILE "request_log.status"
+#define SEGMENT_STATUS_BYTES 512
+
+struct segment_status {
+    int blocked;      /* the supervisor cannot write HAProxy's lines now */
+    int64_t since_ms; /* when this blocked episode began (epoch ms); 0 when ok */
+    int64_t episodes; /* blocked episodes since the supervisor started */
+    char error[256];  /* the last write error ("" when none) */
+};
+
+/* Create (or reuse) the status file at `path`, its SEGMENT_STATUS_BYTES
+ * written once. Returns its fd, or -1 with err. */
+int segment_status_open(const char *path, char *err, size_t errlen);
+
+/* Overwrite the status in place. 0, or -1 with errno. */
+int segment_status_write(int fd, const struct segment_status *st);
+
+/* Read the status at `path`. 0, or -1 when there is none or it is torn
+ * (read again later). */
+int segment_status_read(const char *path, struct segment_status *st);
 
 #endif

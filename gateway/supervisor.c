@@ -43,6 +43,11 @@
  * where 20 ms made 40 (80). */
 #define SUP_BATCH_MS 50
 #define SUP_BATCH_BYTES (256 * 1024)
+/* While the request log cannot be written (a full disk, I/O errors), the
+ * lines wait in the pipe and the write is tried again this often; HAProxy
+ * drops what does not fit in the pipe and counts it (DroppedLogs). */
+#define SUP_RETRY_MS 200
+#define SUP_PROBE_BYTES 4096
 
 static void sleep_ms(int64_t ms)
 {
@@ -253,6 +258,10 @@ struct sup {
     size_t errlen;
     char *queue[SUP_STDERR_QUEUE]; /* stderr lines waiting for a line end in the segment */
     size_t nqueue;
+    /* whether the request log can be written, for the worker to tell */
+    struct segment_status st;
+    int status_fd;
+    int64_t retry_at; /* while blocked: the next try (monotonic ms) */
 };
 
 /* The pipes HAProxy writes to, for the supervisor's whole life. 0 or -1. */
@@ -281,6 +290,46 @@ static int make_pipes(struct sup *s)
     return 0;
 }
 
+static void write_status(struct sup *s)
+{
+    if (s->status_fd >= 0 && segment_status_write(s->status_fd, &s->st) < 0)
+        LOG_EVENT(LOG_ERROR, "status_write_failed", NULL, strerror(errno),
+                  LF_STR("source", s->o->source));
+}
+
+/* The request log cannot take HAProxy's lines now: say so (our log, the
+ * status file the worker reads) once per episode, and try again soon. */
+static void writer_blocked(struct sup *s, const char *err)
+{
+    s->retry_at = sys_mono_ms() + SUP_RETRY_MS;
+    if (s->st.blocked)
+        return;
+    s->st.blocked = 1;
+    s->st.since_ms = sys_wall_ms();
+    s->st.episodes++;
+    snprintf(s->st.error, sizeof(s->st.error), "%s", err);
+    write_status(s);
+    LOG_EVENT(LOG_ERROR, "request_log_blocked", NULL,
+              "the request log cannot be written: HAProxy's lines wait in the pipe, and what "
+              "does not fit is dropped by HAProxy (DroppedLogs); trying again",
+              LF_STR("error", err), LF_INT("retry_ms", SUP_RETRY_MS),
+              LF_INT("segment", segment_writer_current(s->seg)), LF_STR("source", s->o->source));
+}
+
+static void writer_ok(struct sup *s)
+{
+    if (!s->st.blocked)
+        return;
+    int64_t lasted = sys_wall_ms() - s->st.since_ms;
+    s->st.blocked = 0;
+    s->st.since_ms = 0;
+    write_status(s);
+    LOG_EVENT(LOG_WARN, "request_log_resumed", NULL,
+              "the request log is written again: HAProxy's lines move into it",
+              LF_INT("blocked_ms", lasted), LF_INT("segment", segment_writer_current(s->seg)),
+              LF_STR("source", s->o->source));
+}
+
 static pid_t spawn_haproxy(struct sup *s)
 {
     const struct supervisor_options *o = s->o;
@@ -304,13 +353,10 @@ static pid_t spawn_haproxy(struct sup *s)
         fprintf(f, "%ld\n", (long)pid);
         fclose(f);
     }
-    if (segment_writer_start(s->seg, pid, err, sizeof(err)) < 0) {
-        /* HAProxy's output would have nowhere to go: it must not serve */
-        LOG_EVENT(LOG_ERROR, "segment_failed", NULL, err, LF_STR("source", o->source));
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
+    /* a segment that cannot be started now (a full disk) is retried: its
+     * lines wait in the pipe meanwhile, and the tier says it is blind */
+    if (segment_writer_start(s->seg, pid, err, sizeof(err)) < 0)
+        writer_blocked(s, err);
     LOG_EVENT(LOG_INFO, "child_started", NULL, "HAProxy started", LF_INT("pid", pid),
               LF_STR("command", o->child_argv[0]),
               LF_INT("segment", segment_writer_current(s->seg)), LF_STR("source", o->source));
@@ -432,19 +478,29 @@ static void read_stderr(struct sup *s)
 }
 
 /* Move what HAProxy's stdout holds into the segment. 0 ok (or nothing),
- * 1 at its end, -1 on a segment failure (logged). */
+ * 1 at its end, -1 when the request log cannot take it now (blocked: what
+ * was not written stays in the pipe, tried again at retry_at). An empty
+ * pipe while blocked proves nothing: there, room for the next lines is
+ * reserved to see whether the disk has space again. */
 static int move_out(struct sup *s)
 {
     char err[256];
+    int64_t moved = 0;
     for (;;) {
         ssize_t n = segment_writer_move(s->seg, s->out_fd, err, sizeof(err));
-        if (n > 0)
+        if (n > 0) {
+            moved += n;
             continue;
-        if (n == 0)
-            return 1;
-        if (errno == EAGAIN)
-            return 0;
-        LOG_EVENT(LOG_ERROR, "segment_write_failed", NULL, err, LF_STR("source", s->o->source));
+        }
+        if (n == 0 || errno == EAGAIN) {
+            if (moved > 0 || !s->st.blocked ||
+                segment_writer_probe(s->seg, SUP_PROBE_BYTES, err, sizeof(err)) == 0)
+                writer_ok(s);
+            else
+                writer_blocked(s, err);
+            return n == 0 ? 1 : 0;
+        }
+        writer_blocked(s, err);
         return -1;
     }
 }
@@ -561,10 +617,11 @@ static int take_signals(struct sup *s)
 int supervisor_run(const struct supervisor_options *o)
 {
     struct sup s;
-    char err[256];
+    char err[256], status_path[PATH_MAX];
     int ret = 1, stopping = 0;
     memset(&s, 0, sizeof(s));
     s.o = o;
+    s.status_fd = -1;
     s.self = getpid();
     s.out_fd = s.err_fd = s.out_w = s.err_w = s.drain_fd = -1;
     s.haproxy = s.worker = -1;
@@ -581,6 +638,11 @@ int supervisor_run(const struct supervisor_options *o)
     }
     if ((s.lock_fd = take_tier_lock(o, s.pidfile)) < 0)
         return 1;
+    snprintf(status_path, sizeof(status_path), "%s/%s", o->state_dir, SEGMENT_STATUS_FILE);
+    if ((s.status_fd = segment_status_open(status_path, err, sizeof(err))) < 0)
+        LOG_EVENT(LOG_ERROR, "status_open_failed", NULL, err,
+                  LF_STR("effect", "the worker cannot tell when the request log is blocked"),
+                  LF_STR("source", o->source));
     if (!(s.seg = segment_writer_open(o->segments_dir, o->segment_max_bytes, err, sizeof(err)))) {
         LOG_EVENT(LOG_ERROR, "start_failed", NULL, err);
         goto out;
@@ -610,13 +672,19 @@ int supervisor_run(const struct supervisor_options *o)
 
     for (;;) {
         int haproxy_status = 0, haproxy_done = 0;
+        /* blocked: the lines wait in the pipe until the next try */
         struct pollfd pfd[3] = {{.fd = sigpipe_fd(), .events = POLLIN},
-                                {.fd = s.out_eof ? -1 : s.out_fd, .events = POLLIN},
+                                {.fd = s.out_eof || s.st.blocked ? -1 : s.out_fd, .events = POLLIN},
                                 {.fd = s.err_fd, .events = POLLIN}};
         int timeout = -1;
         if (s.worker < 0) {
             int64_t left = s.worker_due - sys_mono_ms();
             timeout = left > 0 ? (int)left : 0;
+        }
+        if (s.st.blocked && !s.out_eof) {
+            int64_t left = s.retry_at - sys_mono_ms();
+            int t = left > 0 ? (int)left : 0;
+            timeout = timeout < 0 || t < timeout ? t : timeout;
         }
         int pr = poll(pfd, 3, timeout);
         if (pr < 0 && errno != EINTR) {
@@ -630,12 +698,14 @@ int supervisor_run(const struct supervisor_options *o)
             if (!(pfd[1].revents & POLLHUP) && ioctl(s.out_fd, FIONREAD, &queued) == 0 &&
                 queued < SUP_BATCH_BYTES)
                 sleep_ms(SUP_BATCH_MS);
-            if (move_out(&s) != 0)
+            if (move_out(&s) == 1)
                 s.out_eof = 1;
         }
+        if (s.st.blocked && !s.out_eof && sys_mono_ms() >= s.retry_at && move_out(&s) == 1)
+            s.out_eof = 1;
         if (pr > 0 && s.err_fd >= 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
             read_stderr(&s);
-        if (s.nqueue)
+        if (s.nqueue && !s.st.blocked)
             write_stderr_queue(&s);
         reap(&s, &haproxy_status, &haproxy_done);
         if (s.worker_failed)
@@ -697,7 +767,7 @@ out:
                 s.haproxy = -1;
                 break;
             }
-            if (!s.out_eof && move_out(&s) != 0)
+            if (!s.out_eof && move_out(&s) == 1)
                 s.out_eof = 1;
             sleep_ms(20);
         }
@@ -721,6 +791,8 @@ out:
     if (o->child_argv)
         unlink(s.pidfile);
     segment_writer_close(s.seg);
+    if (s.status_fd >= 0)
+        close(s.status_fd);
     close(s.lock_fd);
     return ret;
 }

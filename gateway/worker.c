@@ -46,7 +46,10 @@ struct worker {
     int64_t now_ms; /* of the batch being read */
     int64_t gap_logged[64];
     int64_t route_gap_logged, route_excess_logged; /* per-account gap last reported */
-    int64_t synced_seg; /* the journal thread's: last segment fdatasync'ed */
+    int64_t synced_seg;               /* the journal thread's: last segment fdatasync'ed */
+    char status_path[4096];           /* the supervisor's segment_status */
+    struct segment_status log_status; /* as last reported */
+    int64_t dropped_at_block;         /* DroppedLogs when it was reported blocked */
 };
 
 static void on_line(void *ctx, const char *line, size_t len, int too_long)
@@ -195,6 +198,63 @@ static void report_route_gaps(struct worker *w)
         events_add(w->gw.events, sys_wall_ms(), bad ? 4 : 6, msg, strlen(msg));
 }
 
+static int64_t dropped_logs(struct worker *w)
+{
+    struct statsock_stats st = {0};
+    if (w->gw.statsock)
+        statsock_get_stats(w->gw.statsock, &st);
+    return st.dropped_total;
+}
+
+/* The supervisor's word on the request log: while it cannot be written,
+ * the tier is not ready (metrics.c) and says so as an event; when it is
+ * written again, the event tells what HAProxy dropped meanwhile. */
+static void check_request_log(struct worker *w)
+{
+    struct segment_status st;
+    struct segment_status *was = &w->log_status;
+    char msg[512];
+    if (segment_status_read(w->status_path, &st) < 0)
+        return;
+    atomic_store(&w->gw.request_log_blocked, st.blocked);
+    atomic_store(&w->gw.request_log_blocked_total, st.episodes);
+    atomic_store(&w->gw.request_log_blocked_since_ms, st.since_ms);
+    int64_t dropped = dropped_logs(w);
+    int severity;
+    if (st.blocked && (!was->blocked || st.episodes != was->episodes)) {
+        w->dropped_at_block = dropped;
+        severity = 3;
+        snprintf(msg, sizeof(msg),
+                 "request log blocked (%s): the supervisor cannot write HAProxy's lines (%s); "
+                 "they "
+                 "are not counted until it can, and HAProxy drops what its pipe cannot hold "
+                 "(DroppedLogs, %" PRId64 " so far)",
+                 w->gw.source, st.error, dropped);
+    } else if (!st.blocked && was->blocked) {
+        severity = 4;
+        snprintf(msg, sizeof(msg),
+                 "request log written again (%s) after %.1f s: counting resumes; HAProxy dropped "
+                 "%" PRId64 " log lines meanwhile (DroppedLogs), uncounted",
+                 w->gw.source, (double)(sys_wall_ms() - was->since_ms) / 1000.0,
+                 dropped - w->dropped_at_block);
+    } else if (!st.blocked && st.episodes > was->episodes && was->episodes + was->blocked > 0) {
+        severity = 4;
+        snprintf(msg, sizeof(msg),
+                 "request log was blocked for a moment (%s: %s); HAProxy's DroppedLogs is %" PRId64,
+                 w->gw.source, st.error, dropped);
+    } else {
+        *was = st;
+        return;
+    }
+    LOG_EVENT(severity <= 3 ? LOG_ERROR : LOG_WARN,
+              st.blocked ? "request_log_blocked" : "request_log_resumed", NULL, msg,
+              LF_INT("haproxy_dropped_logs", dropped), LF_INT("episodes", st.episodes),
+              LF_STR("source", w->gw.source));
+    if (w->gw.events)
+        events_add(w->gw.events, sys_wall_ms(), severity, msg, strlen(msg));
+    *was = st;
+}
+
 /* Read and count one batch. Returns bytes read, -1 on error (logged). */
 static int64_t step(struct worker *w, int *at_end)
 {
@@ -213,6 +273,16 @@ static int64_t step(struct worker *w, int *at_end)
     }
     pthread_mutex_unlock(&w->gw.lock);
     atomic_store(&w->gw.segments_skipped, w->follow.skipped_segments);
+    if (w->follow.deleted_segments > atomic_load(&w->gw.segments_deleted)) {
+        atomic_store(&w->gw.segments_deleted, w->follow.deleted_segments);
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "request-log segment %lld of %s was deleted while written: its lines are "
+                 "counted, the kept request log has lost them",
+                 (long long)w->follow.deleted_seen_seg, w->gw.source);
+        if (w->gw.events)
+            events_add(w->gw.events, sys_wall_ms(), 3, msg, strlen(msg));
+    }
     atomic_store(&w->gw.lag_bytes, *at_end ? 0 : follow_lag(&w->follow));
     if (judged)
         report_gaps(w);
@@ -281,10 +351,23 @@ static int install_signals(void)
     return sigpipe_install(sigs, ARRAY_LEN(sigs));
 }
 
-/* Where to start: the journal's cursor, or the oldest segment there is. */
+/* Where to start: the journal's cursor, or the oldest segment there is. A
+ * journal record that failed its check moved the cursor back (journal.h,
+ * "Distrust"): that is an event in gateway_events too. */
 static void start_position(struct worker *w, struct segment_pos *pos)
 {
     const char *rest = NULL;
+    struct journal_distrust jd;
+    journal_distrust_stats(&jd);
+    if (jd.records > 0 && w->gw.events) {
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "journal_distrusted: %s (source %s) failed its check; %" PRId64
+                 " journal records from it on were not applied and the request log is "
+                 "recounted from %s",
+                 jd.at, w->gw.source, jd.discarded, jd.cursor);
+        events_add(w->gw.events, sys_wall_ms(), 3, msg, strlen(msg));
+    }
     memset(pos, 0, sizeof(*pos));
     if (!w->gw.cursor[0] || segment_pos_parse(w->gw.cursor, pos, &rest) < 0) {
         if (w->gw.cursor[0])
@@ -320,6 +403,10 @@ int worker_run(const struct ccgwconf *conf, const struct worker_options *o)
     }
     w->o = o;
     w->max_bytes = conf->logs.request_log_max_bytes;
+    snprintf(w->status_path, sizeof(w->status_path), "%s/%s/%s",
+             conf->data_dir ? conf->data_dir : "run/data", o->source, SEGMENT_STATUS_FILE);
+    /* a blocked request log found at start is reported (episodes 0 = new) */
+    w->log_status.episodes = -1;
     pid_t ppid = getppid();
     if (install_signals() < 0) {
         LOG_EVENT(LOG_ERROR, "start_failed", NULL, strerror(errno));
@@ -361,8 +448,11 @@ int worker_run(const struct ccgwconf *conf, const struct worker_options *o)
     if (ino < 0)
         LOG_EVENT(LOG_WARN, "inotify_unavailable", NULL, strerror(errno),
                   LF_STR("dir", w->gw.segments_dir), LF_INT("tick_ms", WORKER_TICK_MS));
+    else /* wakes the worker when the supervisor's word changes */
+        (void)inotify_add_watch(ino, w->status_path, IN_MODIFY);
     for (;;) {
         int at_end = 0;
+        check_request_log(w);
         int64_t n = step(w, &at_end);
         if (n < 0)
             break;

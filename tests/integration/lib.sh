@@ -204,6 +204,19 @@ stack_flush_total() {
         | jq -er .total
 }
 
+# be_sent: requests the stack's HTTP tiers' HAProxys sent to be_0021's
+# servers (show stat, stot of the backend), summed over http0 and http1
+be_sent() {
+    local t n s=0
+    for t in http0 http1; do
+        n=$(echo "show stat" | socat -t 5 - "UNIX-CONNECT:$RUN/data/$t.sock" \
+            | awk -F, '$1 == "be_0021" && $2 == "BACKEND" { print $8 }')
+        [ -n "$n" ] || fail "no be_0021 counters from $t"
+        s=$((s + n))
+    done
+    echo $s
+}
+
 # haproxy_dropped_logs TIER: DroppedLogs of the stack's HAProxy TIER (show info).
 haproxy_dropped_logs() {
     echo "show info" | socat -t 5 - "UNIX-CONNECT:$RUN/data/$1.sock" \

@@ -25,17 +25,6 @@ note "seed $SEED ($SECS s of load)"
 probes() {
     cat "$RUN"/logs/edge/requests.0*.log | awk '/ccgw-stack-probe/ { print $NF }' | sort -u | wc -l
 }
-# be_sent: requests the HTTP tiers' HAProxys sent to be_0021's servers
-be_sent() {
-    local t n s=0
-    for t in http0 http1; do
-        n=$(echo "show stat" | socat -t 5 - "UNIX-CONNECT:$RUN/data/$t.sock" \
-            | awk -F, '$1 == "be_0021" && $2 == "BACKEND" { print $8 }')
-        [ -n "$n" ] || fail "no be_0021 counters from $t"
-        s=$((s + n))
-    done
-    echo $s
-}
 # up: bring back what died; one at a time (-o: the daemons it starts must
 # not inherit the lock)
 up() { flock -o "$IT_DIR/up.lock" "$CCGW_ROOT/scripts/stack" up >>"$IT_DIR/up-chaos.log" 2>&1; }

@@ -104,8 +104,127 @@ START_TEST(test_torn_and_corrupt_records)
 
     j = journal_open(dir, &rec, err, sizeof(err));
     ck_assert_msg(j != NULL, "%s", err);
-    ck_assert_uint_eq(rec.torn_records, 2);
+    /* the torn tail is skipped; the damaged record stops the replay: the
+     * append after it is not applied */
+    ck_assert_uint_eq(rec.torn_records, 0);
+    ck_assert_uint_eq(rec.distrusted_records, 1);
+    ck_assert_uint_eq(rec.discarded_records, 6);
+    ck_assert_int_eq(sum(&rec.replay), 14);
+    journal_close(j);
+    journal_recovery_free(&rec);
+    counter_deltas_free(&d);
+}
+END_TEST
+
+/* Flip two bits of line `lineno` (1-based) of journal file `name`. */
+static void flip_bits(const char *name, int lineno)
+{
+    char path[128], buf[8192];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ssize_t n = read(fd, buf, sizeof(buf));
+    ck_assert_int_gt(n, 0);
+    ssize_t i = 0;
+    for (int l = 1; l < lineno && i < n; i++)
+        l += buf[i] == '\n';
+    ck_assert_int_lt(i + 4, n);
+    buf[i + 2] ^= 0x01;
+    buf[i + 3] ^= 0x04;
+    ck_assert_int_eq(pwrite(fd, buf, (size_t)n, 0), n);
+    close(fd);
+}
+
+static int file_exists(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+START_TEST(test_distrust_mid_group)
+{
+    struct journal_recovery rec;
+    struct counter_deltas d;
+    struct journal_distrust before, after;
+    char err[256];
+    journal_distrust_stats(&before);
+    journal_t *j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    journal_recovery_free(&rec);
+    sample(&d);
+    /* journal.1: H, group 1 (lines 2-5), group 2 (6-9), group 3 (10-13) */
+    ck_assert_int_eq(journal_append_at(j, &d, "1:100", err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_append_at(j, &d, "1:200", err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_append_at(j, &d, "1:300", err, sizeof(err)), 0);
+    journal_close(j);
+    flip_bits("journal.1", 7); /* the middle record of group 2 */
+
+    j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    ck_assert_str_eq(rec.cursor, "1:100");
+    ck_assert_str_eq(journal_cursor(j), "1:100");
+    ck_assert_int_eq(sum(&rec.replay), 14); /* group 1 only */
+    ck_assert_uint_eq(rec.distrusted_records, 1);
+    ck_assert_uint_eq(rec.discarded_records, 8); /* group 2 and group 3 */
+    ck_assert_str_eq(rec.distrusted_at, "journal.1:7");
+    journal_distrust_stats(&after);
+    ck_assert_int_eq(after.records - before.records, 1);
+    ck_assert_str_eq(after.cursor, "1:100");
+    ck_assert(file_exists("distrusted.1"));
+    journal_recovery_free(&rec);
+    /* the recount lands after the cut: the next start reads group 1 and it */
+    ck_assert_int_eq(journal_append_at(j, &d, "1:400", err, sizeof(err)), 0);
+    journal_close(j);
+    j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    ck_assert_str_eq(rec.cursor, "1:400");
     ck_assert_int_eq(sum(&rec.replay), 28);
+    ck_assert_uint_eq(rec.distrusted_records, 0);
+    journal_close(j);
+    journal_recovery_free(&rec);
+    counter_deltas_free(&d);
+}
+END_TEST
+
+/* Damage in the first group after a committed flush: resume at the flush's
+ * cursor, not at the state's newer one (an append made while it committed). */
+START_TEST(test_distrust_after_flush)
+{
+    struct journal_recovery rec;
+    struct counter_deltas d;
+    char err[256];
+    int64_t covered;
+    journal_t *j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    journal_recovery_free(&rec);
+    sample(&d);
+    ck_assert_int_eq(journal_append_at(j, &d, "1:40", err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_rotate(j, &covered, err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_intent_write_at(j, 1, covered, &d, "1:50", err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_drop(j, covered, err, sizeof(err)), 0);
+    /* journal.2: H, group (lines 2-5) at 1:60, group (6-9) at 1:70 */
+    ck_assert_int_eq(journal_append_at(j, &d, "1:60", err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_commit(j, 1, err, sizeof(err)), 0);
+    ck_assert_int_eq(journal_append_at(j, &d, "1:70", err, sizeof(err)), 0);
+    journal_close(j);
+    flip_bits("journal.2", 3);
+
+    j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    ck_assert_str_eq(rec.cursor, "1:50");
+    ck_assert_int_eq(sum(&rec.replay), 0);
+    ck_assert_int_eq(rec.has_intent, 0);
+    ck_assert_uint_eq(rec.distrusted_records, 1);
+    ck_assert(file_exists("distrusted.2"));
+    journal_close(j);
+    journal_recovery_free(&rec);
+    /* and the start after that one too, though the state says 1:60 */
+    j = journal_open(dir, &rec, err, sizeof(err));
+    ck_assert_msg(j != NULL, "%s", err);
+    ck_assert_str_eq(rec.cursor, "1:50");
+    ck_assert_int_eq(sum(&rec.replay), 0);
+    ck_assert_uint_eq(rec.distrusted_records, 0);
     journal_close(j);
     journal_recovery_free(&rec);
     counter_deltas_free(&d);
@@ -351,6 +470,8 @@ Suite *journal_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_roundtrip_and_instance);
     tcase_add_test(tc, test_torn_and_corrupt_records);
+    tcase_add_test(tc, test_distrust_mid_group);
+    tcase_add_test(tc, test_distrust_after_flush);
     tcase_add_test(tc, test_intent_drop_commit);
     tcase_add_test(tc, test_bad_instance_file);
     tcase_add_test(tc, test_corrupt_intent_is_an_error);

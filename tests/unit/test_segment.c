@@ -130,6 +130,113 @@ START_TEST(test_write_follow_resume)
 }
 END_TEST
 
+/* The current segment renamed (mv), then a new follower (a restarted
+ * worker) at a position in it: found by its header line, read to the end,
+ * including what the writer appends to it after the rename. */
+START_TEST(test_follow_renamed_segment)
+{
+    char err[256], path[128], moved[128];
+    segment_writer_t *w = segment_writer_open(dir, 1 << 20, err, sizeof(err));
+    ck_assert_msg(w != NULL, "%s", err);
+    ck_assert_int_eq(segment_writer_start(w, 4242, err, sizeof(err)), 0);
+    feed(w, "one\ntwo\n");
+    struct follow f;
+    struct segment_pos from = {0, 0};
+    struct seen s = {0};
+    int at_end = 0;
+    ck_assert_int_eq(follow_open(&f, dir, &from, err, sizeof(err)), 0);
+    ck_assert_int_gt(follow_step(&f, 1 << 20, on_line, &s, &at_end, err, sizeof(err)), 0);
+    ck_assert_int_eq(s.n, 3);
+    struct segment_pos at = follow_pos(&f);
+    follow_close(&f);
+
+    ck_assert_int_eq(segment_path(dir, 1, path, sizeof(path)), 0);
+    snprintf(moved, sizeof(moved), "%s/old.log", dir);
+    ck_assert_int_eq(rename(path, moved), 0);
+    feed(w, "three\n");
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_eq(follow_open(&f, dir, &at, err, sizeof(err)), 0);
+    ck_assert_int_gt(follow_step(&f, 1 << 20, on_line, &s, &at_end, err, sizeof(err)), 0);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.lines[0], "three");
+    ck_assert_int_eq(f.skipped_segments, 0);
+    follow_close(&f);
+    /* a deleted one is reported lost once the next segment exists */
+    ck_assert_int_eq(unlink(moved), 0);
+    ck_assert_int_eq(segment_writer_start(w, 4243, err, sizeof(err)), 0);
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_eq(follow_open(&f, dir, &at, err, sizeof(err)), 0);
+    ck_assert_int_gt(follow_step(&f, 1 << 20, on_line, &s, &at_end, err, sizeof(err)), 0);
+    ck_assert_int_eq(f.skipped_segments, 1);
+    follow_close(&f);
+    segment_writer_close(w);
+}
+END_TEST
+
+/* The segment being written deleted (rm): its lines are still read through
+ * the open file and counted, and the loss of the kept log is said once. */
+START_TEST(test_follow_deleted_segment)
+{
+    char err[256], path[128];
+    segment_writer_t *w = segment_writer_open(dir, 1 << 20, err, sizeof(err));
+    ck_assert_msg(w != NULL, "%s", err);
+    ck_assert_int_eq(segment_writer_start(w, 4242, err, sizeof(err)), 0);
+    feed(w, "one\n");
+    struct follow f;
+    struct segment_pos from = {0, 0};
+    struct seen s = {0};
+    int at_end = 0;
+    ck_assert_int_eq(follow_open(&f, dir, &from, err, sizeof(err)), 0);
+    ck_assert_int_gt(follow_step(&f, 1 << 20, on_line, &s, &at_end, err, sizeof(err)), 0);
+    ck_assert_int_eq(f.deleted_segments, 0);
+    ck_assert_int_eq(segment_path(dir, 1, path, sizeof(path)), 0);
+    ck_assert_int_eq(unlink(path), 0);
+    feed(w, "two\n");
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_gt(follow_step(&f, 1 << 20, on_line, &s, &at_end, err, sizeof(err)), 0);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.lines[0], "two");
+    ck_assert_int_eq(at_end, 1);
+    ck_assert_int_eq(f.deleted_segments, 1);
+    ck_assert_int_eq(follow_step(&f, 1 << 20, on_line, &s, &at_end, err, sizeof(err)), 0);
+    ck_assert_int_eq(f.deleted_segments, 1);
+    follow_close(&f);
+    segment_writer_close(w);
+}
+END_TEST
+
+/* The segment after the follower's renamed before it got there, and none
+ * after it yet: requests.log still names it, so it is complete, found by
+ * its header, and read (not waited on forever). */
+START_TEST(test_follow_next_segment_renamed)
+{
+    char err[256], path[128], moved[128];
+    segment_writer_t *w = segment_writer_open(dir, 1 << 20, err, sizeof(err));
+    ck_assert_msg(w != NULL, "%s", err);
+    ck_assert_int_eq(segment_writer_start(w, 4242, err, sizeof(err)), 0);
+    feed(w, "one\n");
+    struct follow f;
+    struct segment_pos from = {0, 0};
+    struct seen s = {0};
+    int at_end = 0;
+    ck_assert_int_eq(follow_open(&f, dir, &from, err, sizeof(err)), 0);
+    ck_assert_int_gt(follow_step(&f, 1 << 20, on_line, &s, &at_end, err, sizeof(err)), 0);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_int_eq(segment_writer_start(w, 4243, err, sizeof(err)), 0);
+    feed(w, "two\n");
+    ck_assert_int_eq(segment_path(dir, 2, path, sizeof(path)), 0);
+    snprintf(moved, sizeof(moved), "%s/elsewhere", dir);
+    ck_assert_int_eq(rename(path, moved), 0);
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_gt(follow_step(&f, 1 << 20, on_line, &s, &at_end, err, sizeof(err)), 0);
+    ck_assert_int_eq(s.n, 2); /* segment 2's header and "two" */
+    ck_assert_str_eq(s.lines[1], "two");
+    ck_assert_int_eq(follow_pos(&f).seg, 2);
+    follow_close(&f);
+    segment_writer_close(w);
+}
+END_TEST
+
 static void deltas(struct counter_deltas *d, int64_t n)
 {
     counter_deltas_init(d);
@@ -175,7 +282,7 @@ START_TEST(test_journal_cursor)
     ck_assert_msg(j != NULL, "%s", err);
     ck_assert_int_eq(total(&rec.replay), 12);
     ck_assert_str_eq(rec.cursor, "1:250");
-    ck_assert_uint_eq(rec.torn_records + rec.dropped_records, 1);
+    ck_assert_uint_eq(rec.torn_records + rec.dropped_records + rec.distrusted_records, 1);
     journal_recovery_free(&rec);
 
     /* a flush cut: its intent carries the cursor, the state keeps it after
@@ -304,6 +411,9 @@ Suite *segment_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_write_follow_resume);
+    tcase_add_test(tc, test_follow_renamed_segment);
+    tcase_add_test(tc, test_follow_deleted_segment);
+    tcase_add_test(tc, test_follow_next_segment_renamed);
     tcase_add_test(tc, test_journal_cursor);
     tcase_add_test(tc, test_reconcile);
     suite_add_tcase(s, tc);
