@@ -229,6 +229,10 @@ char *metrics_render(struct gateway *gw, size_t *len)
                   (double)(g->routes_gap + g->routes_excess));
         rc |= one(p, base, "ccgw_gateway_reconcile_account_checks_total", PROM_COUNTER,
                   "Samples of HAProxy's per-account table judged.", (double)g->checks);
+        rc |= one(p, base, "ccgw_gateway_reconcile_account_restarts_total", PROM_COUNTER,
+                  "Per-account comparisons started over because no sample of HAProxy's table "
+                  "came for too long (no st_routes table, or no stats socket).",
+                  (double)g->restarts);
         rc |= one(p, base, "ccgw_gateway_reconcile_account_last_check_timestamp_seconds",
                   PROM_GAUGE, "Time of the last judged per-account sample (0: none).",
                   (double)g->last_check_ms / 1000.0);

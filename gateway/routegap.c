@@ -16,6 +16,10 @@
  * instant it counts it by a loop's run: a relay dated this close to a dump
  * may or may not be in it. */
 #define ROUTEGAP_MARGIN_MS 20
+/* Relays waiting for a judgement: a few seconds' worth at full rate. More
+ * means no sample comes (an HTTP tier without st_routes, a stats socket
+ * that does not answer): the comparison starts over rather than grow. */
+#define ROUTEGAP_QUEUE_MAX (1u << 20)
 /* "<chain>/<account>": two DNS labels and a slash. */
 #define ROUTEGAP_ROUTE_MAX 128
 
@@ -155,12 +159,9 @@ static void clear_route(struct route *r)
     r->base = r->cur = r->base_maybe = r->since = r->maybe = r->gap = 0;
 }
 
-/* A new HAProxy process: its table starts empty, and so do we. */
-static void new_process(routegap_t *g, long pid)
+/* Forget the baseline and what waits: the next sample is a new one. */
+static void start_over(routegap_t *g)
 {
-    if (pid == g->pid)
-        return;
-    g->pid = pid;
     g->have_base = 0;
     g->nqueue = 0;
     for (size_t i = 0; i < g->nroutes; i++)
@@ -168,6 +169,15 @@ static void new_process(routegap_t *g, long pid)
     for (size_t i = 0; i < g->npending; i++)
         routegap_sample_free(g->pending[i]);
     g->npending = 0;
+}
+
+/* A new HAProxy process: its table starts empty, and so do we. */
+static void new_process(routegap_t *g, long pid)
+{
+    if (pid == g->pid)
+        return;
+    g->pid = pid;
+    start_over(g);
 }
 
 int routegap_relay(routegap_t *g, long pid, const char *chain, const char *account, int status,
@@ -185,6 +195,10 @@ int routegap_relay(routegap_t *g, long pid, const char *chain, const char *accou
     int64_t idx = intern(g, name, cl + 1 + al);
     if (idx < 0)
         return -1;
+    if (g->nqueue >= ROUTEGAP_QUEUE_MAX) {
+        start_over(g);
+        g->stats.restarts++;
+    }
     if (g->nqueue == g->qcap) {
         size_t cap = g->qcap ? g->qcap * 2 : 4096;
         struct queued *q = realloc(g->queue, cap * sizeof(*q));

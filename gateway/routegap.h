@@ -82,6 +82,7 @@ struct routegap_stats {
     size_t routes_gap;     /* routes with a positive gap */
     size_t routes_excess;  /* routes with a negative gap */
     size_t routes;         /* routes known */
+    int64_t restarts;      /* comparisons started over: no sample came for too long */
 };
 void routegap_stats(const routegap_t *g, struct routegap_stats *out);
 

@@ -169,6 +169,28 @@ START_TEST(test_dump_interval)
 }
 END_TEST
 
+/* No sample for a long time (an HTTP tier without st_routes): the queue
+ * stays bounded, and the next samples start a new comparison, no false gap. */
+START_TEST(test_no_samples_bounded)
+{
+    struct routegap_stats st;
+    routegap_t *g = routegap_new(0);
+    for (int i = 0; i < (1 << 20) + 10; i++)
+        ck_assert_int_eq(routegap_relay(g, 1, "0021", "a", 200, 1000 + i / 1000), 0);
+    routegap_stats(g, &st);
+    ck_assert_int_eq(st.restarts, 1);
+    routegap_add_sample(g, 1, table(1, 5000, (const char *const[]){"0021/a=2000000", NULL}));
+    ck_assert_int_eq(routegap_relay(g, 1, "0021", "a", 200, 5500), 0);
+    routegap_add_sample(g, 1, table(1, 6000, (const char *const[]){"0021/a=2000001", NULL}));
+    ck_assert_uint_eq(routegap_evaluate(g, 9000), 2);
+    routegap_stats(g, &st);
+    ck_assert_int_eq(st.checks, 1);
+    ck_assert_int_eq(st.gap, 0);
+    ck_assert_int_eq(st.excess, 0);
+    routegap_free(g);
+}
+END_TEST
+
 START_TEST(test_many_routes)
 {
     /* the intern table grows past its first size */
@@ -196,6 +218,7 @@ Suite *routegap_suite(void)
     tcase_add_test(tc, test_agree_and_gap);
     tcase_add_test(tc, test_restart_and_new_process);
     tcase_add_test(tc, test_dump_interval);
+    tcase_add_test(tc, test_no_samples_bounded);
     tcase_add_test(tc, test_many_routes);
     suite_add_tcase(s, tc);
     return s;
