@@ -204,6 +204,27 @@ stack_flush_total() {
         | jq -er .total
 }
 
+# metric_sum PORT NAME [LABEL]: the sum of the samples of metric NAME (with
+# LABEL, e.g. 'chain="0021"', in their labels) on 127.0.0.1:PORT/metrics;
+# empty when there is none
+metric_sum() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v l="${3:-}" \
+        '($1 == n || index($1, n "{") == 1) && index($1, l) { s += $2; f = 1 } END { if (f) print s + 0 }'
+}
+
+# metric_wait_grows PORT NAME SECS: wait until counter NAME on PORT is above
+# its value now (a worker judged one more sample, say); 1 when it did not
+# within SECS
+metric_wait_grows() {
+    local c0
+    c0=$(metric_sum "$1" "$2")
+    for _ in $(seq $(($3 * 10))); do
+        [ "$(metric_sum "$1" "$2")" -gt "${c0:-0}" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # be_sent: requests the stack's HTTP tiers' HAProxys sent to be_0021's
 # servers (show stat, stot of the backend), summed over http0 and http1
 be_sent() {

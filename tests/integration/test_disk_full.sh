@@ -38,10 +38,6 @@ trap 'disk_full_cleanup $?' EXIT
 HOST=894334g9f403.0021.chains.local.test
 M_EDGE=$((9100 + OFF)); M_H0=$((9101 + OFF))
 
-metric() { # metric PORT NAME -> sum of the matching samples
-    curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" \
-        '($1 == n || index($1, n "{") == 1) { s += $2; f = 1 } END { if (f) print s + 0 }'
-}
 ready_code() { curl -s -o "$IT_DIR/ready.body" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$1/health/ready"; }
 events_like() { # events_like PATTERN -> gateway_events rows whose message matches
     psql "postgresql://postgres@127.0.0.1:$((55432 + OFF))/ccgw" -XAtq \
@@ -58,12 +54,12 @@ wait_for() {
 }
 is_503() { [ "$(ready_code "$M_H0")" = 503 ]; }
 is_200() { [ "$(ready_code "$1")" = 200 ]; }
-gauge_is() { [ "$(metric "$1" ccgw_gateway_request_log_blocked)" = "$2" ]; }
-relays_above() { [ "$(metric "$M_H0" ccgw_gateway_relays_total)" -gt "$1" ]; }
+gauge_is() { [ "$(metric_sum "$1" ccgw_gateway_request_log_blocked)" = "$2" ]; }
+relays_above() { [ "$(metric_sum "$M_H0" ccgw_gateway_relays_total)" -gt "$1" ]; }
 events_at_least() { [ "$(events_like "$1")" -ge "$2" ]; }
 
 assert_eq "$(ready_code "$M_H0")" 200 "http0 ready before the disk fills"
-assert_eq "$(metric "$M_H0" ccgw_gateway_request_log_blocked)" 0 "http0 request log blocked before"
+assert_eq "$(metric_sum "$M_H0" ccgw_gateway_request_log_blocked)" 0 "http0 request log blocked before"
 BASE=$(stack_flush_total) || fail "flush"
 D0_H0=$(haproxy_dropped_logs http0); D0_H1=$(haproxy_dropped_logs http1)
 BLOCKED_EV0=$(events_like 'request log blocked%'); RESUMED_EV0=$(events_like 'request log written again%')
@@ -82,25 +78,25 @@ WRK=$!
 took=$(wait_for 30 is_503) || fail "http0 still ready 30 s into wrk on a full disk ($(ready_code "$M_H0"))"
 note "http0 not ready ${took}s into wrk: $(cat "$IT_DIR/ready.body")"
 grep -q "request log blocked" "$IT_DIR/ready.body" || fail "503 without the reason: $(cat "$IT_DIR/ready.body")"
-assert_eq "$(metric "$M_H0" ccgw_gateway_request_log_blocked)" 1 "http0 request log blocked (gauge)"
-[ "$(metric "$M_H0" ccgw_gateway_request_log_blocked_total)" -ge 1 ] || fail "no blocked episode counted"
+assert_eq "$(metric_sum "$M_H0" ccgw_gateway_request_log_blocked)" 1 "http0 request log blocked (gauge)"
+[ "$(metric_sum "$M_H0" ccgw_gateway_request_log_blocked_total)" -ge 1 ] || fail "no blocked episode counted"
 took=$(wait_for 10 events_at_least 'request log blocked%' $((BLOCKED_EV0 + 1))) \
     || fail "no 'request log blocked' event in gateway_events"
 note "the blocked event reached gateway_events ${took}s after"
 # blocked for a while: HAProxy drops what the pipe cannot hold
 sleep 3
-assert_eq "$(metric "$M_H0" ccgw_gateway_request_log_blocked)" 1 "still blocked while the disk is full"
+assert_eq "$(metric_sum "$M_H0" ccgw_gateway_request_log_blocked)" 1 "still blocked while the disk is full"
 dropped=$(( $(haproxy_dropped_logs http0) - D0_H0 ))
 [ "$dropped" -gt 0 ] || fail "HAProxy dropped no lines while blocked: was the disk full?"
 note "http0 DroppedLogs +$dropped while blocked"
-counted=$(metric "$M_H0" ccgw_gateway_relays_total)
+counted=$(metric_sum "$M_H0" ccgw_gateway_relays_total)
 
 rm -f "$MNT/fill-up"
 took=$(wait_for 10 is_200 "$M_H0") || fail "http0 not ready 10 s after space returned: $(cat "$IT_DIR/ready.body")"
 note "http0 ready again ${took}s after space returned"
-assert_eq "$(metric "$M_H0" ccgw_gateway_request_log_blocked)" 0 "http0 request log blocked after space returned"
+assert_eq "$(metric_sum "$M_H0" ccgw_gateway_request_log_blocked)" 0 "http0 request log blocked after space returned"
 took=$(wait_for 10 relays_above "$counted") || fail "http0 counts no new relays after space returned"
-note "http0 counts again ${took}s after (was $counted, now $(metric "$M_H0" ccgw_gateway_relays_total))"
+note "http0 counts again ${took}s after (was $counted, now $(metric_sum "$M_H0" ccgw_gateway_relays_total))"
 wait_for 10 gauge_is "$M_EDGE" 0 >/dev/null || fail "the edge's kept log is not written again"
 wait_for 10 is_200 "$M_EDGE" >/dev/null || fail "the edge is not ready again"
 took=$(wait_for 10 events_at_least 'request log written again%' $((RESUMED_EV0 + 1))) \

@@ -30,10 +30,6 @@ H0=$((8081 + OFF)); M_H0=$((9101 + OFF)); M_H1=$((9102 + OFF))
 HOST=894334g9f403.0021.chains.local.test
 LOAD_SECS=${CRASH_LOAD_SECS:-10}
 
-metric() { # metric PORT NAME [LABEL] -> sum of the matching samples
-    curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v l="${3:-}" \
-        '($1 == n || index($1, n "{") == 1) && index($1, l) { s += $2; f = 1 } END { if (f) print s + 0 }'
-}
 # gone PID: not running (a zombie nobody reaped yet counts as gone)
 gone() { ! kill -0 "$1" 2>/dev/null || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 # edge_lines: request lines in the edge's kept log (a recount of its segments)
@@ -95,12 +91,12 @@ settle_killed() {
 gaps_zero() {
     local m checks0
     for m in $M_H0 $M_H1; do
-        checks0=$(metric $m ccgw_gateway_reconcile_checks_total)
+        checks0=$(metric_sum $m ccgw_gateway_reconcile_checks_total)
         for _ in $(seq 100); do
-            [ "$(metric $m ccgw_gateway_reconcile_checks_total)" -gt "${checks0:-0}" ] && break
+            [ "$(metric_sum $m ccgw_gateway_reconcile_checks_total)" -gt "${checks0:-0}" ] && break
             sleep 0.1
         done
-        assert_eq "$(metric $m ccgw_gateway_reconcile_gap_relays)" 0 "$1: reconciliation gap on :$m"
+        assert_eq "$(metric_sum $m ccgw_gateway_reconcile_gap_relays)" 0 "$1: reconciliation gap on :$m"
     done
 }
 
@@ -121,7 +117,7 @@ assert_eq "$(wrk_field "$IT_DIR/one.wrk" errors)" 0 "1: socket errors"
 assert_eq "$(wrk_field "$IT_DIR/one.wrk" bad)" 0 "1: non-2xx answers"
 assert_eq "$(cat "$RUN/data/http0/haproxy.pid")" "$hpid" "1: http0 HAProxy pid"
 kill -0 "$hpid" || fail "1: http0 HAProxy is gone"
-[ "$(metric $M_H0 ccgw_gateway_worker_restarts_total)" -ge 1 ] || fail "1: worker restart not counted"
+[ "$(metric_sum $M_H0 ccgw_gateway_worker_restarts_total)" -ge 1 ] || fail "1: worker restart not counted"
 resume_ms=$(python3 - "$RUN/logs/gw-http0.out" "$w" <<'PY'
 import json, sys, datetime
 t = lambda s: datetime.datetime.strptime(s["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
@@ -179,7 +175,7 @@ settle_killed 3 three 0 HAProxy "$S0"
 gaps_zero 3
 
 note "4. kill -9 of http0's supervisor under load"
-R1=$(metric $M_H1 ccgw_gateway_relays_total)
+R1=$(metric_sum $M_H1 ccgw_gateway_relays_total)
 S0=$(served)
 load four "$LOAD_SECS"
 sleep 3
@@ -191,7 +187,7 @@ echo "show info" | socat -t 2 - "UNIX-CONNECT:$RUN/data/http0.sock" 2>/dev/null 
     && fail "4: something answers on http0's stats socket"
 echo "ok: no HAProxy of http0 1 s after its supervisor died"
 wait $WRK
-R2=$(metric $M_H1 ccgw_gateway_relays_total)
+R2=$(metric_sum $M_H1 ccgw_gateway_relays_total)
 [ "${R2:-0}" -gt "${R1:-0}" ] || fail "4: the edge did not fail over to http1 ($R1 -> $R2)"
 note "4: http1 took $((R2 - R1)) relays; the edge answered $(wrk_field "$IT_DIR/four.wrk" bad) non-2xx meanwhile"
 grep -q '"orphan_drain"' "$RUN/logs/gw-http0.out" || fail "4: the orphaned worker did not drain the pipe"

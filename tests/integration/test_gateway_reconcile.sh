@@ -26,23 +26,12 @@ metric() { # metric PORT NAME [LABEL] -> the first matching sample
 }
 # one_more_check: wait until the worker has judged a newer sample
 one_more_check() {
-    local c0
-    c0=$(metric $M_H0 ccgw_gateway_reconcile_checks_total)
-    for _ in $(seq 150); do
-        [ "$(metric $M_H0 ccgw_gateway_reconcile_checks_total)" -gt "${c0:-0}" ] && return 0
-        sleep 0.1
-    done
-    fail "no reconciliation check in 15 s"
+    metric_wait_grows $M_H0 ccgw_gateway_reconcile_checks_total 15 || fail "no reconciliation check in 15 s"
 }
 # one_more_account_check: the same for the per-account table (every 5 s)
 one_more_account_check() {
-    local c0
-    c0=$(metric $M_H0 ccgw_gateway_reconcile_account_checks_total)
-    for _ in $(seq 300); do
-        [ "$(metric $M_H0 ccgw_gateway_reconcile_account_checks_total)" -gt "${c0:-0}" ] && return 0
-        sleep 0.1
-    done
-    fail "no per-account reconciliation check in 30 s"
+    metric_wait_grows $M_H0 ccgw_gateway_reconcile_account_checks_total 30 \
+        || fail "no per-account reconciliation check in 30 s"
 }
 psql_stack() { psql -h 127.0.0.1 -p $((55432 + OFF)) -U postgres -XAtq ccgw -c "$1"; }
 

@@ -23,10 +23,6 @@ HOST=894334g9f403.0021.chains.local.test
 LOAD_SECS=${CORRUPT_LOAD_SECS:-12}
 CASES=${CORRUPT_CASES:-12} # which cases to run
 
-metric() { # metric PORT NAME -> sum of the matching samples (empty: none)
-    curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" \
-        '($1 == n || index($1, n "{") == 1) { s += $2; f = 1 } END { if (f) print s + 0 }'
-}
 # flip_journal DIR: flip two bits of the first record of the third group
 # from the end of the newest journal generation in DIR that has one; prints
 # "<file>:<line> <groups after it>"
@@ -90,9 +86,9 @@ note "wrk relays $relays, HAProxy sent $sent, PostgreSQL +$((total - BASE))"
 assert_eq "$sent" "$relays" "requests HAProxy sent to be_0021 = wrk's relays"
 assert_eq "$((total - BASE))" "$sent" "relays in PostgreSQL = requests HAProxy sent to be_0021"
 
-assert_eq "$(metric $M_H0 ccgw_gateway_journal_distrusted_records_total)" 1 \
+assert_eq "$(metric_sum $M_H0 ccgw_gateway_journal_distrusted_records_total)" 1 \
     "http0: ccgw_gateway_journal_distrusted_records_total"
-discarded=$(metric $M_H0 ccgw_gateway_journal_discarded_records_total)
+discarded=$(metric_sum $M_H0 ccgw_gateway_journal_discarded_records_total)
 [ "${discarded:-0}" -ge 2 ] || fail "http0: discarded records ${discarded:-none}, expected the damaged group and the two after it"
 ls "$RUN/data/http0"/distrusted.* >/dev/null 2>&1 || fail "no distrusted.<gen> kept in $RUN/data/http0"
 ev=0
@@ -131,6 +127,6 @@ note "2: wrk relays $relays, HAProxy sent $sent, PostgreSQL +$((total - BASE))"
 [ "$relays" -gt 1000 ] || fail "2: only $relays relays"
 assert_eq "$sent" "$relays" "2: requests HAProxy sent to be_0021 = wrk's relays"
 assert_eq "$((total - BASE))" "$sent" "2: relays in PostgreSQL = requests HAProxy sent to be_0021"
-assert_eq "$(metric $M_H0 ccgw_gateway_request_log_segments_lost_total)" 0 "2: http0 segments lost"
+assert_eq "$(metric_sum $M_H0 ccgw_gateway_request_log_segments_lost_total)" 0 "2: http0 segments lost"
 grep -q '"event":"segment_moved"' "$RUN/logs/gw-http0.out" || fail "2: no segment_moved event in the http0 log"
 echo "ok: renamed segment: $relays relays, none lost, none doubled"

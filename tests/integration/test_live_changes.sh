@@ -212,15 +212,10 @@ assert_eq "$((refused_pg - BASE_REFUSED))" "$total_refused" "invalid_host + unro
 note "per-account reconciliation with HAProxy's st_routes"
 for t in http0 http1; do
     port=$(( $([ $t = http0 ] && echo 9101 || echo 9102) + OFF ))
-    c0=$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '$1 ~ /^ccgw_gateway_reconcile_account_checks_total/ { print $2 }')
-    for _ in $(seq 300); do
-        c=$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '$1 ~ /^ccgw_gateway_reconcile_account_checks_total/ { print $2 }')
-        [ "${c:-0}" -gt "${c0:-0}" ] && break
-        sleep 0.1
-    done
-    page=$(curl -fsS "http://127.0.0.1:$port/metrics")
-    assert_eq "$(awk '$1 ~ /^ccgw_gateway_reconcile_account_gap_relays/ { print $2 }' <<<"$page")" 0 "$t: per-account gap"
-    assert_eq "$(awk '$1 ~ /^ccgw_gateway_reconcile_account_excess_relays/ { print $2 }' <<<"$page")" 0 "$t: per-account excess"
+    # a newer judgement if one comes (the backup tier may have nothing to judge)
+    metric_wait_grows "$port" ccgw_gateway_reconcile_account_checks_total 30 || true
+    assert_eq "$(metric_sum "$port" ccgw_gateway_reconcile_account_gap_relays)" 0 "$t: per-account gap"
+    assert_eq "$(metric_sum "$port" ccgw_gateway_reconcile_account_excess_relays)" 0 "$t: per-account excess"
 done
 
 note "each provider's export: its accounts' relays for the buckets it owned them"
